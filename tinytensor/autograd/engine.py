@@ -1,0 +1,156 @@
+"""The backward walk.
+
+The graph is a DAG of Nodes (one per op call). Each Node has ``next_edges``: for every input, either
+``None`` (needs no gradient), ``(node, output_nr)`` for a tensor produced by another op, or
+``(leaf_tensor, 0)`` for a leaf, whose gradient is accumulated into ``leaf.grad``.
+
+We walk it without recursion: first count, for every node, how many edges point at it; then run
+nodes from a ready stack, each once all the gradients flowing into it have arrived (Kahn's
+topological order). A 100,000-op chain costs a loop, not a Python stack frame per op.
+"""
+from __future__ import annotations
+
+from .grad_mode import is_anomaly_enabled, set_grad_enabled
+
+
+class Node:
+    """A recorded op in the graph; Function subclasses it."""
+
+    __slots__ = ("next_edges", "_out_meta", "_hooks", "_retained", "_freed", "__weakref__")
+
+    def __init__(self):
+        self.next_edges = ()
+        self._out_meta = None  # one entry per output: [(shape, dtype)] for multi-output ops
+        self._hooks = None  # {output_nr: [hook, ...]} for non-leaf tensors
+        self._retained = None  # {output_nr: weakref to tensor} for retain_grad()
+        self._freed = False
+
+    def name(self) -> str:
+        return type(self).__name__
+
+    def run_backward(self, grads):  # pragma: no cover - Function implements it
+        raise NotImplementedError
+
+    def release(self):
+        """Drop what was saved for backward (after a backward without retain_graph)."""
+        self._freed = True
+
+
+def _count_dependencies(roots) -> dict:
+    deps: dict[int, int] = {}
+    stack = [t for t, _ in roots]
+    seen = {id(t) for t in stack}
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, Node):
+            continue
+        for edge in node.next_edges:
+            if edge is None:
+                continue
+            target = edge[0]
+            key = id(target)
+            deps[key] = deps.get(key, 0) + 1
+            if key not in seen:
+                seen.add(key)
+                stack.append(target)
+    return deps
+
+
+def _add(buffer: list, i: int, grad):
+    buffer[i] = grad if buffer[i] is None else buffer[i] + grad
+
+
+def run_backward(roots, root_grads, *, retain_graph: bool, create_graph: bool, capture=None):
+    """Propagate ``root_grads`` from ``roots`` ((node or leaf, output_nr) pairs) to the leaves.
+
+    Without ``capture`` the gradients of leaves are accumulated into their ``.grad``. With
+    ``capture`` (a dict ``{(id(target), output_nr): None}``, used by ``autograd.grad``) the total
+    gradient arriving at each listed target is stored there instead and no ``.grad`` is touched.
+    """
+    deps = _count_dependencies(roots)
+    buffers: dict[int, list] = {}
+    ready = []
+    for (target, nr), g in zip(roots, root_grads):
+        key = id(target)
+        if key not in buffers:
+            buffers[key] = [None] * _num_outputs(target)
+            if deps.get(key, 0) == 0:
+                ready.append(target)
+        _add(buffers[key], nr, g)
+
+    anomaly = is_anomaly_enabled()
+    with set_grad_enabled(create_graph):
+        while ready:
+            target = ready.pop()
+            grads = buffers.pop(id(target))
+            if isinstance(target, Node):
+                out_grads = _run_node(target, grads, capture, retain_graph, anomaly)
+                edges = target.next_edges
+                if not retain_graph:
+                    target.release()
+                for edge, g in zip(edges, out_grads):
+                    if edge is None:
+                        continue
+                    nxt, nr = edge
+                    key = id(nxt)
+                    buf = buffers.get(key)
+                    if buf is None:
+                        buf = buffers[key] = [None] * _num_outputs(nxt)
+                    if g is not None:
+                        _add(buf, nr, g)
+                    deps[key] -= 1
+                    if deps[key] == 0:
+                        ready.append(nxt)
+            else:
+                _finish_leaf(target, grads[0], capture, create_graph)
+
+
+def _num_outputs(target) -> int:
+    return len(target._out_meta) if isinstance(target, Node) else 1
+
+
+def _run_node(node: Node, grads: list, capture, retain_graph: bool, anomaly: bool):
+    if all(g is None for g in grads):
+        return [None] * len(node.next_edges)
+    if node._hooks or node._retained:
+        for nr, g in enumerate(grads):
+            if g is None:
+                continue
+            for hook in (node._hooks or {}).get(nr, ()):
+                new = hook(g)
+                g = g if new is None else new
+            grads[nr] = g
+            ref = (node._retained or {}).get(nr)
+            tensor = ref() if ref is not None else None
+            if tensor is not None:
+                tensor.grad = g if tensor.grad is None else tensor.grad + g
+    if capture is not None:
+        for nr, g in enumerate(grads):
+            if (id(node), nr) in capture:
+                capture[(id(node), nr)] = g
+    if node._freed:
+        raise RuntimeError(
+            f"{node.name()}: trying to backward through the graph a second time, but its saved "
+            f"tensors were already freed. Pass retain_graph=True to the first backward() call."
+        )
+    out = node.run_backward(grads)
+    if anomaly:
+        for g in out:
+            if g is not None and not g.isfinite().all().item():
+                raise RuntimeError(f"detect_anomaly: {node.name()}.backward produced NaN or inf values")
+    return out
+
+
+def _finish_leaf(leaf, grad, capture, create_graph: bool):
+    if grad is None:
+        return
+    for hook in leaf._hooks or ():
+        new = hook(grad)
+        grad = grad if new is None else new
+    if capture is not None:
+        if (id(leaf), 0) in capture:
+            capture[(id(leaf), 0)] = grad
+        return
+    if not create_graph:
+        grad = grad.detach()
+    leaf.grad = grad if leaf.grad is None else leaf.grad + grad

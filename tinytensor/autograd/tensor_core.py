@@ -1,0 +1,133 @@
+"""The part of Tensor that autograd needs: data, device, grad, grad_fn, version, hooks, backward.
+
+The user-facing methods (``x.exp()``, ``x + y`` ...) live on ``tinytensor.Tensor``, a subclass
+defined above the ops; this floor knows only how a tensor sits in the graph.
+"""
+from __future__ import annotations
+
+import weakref
+
+from ..dtypes import DType
+from .engine import Node, run_backward
+from .grad_mode import is_grad_enabled
+
+
+class TensorCore:
+    _result_cls = None  # the class ops return (Tensor, also for subclasses such as Parameter)
+    __slots__ = (
+        "data", "backend", "requires_grad", "grad", "grad_fn", "_output_nr", "_version",
+        "_hooks", "__weakref__",
+    )
+
+    def __init__(self, data, backend, requires_grad: bool = False, grad_fn: Node | None = None,
+                 output_nr: int = 0, version: list | None = None):
+        self.data = data
+        self.backend = backend
+        self.requires_grad = requires_grad
+        self.grad = None
+        self.grad_fn = grad_fn
+        self._output_nr = output_nr
+        self._version = [0] if version is None else version  # shared with views of this tensor
+        self._hooks = None
+
+    # ---- metadata -------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple:
+        return tuple(self.data.shape)
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self) -> DType:
+        return self.backend.dtype_of(self.data)
+
+    @property
+    def device(self) -> str:
+        return self.backend.device
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    def _wrap(self, data):
+        """A constant tensor (no graph) holding ``data`` on this tensor's device."""
+        return (self._result_cls or type(self))(data, self.backend)
+
+    # ---- graph ----------------------------------------------------------------------------
+    def detach(self):
+        """A tensor sharing this one's data, cut from the graph."""
+        return (self._result_cls or type(self))(self.data, self.backend, version=self._version)
+
+    def requires_grad_(self, requires_grad: bool = True):
+        if requires_grad and not self.dtype.is_floating_point:
+            raise TypeError(
+                f"only floating-point tensors can require gradients, got dtype {self.dtype}; "
+                f"convert first with .float()"
+            )
+        if not self.is_leaf and not requires_grad:
+            raise RuntimeError("requires_grad_(False) on a non-leaf tensor: use .detach() instead")
+        self.requires_grad = requires_grad
+        return self
+
+    def retain_grad(self):
+        """Keep ``.grad`` for this non-leaf tensor after backward (leaves keep theirs anyway)."""
+        if not self.requires_grad:
+            raise RuntimeError("retain_grad() on a tensor that does not require grad")
+        if self.grad_fn is not None:
+            node = self.grad_fn
+            if node._retained is None:
+                node._retained = {}
+            node._retained[self._output_nr] = weakref.ref(self)
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` when this tensor's gradient is computed; a returned tensor replaces it."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that does not require grad")
+        if self.grad_fn is None:
+            self._hooks = (self._hooks or []) + [hook]
+        else:
+            node = self.grad_fn
+            if node._hooks is None:
+                node._hooks = {}
+            node._hooks.setdefault(self._output_nr, []).append(hook)
+        return hook
+
+    def backward(self, gradient=None, retain_graph: bool = False, create_graph: bool = False):
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``; needs ``gradient`` unless scalar."""
+        if not self.requires_grad:
+            raise RuntimeError(
+                "backward(): this tensor does not require grad and has no grad_fn; did you compute "
+                "it under no_grad() or from tensors without requires_grad=True?"
+            )
+        if gradient is None:
+            if self.data.size != 1:
+                raise RuntimeError(
+                    f"backward(): grad can be implicitly created only for scalar outputs, but this "
+                    f"tensor has shape {self.shape}; pass gradient= a tensor of that shape, or reduce "
+                    f"it first (e.g. .sum())"
+                )
+            gradient = self._wrap(self.backend.full(self.shape, 1, self.dtype))
+        elif tuple(gradient.shape) != self.shape:
+            raise RuntimeError(f"backward(): gradient has shape {tuple(gradient.shape)}, expected {self.shape}")
+        root = (self, 0) if self.grad_fn is None else (self.grad_fn, self._output_nr)
+        run_backward([root], [gradient], retain_graph=retain_graph or create_graph,
+                     create_graph=create_graph)
+
+    def _edge(self):
+        """Where this tensor's gradient goes in the graph: its producer, or itself if a leaf."""
+        if not self.requires_grad:
+            return None
+        return (self, 0) if self.grad_fn is None else (self.grad_fn, self._output_nr)
+
+
+def check_grad_allowed(tensor: TensorCore) -> None:
+    if not tensor.dtype.is_floating_point:
+        raise TypeError(
+            f"only floating-point tensors can require gradients, got dtype {tensor.dtype}; "
+            f"create it with a float dtype or convert with .float()"
+        )
+
+
+__all__ = ["TensorCore", "check_grad_allowed", "is_grad_enabled"]

@@ -1,0 +1,195 @@
+"""The backend contract: an array namespace ``xp`` plus the kernels the engine calls.
+
+Every kernel is written once here against the Python Array API standard, so any compliant namespace
+works. A subclass (NumPy, CuPy) overrides only what it can do faster.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..dtypes import DTYPES, DType
+
+
+class Backend:
+    """Owns ``xp`` and the kernels; one instance serves one device."""
+
+    name = "base"
+
+    def __init__(self, xp, device: str):
+        self.xp = xp
+        self.device = device  # canonical device string, e.g. "cpu", "cuda:0"
+        self._to_xp = {}
+        self._from_xp = {}
+        for dt in DTYPES.values():
+            xdt = getattr(xp, dt.name, None)
+            if xdt is None:
+                continue
+            self._to_xp[dt] = xdt
+            self._from_xp[xp.empty((0,), dtype=xdt).dtype] = dt
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} device={self.device!r}>"
+
+    # ---- dtypes and host transfer -------------------------------------------------------------
+    def xp_dtype(self, dtype: DType):
+        try:
+            return self._to_xp[dtype]
+        except KeyError:
+            raise TypeError(f"backend {self.name!r} does not support dtype {dtype}") from None
+
+    def dtype_of(self, a) -> DType:
+        return self._from_xp[a.dtype]
+
+    def asarray(self, data, dtype: DType | None = None):
+        """Make a backend array from host data (lists, scalars, NumPy arrays)."""
+        host = np.asarray(data, dtype=None if dtype is None else dtype.name)
+        if dtype is None and host.dtype == np.float64 and not isinstance(data, np.ndarray):
+            host = host.astype(np.float32)  # Python floats become float32, as in PyTorch
+        return self.from_host(host)
+
+    def from_host(self, a: np.ndarray):
+        return self.xp.asarray(a)
+
+    def to_host(self, a) -> np.ndarray:
+        return np.asarray(a)
+
+    def supports_dlpack(self) -> bool:
+        return True
+
+    # ---- helpers over the standard ------------------------------------------------------------
+    def astype(self, a, dtype: DType):
+        xdt = self.xp_dtype(dtype)
+        return a if a.dtype == xdt else self.xp.astype(a, xdt)
+
+    def full(self, shape, value, dtype: DType):
+        return self.xp.full(tuple(shape), value, dtype=self.xp_dtype(dtype))
+
+    def sum_to(self, a, shape: tuple):
+        """Sum a broadcast array back down to ``shape`` (the adjoint of broadcasting)."""
+        if a.shape == shape:
+            return a
+        lead = a.ndim - len(shape)
+        axes = tuple(range(lead)) + tuple(
+            lead + i for i, n in enumerate(shape) if n == 1 and a.shape[lead + i] != 1
+        )
+        out = self.xp.sum(a, axis=axes, keepdims=True) if axes else a
+        return self.xp.reshape(out, shape)
+
+    def tri_mask(self, n: int, m: int, k: int, lower: bool):
+        xp = self.xp
+        rows = xp.reshape(xp.arange(n), (n, 1))
+        cols = xp.reshape(xp.arange(m), (1, m))
+        return (cols - rows <= k) if lower else (cols - rows >= k)
+
+    # ---- fused kernels ------------------------------------------------------------------------
+    def softmax(self, x, axis: int):
+        xp = self.xp
+        e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
+        return e / xp.sum(e, axis=axis, keepdims=True)
+
+    def softmax_grad(self, y, gy, axis: int):
+        """dx = y * (gy - sum(gy * y))"""
+        return y * (gy - self.xp.sum(gy * y, axis=axis, keepdims=True))
+
+    def logsumexp(self, x, axis, keepdims: bool):
+        xp = self.xp
+        m = xp.max(x, axis=axis, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+        out = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
+        return out if keepdims else xp.squeeze(out, axis=axis)
+
+    def log_softmax(self, x, axis: int):
+        return x - self.logsumexp(x, axis, keepdims=True)
+
+    def log_softmax_grad(self, y, gy, axis: int):
+        """dx = gy - exp(y) * sum(gy)"""
+        return gy - self.xp.exp(y) * self.xp.sum(gy, axis=axis, keepdims=True)
+
+    def erf(self, x):
+        """erf by its Taylor series near 0 and a continued fraction for erfc in the tails."""
+        xp = self.xp
+        ax = xp.abs(x)
+        small = ax < 2.5
+        xs = xp.where(small, x, xp.zeros_like(x))
+        term, total, x2 = xs, xs, xs * xs
+        for n in range(1, 60):
+            term = -term * x2 / n
+            total = total + term / (2 * n + 1)
+        series = total * (2.0 / math.sqrt(math.pi))
+        # erfc(z) = exp(-z^2)/sqrt(pi) * 1/(z + 1/2/(z + 1/(z + 3/2/(z + ...)))), evaluated bottom-up
+        z = xp.where(small, xp.full(x.shape, 3.0, dtype=x.dtype), ax)
+        frac = z
+        for k in range(60, 0, -1):
+            frac = z + (k / 2.0) / frac
+        erfc = xp.exp(-z * z) / (frac * math.sqrt(math.pi))
+        tail = xp.where(x < 0, erfc - 1.0, 1.0 - erfc)
+        return xp.where(small, series, tail)
+
+    def getitem(self, a, index: tuple):
+        """a[index]. The standard allows integer arrays only when every axis gets one, so a single
+        integer array among slices is done here as a basic index followed by ``take``."""
+        arrays = [k for k, it in enumerate(index) if _is_int_array(it)]
+        if not arrays:
+            return a[index]
+        if len(arrays) > 1 or any(isinstance(it, int) for it in index):
+            raise NotImplementedError(
+                f"backend {self.name!r}: indexing with several integer arrays, or integer arrays "
+                f"mixed with integers, is supported on numpy and cupy only"
+            )
+        (k,) = arrays
+        idx = index[k]
+        b = a[index[:k] + (slice(None),) + index[k + 1 :]]
+        consumed = sum(1 for it in index if it is not None and it is not Ellipsis)
+        axis = sum(a.ndim - consumed + 1 if it is Ellipsis else 1 for it in index[:k])
+        out = self.xp.take(b, self.xp.reshape(idx, (-1,)), axis=axis)
+        return self.xp.reshape(out, b.shape[:axis] + tuple(idx.shape) + b.shape[axis + 1 :])
+
+    def index_add(self, out, index, values):
+        """out[index] += values, accumulating repeated indices (the adjoint of indexing)."""
+        if _is_basic(index):
+            out[index] = out[index] + values
+            return out
+        xp = self.xp
+        n = math.prod(out.shape)
+        pos = self.getitem(xp.reshape(xp.arange(n), out.shape), index)  # source position of each value
+        values = xp.reshape(xp.broadcast_to(values, pos.shape), (-1,))
+        flat = self.scatter_add_flat(n, xp.reshape(pos, (-1,)), values)
+        return xp.reshape(xp.reshape(out, (-1,)) + flat, out.shape)
+
+    def scatter_add_flat(self, size: int, pos, values):
+        """A length-``size`` vector v with v[pos[i]] += values[i] (one-hot product; small sizes)."""
+        xp = self.xp
+        onehot = xp.astype(xp.reshape(pos, (-1, 1)) == xp.reshape(xp.arange(size), (1, -1)), values.dtype)
+        return xp.reshape(xp.reshape(values, (1, -1)) @ onehot, (size,))
+
+    def take_rows(self, weight, index):
+        """weight[index] for an integer array of any shape (embedding lookup)."""
+        xp = self.xp
+        rows = xp.take(weight, xp.reshape(index, (-1,)), axis=0)
+        return xp.reshape(rows, tuple(index.shape) + tuple(weight.shape[1:]))
+
+    def add_rows(self, num_rows: int, index, grad):
+        """The adjoint of take_rows: rows of grad summed into a (num_rows, ...) array."""
+        xp = self.xp
+        flat_idx = xp.reshape(index, (-1,))
+        g = xp.reshape(grad, (flat_idx.shape[0], -1))
+        onehot = xp.astype(xp.reshape(flat_idx, (-1, 1)) == xp.reshape(xp.arange(num_rows), (1, -1)), g.dtype)
+        return xp.reshape(xp.matrix_transpose(onehot) @ g, (num_rows,) + tuple(grad.shape[index.ndim:]))
+
+    def einsum(self, spec: str, *operands):
+        raise NotImplementedError(f"einsum is not available on the {self.name!r} backend")
+
+    def bounds(self, index):
+        """(min, max) of an integer array as Python ints (used to reject out-of-range indices)."""
+        return int(self.xp.min(index)), int(self.xp.max(index))
+
+
+def _is_int_array(it) -> bool:
+    return hasattr(it, "shape") and hasattr(it, "dtype") and "int" in str(it.dtype)
+
+
+def _is_basic(index) -> bool:
+    items = index if isinstance(index, tuple) else (index,)
+    return all(i is None or i is Ellipsis or isinstance(i, (int, slice)) for i in items)

@@ -1,0 +1,62 @@
+"""The GPU backend over CuPy. CuPy is imported only when this backend is first asked for."""
+from __future__ import annotations
+
+from .base import Backend, _is_basic
+
+INSTALL_HINT = 'install CuPy with: pip install "tinytensor[cuda12]" (or "tinytensor[cuda13]")'
+
+
+class CupyBackend(Backend):
+    name = "cupy"
+
+    def __init__(self, index: int = 0):
+        try:
+            import cupy
+        except ImportError as e:
+            raise RuntimeError(f"the cupy backend needs CuPy, which is not installed; {INSTALL_HINT}") from e
+        try:
+            count = cupy.cuda.runtime.getDeviceCount()
+        except Exception as e:  # no driver, no device
+            raise RuntimeError(f"the cupy backend found no usable CUDA GPU ({e}); {INSTALL_HINT}") from e
+        if not 0 <= index < count:
+            raise RuntimeError(f"cuda:{index} does not exist: this machine has {count} CUDA device(s)")
+        self.cupy = cupy
+        self.index = index
+        with cupy.cuda.Device(index):
+            super().__init__(cupy, f"cuda:{index}")
+
+    def from_host(self, a):
+        with self.cupy.cuda.Device(self.index):
+            return self.cupy.asarray(a)
+
+    def to_host(self, a):
+        return self.cupy.asnumpy(a)
+
+    def getitem(self, a, index):
+        return a[index]
+
+    def erf(self, x):
+        from cupyx.scipy.special import erf
+
+        return erf(x).astype(x.dtype, copy=False)
+
+    def index_add(self, out, index, values):
+        import cupyx
+
+        if _is_basic(index):
+            out[index] += values
+        else:
+            cupyx.scatter_add(out, index, values)
+        return out
+
+    def scatter_add_flat(self, size, pos, values):
+        out = self.cupy.zeros((size,), dtype=values.dtype)
+        self.index_add(out, pos, values)
+        return out
+
+    def add_rows(self, num_rows, index, grad):
+        out = self.cupy.zeros((num_rows,) + grad.shape[index.ndim:], dtype=grad.dtype)
+        return self.index_add(out, index.reshape(-1), grad.reshape((-1,) + grad.shape[index.ndim:]))
+
+    def einsum(self, spec, *operands):
+        return self.cupy.einsum(spec, *operands)

@@ -1,0 +1,165 @@
+"""Creating tensors: tensor, zeros, ones, full, arange, linspace, eye, rand, randn, randint ..."""
+from __future__ import annotations
+
+import numpy as np
+
+from .autograd.tensor_core import TensorCore
+from .backends import canonical_device, for_device
+from .dtypes import DType, as_dtype, float32, int64
+from .random import host_generator
+from .tensor import Tensor
+
+_default = {"device": "cpu"}
+
+
+def set_default_device(device) -> None:
+    """Where creation functions put tensors when no device= is given."""
+    _default["device"] = canonical_device(device)
+
+
+def get_default_device() -> str:
+    return _default["device"]
+
+
+def _finish(array, device, dtype: DType | None, requires_grad: bool) -> Tensor:
+    backend = for_device(device if device is not None else _default["device"])
+    host = np.asarray(array) if dtype is None else np.asarray(array, dtype=dtype.name)
+    t = Tensor(backend.from_host(host), backend)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A new tensor copied from data (nested lists, numbers, NumPy arrays, or a Tensor)."""
+    dtype = None if dtype is None else as_dtype(dtype)
+    if isinstance(data, TensorCore):
+        if device is None:
+            device = data.device
+        data = data.numpy()
+    if isinstance(data, (list, tuple)) and any(isinstance(d, TensorCore) for d in _flat(data)):
+        data = [d.numpy() if isinstance(d, TensorCore) else d for d in data]
+    if hasattr(data, "__dlpack__") and not isinstance(data, np.ndarray):
+        raise TypeError("tensor(): for arrays of other libraries use tt.from_dlpack(array)")
+    host = np.array(data, dtype=None if dtype is None else dtype.name)
+    if dtype is None:
+        if host.dtype == np.float64 and not isinstance(data, np.ndarray):
+            host = host.astype(np.float32)  # Python floats default to float32
+        elif host.dtype.kind in "iu" and host.dtype != np.int32:
+            host = host.astype(np.int64)
+        elif host.dtype.kind not in "fiub":
+            raise TypeError(f"tensor(): unsupported data of NumPy dtype {host.dtype}")
+    return _finish(host, device, None, requires_grad)
+
+
+def _flat(data):
+    for d in data:
+        if isinstance(d, (list, tuple)):
+            yield from _flat(d)
+        else:
+            yield d
+
+
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """data itself if it is already a Tensor of that dtype and device, else tensor(data)."""
+    if isinstance(data, Tensor) and (dtype is None or data.dtype is as_dtype(dtype)) and (
+        device is None or data.device == canonical_device(device)
+    ):
+        return data
+    return tensor(data, dtype=dtype, device=device)
+
+
+def _shape(size) -> tuple:
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = size[0]
+    return tuple(int(s) for s in size)
+
+
+def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    if dtype is None:
+        dtype = float32 if isinstance(fill_value, float) else as_dtype(type(fill_value))
+    dtype = as_dtype(dtype)
+    backend = for_device(device if device is not None else _default["device"])
+    t = Tensor(backend.full(tuple(size) if isinstance(size, (tuple, list)) else (size,), fill_value, dtype), backend)
+    return t.requires_grad_() if requires_grad else t
+
+
+def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return full(_shape(size), 0, dtype=dtype or float32, device=device, requires_grad=requires_grad)
+
+
+def ones(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return full(_shape(size), 1, dtype=dtype or float32, device=device, requires_grad=requires_grad)
+
+
+def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return zeros(*size, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def zeros_like(x, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return zeros(x.shape, dtype=dtype or x.dtype, device=device or x.device, requires_grad=requires_grad)
+
+
+def ones_like(x, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return ones(x.shape, dtype=dtype or x.dtype, device=device or x.device, requires_grad=requires_grad)
+
+
+def full_like(x, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return full(x.shape, fill_value, dtype=dtype or x.dtype, device=device or x.device,
+                requires_grad=requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """start, start+step, ... < end (int64 for integer arguments, float32 otherwise)."""
+    if end is None:
+        start, end = 0, start
+    if dtype is None:
+        dtype = int64 if all(isinstance(v, int) for v in (start, end, step)) else float32
+    return _finish(np.arange(start, end, step), device, as_dtype(dtype), requires_grad)
+
+
+def linspace(start, end, steps: int, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return _finish(np.linspace(start, end, steps), device, as_dtype(dtype or float32), requires_grad)
+
+
+def eye(n: int, m: int | None = None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return _finish(np.eye(n, m), device, as_dtype(dtype or float32), requires_grad)
+
+
+def rand(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Uniform [0, 1) samples from the seeded host generator."""
+    return _finish(host_generator().random(_shape(size)), device, as_dtype(dtype or float32), requires_grad)
+
+
+def randn(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Standard normal samples from the seeded host generator."""
+    return _finish(host_generator().standard_normal(_shape(size)), device, as_dtype(dtype or float32),
+                   requires_grad)
+
+
+def randint(low, high=None, size=(), dtype=None, device=None) -> Tensor:
+    """Integers uniform in [low, high)."""
+    if high is None:
+        low, high = 0, low
+    return _finish(host_generator().integers(low, high, size=tuple(size)), device,
+                   as_dtype(dtype or int64), False)
+
+
+def randn_like(x, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return randn(x.shape, dtype=dtype or x.dtype, device=device or x.device, requires_grad=requires_grad)
+
+
+def rand_like(x, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return rand(x.shape, dtype=dtype or x.dtype, device=device or x.device, requires_grad=requires_grad)
+
+
+def from_dlpack(obj) -> Tensor:
+    """Zero-copy import of a DLPack-capable array (NumPy, CuPy, torch ...)."""
+    kind, index = obj.__dlpack_device__()
+    if int(kind) == 1:  # kDLCPU
+        backend = for_device("cpu")
+        return Tensor(np.from_dlpack(obj), backend)
+    if int(kind) == 2:  # kDLCUDA
+        backend = for_device(f"cuda:{index}")
+        return Tensor(backend.xp.from_dlpack(obj), backend)
+    raise RuntimeError(f"from_dlpack: unsupported DLPack device type {kind}")

@@ -1,0 +1,69 @@
+"""Dtype objects shared by every backend: ``tt.float32``, ``tt.int64``, ``tt.bool`` ..."""
+from __future__ import annotations
+
+
+class DType:
+    """A backend-independent element type; each backend maps it to its own array dtype."""
+
+    __slots__ = ("name", "is_floating_point", "itemsize")
+
+    def __init__(self, name: str, is_floating_point: bool, itemsize: int):
+        self.name = name
+        self.is_floating_point = is_floating_point
+        self.itemsize = itemsize
+
+    def __repr__(self) -> str:
+        return f"tinytensor.{self.name}"
+
+    def __reduce__(self):
+        return (as_dtype, (self.name,))
+
+
+float16 = DType("float16", True, 2)
+float32 = DType("float32", True, 4)
+float64 = DType("float64", True, 8)
+int32 = DType("int32", False, 4)
+int64 = DType("int64", False, 8)
+bool_ = DType("bool", False, 1)
+
+DTYPES = {d.name: d for d in (float16, float32, float64, int32, int64, bool_)}
+_PY_TYPES = {float: float32, int: int64, bool: bool_}
+
+
+def as_dtype(dtype) -> DType:
+    """Turn a DType, a name ('float32'), a Python type or a NumPy dtype into a DType."""
+    if isinstance(dtype, DType):
+        return dtype
+    if dtype in _PY_TYPES:
+        return _PY_TYPES[dtype]
+    name = dtype if isinstance(dtype, str) else str(getattr(dtype, "name", dtype))
+    name = name.removeprefix("array_api_strict.").removeprefix("tinytensor.")
+    if name not in DTYPES:
+        raise TypeError(f"unsupported dtype {dtype!r}; tinytensor supports {sorted(DTYPES)}")
+    return DTYPES[name]
+
+
+def promote(a: DType, b: DType) -> DType:
+    """Result dtype of a binary op between two tensors (PyTorch's rules for these six types)."""
+    if a is b:
+        return a
+    if a.is_floating_point or b.is_floating_point:
+        if a.is_floating_point and b.is_floating_point:
+            return a if a.itemsize >= b.itemsize else b
+        return a if a.is_floating_point else b
+    if a is bool_:
+        return b
+    if b is bool_:
+        return a
+    return a if a.itemsize >= b.itemsize else b
+
+
+def scalar_dtype(tensor_dtype: DType, value) -> DType:
+    """Dtype of ``tensor op scalar``: the scalar never widens the tensor within its kind."""
+    if isinstance(value, bool):
+        return tensor_dtype
+    kind = getattr(getattr(value, "dtype", None), "kind", None)
+    if isinstance(value, int) or kind in ("i", "u", "b"):
+        return int64 if tensor_dtype is bool_ else tensor_dtype
+    # a float scalar (Python float, np.float64, 0-d float array)
+    return tensor_dtype if tensor_dtype.is_floating_point else float32

@@ -1,0 +1,60 @@
+"""Turning op arguments into tensors of one dtype on one device, with PyTorch's promotion rules."""
+from __future__ import annotations
+
+import numbers
+
+from ..autograd.tensor_core import TensorCore
+from ..dtypes import float32, promote, scalar_dtype
+
+
+def scalar(value, op: str):
+    """A Python number from a Python/NumPy scalar or 0-d array; anything larger is refused."""
+    if type(value) in (bool, int, float):
+        return value
+    if isinstance(value, numbers.Number) or getattr(value, "ndim", None) == 0:
+        kind = getattr(getattr(value, "dtype", None), "kind", "f")
+        return bool(value) if kind == "b" else int(value) if kind in "iu" else float(value)
+    raise TypeError(
+        f"{op}: expected a Tensor or a Python number, got {type(value).__name__}"
+        + (f" of shape {tuple(value.shape)}" if hasattr(value, "shape") else "")
+        + "; wrap arrays with tt.tensor(data, device=...) first (tinytensor never moves data implicitly)"
+    )
+
+
+def cast(t: TensorCore, dtype):
+    """t converted to dtype (differentiable); the same tensor when it already has that dtype."""
+    from .elementwise import Cast
+
+    return t if t.dtype is dtype else Cast.apply(t, dtype=dtype)
+
+
+def binary(a, b, op: str):
+    """Two operands ready for an elementwise op: tensors cast to one dtype, or (tensor, scalar)."""
+    a_is, b_is = isinstance(a, TensorCore), isinstance(b, TensorCore)
+    if a_is and b_is:
+        if a.dtype is not b.dtype:
+            dt = promote(a.dtype, b.dtype)
+            # a 0-d tensor does not widen a higher-dimensional one of the same kind (PyTorch)
+            if a.ndim == 0 and b.ndim > 0 and a.dtype.is_floating_point == b.dtype.is_floating_point:
+                dt = b.dtype
+            elif b.ndim == 0 and a.ndim > 0 and a.dtype.is_floating_point == b.dtype.is_floating_point:
+                dt = a.dtype
+            a, b = cast(a, dt), cast(b, dt)
+        return a, b
+    if a_is:
+        b = scalar(b, op)
+        return cast(a, scalar_dtype(a.dtype, b)), b
+    if b_is:
+        a = scalar(a, op)
+        return a, cast(b, scalar_dtype(b.dtype, a))
+    raise TypeError(f"{op}: expected at least one Tensor, got {type(a).__name__} and {type(b).__name__}")
+
+
+def floating(t: TensorCore):
+    """Integer and bool tensors become float32 for ops like exp (as PyTorch does)."""
+    return t if t.dtype.is_floating_point else cast(t, float32)
+
+
+def like(ref: TensorCore, data):
+    """Wrap an array as a constant tensor of the same class and device as ``ref``."""
+    return ref._wrap(data)

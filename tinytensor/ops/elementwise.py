@@ -1,0 +1,524 @@
+"""Elementwise ops. Each backward is the derivative written with Tensor ops (see the comments)."""
+from __future__ import annotations
+
+import math
+
+from ..autograd.function import Function
+from ..autograd.tensor_core import TensorCore
+from ._operands import binary, floating, like, scalar
+from .broadcast import broadcast_shapes, sum_to
+
+
+class Cast(Function):
+    def forward(self, x, dtype):
+        self.in_dtype = self.backend.dtype_of(x)
+        return self.backend.astype(x, dtype)
+
+    def backward(self, gy):
+        return Cast.apply(gy, dtype=self.in_dtype) if self.in_dtype.is_floating_point else None
+
+
+# ---- binary arithmetic ----------------------------------------------------------------------
+
+class _Binary(Function):
+    """Remembers the input shapes so backward can reduce broadcast gradients with sum_to."""
+
+    def shapes(self, a, b):
+        self.a_shape = getattr(a, "shape", None)
+        self.b_shape = getattr(b, "shape", None)
+
+    def reduce(self, ga, gb):
+        return (
+            sum_to(ga, self.a_shape) if ga is not None and self.needs_input_grad[0] else None,
+            sum_to(gb, self.b_shape) if gb is not None and self.needs_input_grad[1] else None,
+        )
+
+
+class Add(_Binary):
+    def forward(self, a, b):
+        self.shapes(a, b)
+        return a + b
+
+    def backward(self, gy):
+        return self.reduce(gy, gy)
+
+
+class Sub(_Binary):
+    def forward(self, a, b):
+        self.shapes(a, b)
+        return a - b
+
+    def backward(self, gy):
+        return self.reduce(gy, -gy if self.needs_input_grad[1] else None)
+
+
+class Mul(_Binary):
+    def forward(self, a, b):
+        self.shapes(a, b)
+        self.save_for_backward(a, b)
+        return a * b
+
+    def backward(self, gy):
+        a, b = self.saved_tensors
+        return self.reduce(
+            gy * b if self.needs_input_grad[0] else None,
+            gy * a if self.needs_input_grad[1] else None,
+        )
+
+
+class Div(_Binary):
+    def forward(self, a, b):
+        self.shapes(a, b)
+        self.save_for_backward(a, b)
+        return a / b
+
+    def backward(self, gy):
+        a, b = self.saved_tensors
+        ga = gy / b if self.needs_input_grad[0] else None
+        gb = -gy * a / (b * b) if self.needs_input_grad[1] else None  # d/db a/b = -a/b²
+        return self.reduce(ga, gb)
+
+
+class Pow(_Binary):
+    def forward(self, a, b):
+        self.shapes(a, b)
+        y = a**b
+        self.save_for_backward(a, b, y)
+        return y
+
+    def backward(self, gy):
+        a, b, y = self.saved_tensors
+        ga = gb = None
+        if self.needs_input_grad[0]:
+            ga = gy * b * a ** (b - 1)  # d/da a^b = b a^(b-1)
+        if self.needs_input_grad[1]:
+            safe = where(a > 0, a, 1.0)  # d/db a^b = a^b ln a, taken as 0 where a <= 0
+            gb = gy * where(a > 0, y * log(safe), 0.0)
+        return self.reduce(ga, gb)
+
+
+class Maximum(_Binary):
+    def forward(self, a, b):
+        self.shapes(a, b)
+        self.save_for_backward(a, b)
+        return self.xp.maximum(a, b)
+
+    def backward(self, gy):
+        a, b = self.saved_tensors
+        return _select_grads(self, gy, a, b, a > b)
+
+
+class Minimum(_Binary):
+    def forward(self, a, b):
+        self.shapes(a, b)
+        self.save_for_backward(a, b)
+        return self.xp.minimum(a, b)
+
+    def backward(self, gy):
+        a, b = self.saved_tensors
+        return _select_grads(self, gy, a, b, a < b)
+
+
+def _select_grads(fn, gy, a, b, a_wins):
+    """maximum/minimum: the winner takes the gradient; ties split it equally (as PyTorch)."""
+    tie = (a == b).float().to(dtype=gy.dtype) * 0.5
+    wa = a_wins.to(dtype=gy.dtype) + tie
+    return fn.reduce(gy * wa, gy * (1.0 - wa))
+
+
+def add(a, b):
+    """a + b, broadcasting."""
+    a, b = binary(a, b, "add")
+    return Add.apply(a, b)
+
+
+def sub(a, b):
+    """a - b, broadcasting."""
+    a, b = binary(a, b, "sub")
+    return Sub.apply(a, b)
+
+
+def mul(a, b):
+    """a * b, broadcasting."""
+    a, b = binary(a, b, "mul")
+    return Mul.apply(a, b)
+
+
+def div(a, b):
+    """a / b (true division: integer tensors give float32)."""
+    a, b = binary(a, b, "div")
+    a = floating(a) if isinstance(a, TensorCore) else float(a)
+    b = floating(b) if isinstance(b, TensorCore) else float(b)
+    if isinstance(a, TensorCore) and isinstance(b, TensorCore) and a.dtype is not b.dtype:
+        a, b = binary(a, b, "div")
+    return Div.apply(a, b)
+
+
+def pow(a, b):
+    """a ** b."""
+    a, b = binary(a, b, "pow")
+    return Pow.apply(a, b)
+
+
+def maximum(a, b):
+    """Elementwise max; at ties each input gets half the gradient."""
+    a, b = binary(a, b, "maximum")
+    return Maximum.apply(a, b)
+
+
+def minimum(a, b):
+    """Elementwise min; at ties each input gets half the gradient."""
+    a, b = binary(a, b, "minimum")
+    return Minimum.apply(a, b)
+
+
+# ---- unary math -----------------------------------------------------------------------------
+
+class Neg(Function):
+    def forward(self, x):
+        return -x
+
+    def backward(self, gy):
+        return -gy
+
+
+class Exp(Function):
+    def forward(self, x):
+        y = self.xp.exp(x)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, gy):
+        (y,) = self.saved_tensors
+        return gy * y  # d/dx e^x = e^x
+
+
+class Log(Function):
+    def forward(self, x):
+        self.save_for_backward(x)
+        return self.xp.log(x)
+
+    def backward(self, gy):
+        (x,) = self.saved_tensors
+        return gy / x  # d/dx ln x = 1/x
+
+
+class Sqrt(Function):
+    def forward(self, x):
+        y = self.xp.sqrt(x)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, gy):
+        (y,) = self.saved_tensors
+        return gy / (2.0 * y)  # d/dx √x = 1/(2√x)
+
+
+class Rsqrt(Function):
+    def forward(self, x):
+        y = 1.0 / self.xp.sqrt(x)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, gy):
+        (y,) = self.saved_tensors
+        return gy * (-0.5) * y * y * y  # d/dx x^-½ = -½ x^-3/2
+
+
+class Sin(Function):
+    def forward(self, x):
+        self.save_for_backward(x)
+        return self.xp.sin(x)
+
+    def backward(self, gy):
+        (x,) = self.saved_tensors
+        return gy * cos(x)
+
+
+class Cos(Function):
+    def forward(self, x):
+        self.save_for_backward(x)
+        return self.xp.cos(x)
+
+    def backward(self, gy):
+        (x,) = self.saved_tensors
+        return -gy * sin(x)
+
+
+class Tanh(Function):
+    def forward(self, x):
+        y = self.xp.tanh(x)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, gy):
+        (y,) = self.saved_tensors
+        return gy * (1.0 - y * y)  # d/dx tanh = 1 - y²
+
+
+class Sigmoid(Function):
+    def forward(self, x):
+        xp = self.xp
+        # 1/(1+e^-x) for x >= 0 and e^x/(1+e^x) for x < 0 never overflows
+        e = xp.exp(-xp.abs(x))
+        y = xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, gy):
+        (y,) = self.saved_tensors
+        return gy * y * (1.0 - y)  # d/dx σ = σ(1-σ)
+
+
+class Relu(Function):
+    def forward(self, x):
+        self.save_for_backward(x)
+        return self.xp.maximum(x, self.xp.zeros_like(x))
+
+    def backward(self, gy):
+        (x,) = self.saved_tensors
+        return gy * (x > 0).to(dtype=gy.dtype)  # d/dx relu = 1[x > 0]
+
+
+class Silu(Function):
+    def forward(self, x):
+        self.save_for_backward(x)
+        return x / (1.0 + self.xp.exp(-x))
+
+    def backward(self, gy):
+        (x,) = self.saved_tensors
+        s = sigmoid(x)
+        return gy * s * (1.0 + x * (1.0 - s))  # d/dx xσ(x) = σ(1 + x(1-σ))
+
+
+class Erf(Function):
+    def forward(self, x):
+        self.save_for_backward(x)
+        return self.backend.erf(x)
+
+    def backward(self, gy):
+        (x,) = self.saved_tensors
+        return gy * (2.0 / math.sqrt(math.pi)) * exp(-x * x)  # d/dx erf = 2/√π e^(-x²)
+
+
+class Gelu(Function):
+    def forward(self, x):
+        self.save_for_backward(x)
+        return 0.5 * x * (1.0 + self.backend.erf(x * (1.0 / math.sqrt(2.0))))
+
+    def backward(self, gy):
+        (x,) = self.saved_tensors
+        cdf = 0.5 * (1.0 + erf(x * (1.0 / math.sqrt(2.0))))
+        pdf = exp(-0.5 * x * x) * (1.0 / math.sqrt(2.0 * math.pi))
+        return gy * (cdf + x * pdf)  # d/dx xΦ(x) = Φ(x) + xφ(x)
+
+
+class GeluTanh(Function):
+    K = math.sqrt(2.0 / math.pi)
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return 0.5 * x * (1.0 + self.xp.tanh(self.K * (x + 0.044715 * x * x * x)))
+
+    def backward(self, gy):
+        (x,) = self.saved_tensors
+        t = tanh(self.K * (x + 0.044715 * x * x * x))
+        dt = (1.0 - t * t) * self.K * (1.0 + 3 * 0.044715 * x * x)
+        return gy * (0.5 * (1.0 + t) + 0.5 * x * dt)
+
+
+class Abs(Function):
+    def forward(self, x):
+        self.save_for_backward(x)
+        return self.xp.abs(x)
+
+    def backward(self, gy):
+        (x,) = self.saved_tensors
+        return gy * sign(x)  # d/dx |x| = sign(x), 0 at 0
+
+
+class Clamp(Function):
+    def forward(self, x, lo, hi):
+        self.save_for_backward(x)
+        self.lo, self.hi = lo, hi
+        return self.xp.clip(x, lo, hi)
+
+    def backward(self, gy):
+        (x,) = self.saved_tensors
+        inside = x == x  # all True
+        if self.lo is not None:
+            inside = inside & (x >= self.lo)
+        if self.hi is not None:
+            inside = inside & (x <= self.hi)
+        return gy * inside.to(dtype=gy.dtype), None, None
+
+
+def neg(x):
+    return Neg.apply(x)
+
+
+def exp(x):
+    """e^x"""
+    return Exp.apply(floating(x))
+
+
+def log(x):
+    """ln x"""
+    return Log.apply(floating(x))
+
+
+def sqrt(x):
+    """√x"""
+    return Sqrt.apply(floating(x))
+
+
+def rsqrt(x):
+    """1/√x"""
+    return Rsqrt.apply(floating(x))
+
+
+def sin(x):
+    return Sin.apply(floating(x))
+
+
+def cos(x):
+    return Cos.apply(floating(x))
+
+
+def tanh(x):
+    return Tanh.apply(floating(x))
+
+
+def sigmoid(x):
+    """σ(x) = 1 / (1 + e^-x)"""
+    return Sigmoid.apply(floating(x))
+
+
+def relu(x):
+    """max(x, 0)"""
+    return Relu.apply(x)
+
+
+def silu(x):
+    """x σ(x)"""
+    return Silu.apply(floating(x))
+
+
+def erf(x):
+    """The error function 2/√π ∫₀ˣ e^(-t²) dt."""
+    return Erf.apply(floating(x))
+
+
+def gelu(x, approximate: str = "none"):
+    """x Φ(x) (exact, via erf) or its tanh approximation with approximate="tanh"."""
+    if approximate == "none":
+        return Gelu.apply(floating(x))
+    if approximate == "tanh":
+        return GeluTanh.apply(floating(x))
+    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+def abs(x):
+    """|x|"""
+    return Abs.apply(x)
+
+
+def clamp(x, min=None, max=None):
+    """Limit x to [min, max]; the gradient passes where min <= x <= max."""
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    lo = None if min is None else scalar(min, "clamp")
+    hi = None if max is None else scalar(max, "clamp")
+    return Clamp.apply(x, lo, hi)
+
+
+clip = clamp
+
+
+def sign(x):
+    return like(x, x.backend.xp.sign(x.data))
+
+
+# ---- selection ------------------------------------------------------------------------------
+
+class Where(Function):
+    def forward(self, cond, a, b):
+        self.cond_shape = cond.shape
+        self.a_shape = getattr(a, "shape", None)
+        self.b_shape = getattr(b, "shape", None)
+        self.save_for_backward(cond)
+        return self.xp.where(cond, a, b)
+
+    def backward(self, gy):
+        (cond,) = self.saved_tensors
+        zero = gy.backend.full((), 0, gy.dtype)
+        ga = gb = None
+        if self.needs_input_grad[1]:
+            ga = sum_to(where(cond, gy, like(gy, zero)), self.a_shape)
+        if self.needs_input_grad[2]:
+            gb = sum_to(where(cond, like(gy, zero), gy), self.b_shape)
+        return None, ga, gb
+
+
+def where(condition, input, other):
+    """Pick ``input`` where condition is True, else ``other`` (either may be a number)."""
+    if not isinstance(condition, TensorCore):
+        raise TypeError("where: condition must be a bool Tensor")
+    if condition.dtype.name != "bool":
+        raise TypeError(f"where: condition must have dtype bool, got {condition.dtype}")
+    input, other = binary(input, other, "where") if (
+        isinstance(input, TensorCore) or isinstance(other, TensorCore)
+    ) else (scalar(input, "where"), scalar(other, "where"))
+    if not isinstance(input, TensorCore) and not isinstance(other, TensorCore):
+        dt = "float32" if isinstance(input, float) or isinstance(other, float) else "int64"
+        bk = condition.backend
+        from ..dtypes import as_dtype
+        input = like(condition, bk.full((), input, as_dtype(dt)))
+        other = like(condition, bk.full((), other, as_dtype(dt)))
+    shapes = [tuple(condition.shape)] + [tuple(t.shape) for t in (input, other) if isinstance(t, TensorCore)]
+    broadcast_shapes(*shapes, op="where")
+    return Where.apply(condition, input, other)
+
+
+def masked_fill(x, mask, value):
+    """x with ``value`` wherever the bool ``mask`` (broadcast to x) is True."""
+    if getattr(mask, "dtype", None) is None or mask.dtype.name != "bool":
+        raise TypeError(f"masked_fill: mask must be a bool Tensor, got {getattr(mask, 'dtype', type(mask))}")
+    broadcast_shapes(tuple(mask.shape), tuple(x.shape), op="masked_fill")
+    return where(mask, value, x)
+
+
+# ---- comparisons and logic (no gradient) ----------------------------------------------------
+
+def _compare(name):
+    def op(a, b):
+        a, b = binary(a, b, name)
+        t = a if isinstance(a, TensorCore) else b
+        xa = a.data if isinstance(a, TensorCore) else a
+        xb = b.data if isinstance(b, TensorCore) else b
+        if isinstance(a, TensorCore) and isinstance(b, TensorCore) and a.backend is not b.backend:
+            raise RuntimeError(f"{name}: expected tensors on one device, got {a.device} and {b.device}")
+        return like(t, getattr(t.backend.xp, name)(xa, xb))
+
+    op.__name__ = name
+    op.__doc__ = f"Elementwise {name}; returns a bool tensor (no gradient)."
+    return op
+
+
+eq, ne = _compare("equal"), _compare("not_equal")
+lt, le = _compare("less"), _compare("less_equal")
+gt, ge = _compare("greater"), _compare("greater_equal")
+logical_and, logical_or = _compare("logical_and"), _compare("logical_or")
+logical_xor = _compare("logical_xor")
+
+
+def logical_not(x):
+    return like(x, x.backend.xp.logical_not(x.data))
+
+
+def isfinite(x):
+    return like(x, x.backend.xp.isfinite(x.data))
+
+
+def isnan(x):
+    return like(x, x.backend.xp.isnan(x.data))

@@ -1,0 +1,80 @@
+"""Matrix products: matmul with NumPy's rules (batched, broadcast batch dims, 1-D cases), einsum."""
+from __future__ import annotations
+
+from ..autograd.function import Function
+from ._operands import binary
+from .broadcast import broadcast_shapes, sum_to
+
+
+class MatMul(Function):
+    """(..., n, k) @ (..., k, m); batch dims broadcast."""
+
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return self.xp.matmul(a, b)
+
+    def backward(self, gy):
+        a, b = self.saved_tensors
+        ga = gb = None
+        if self.needs_input_grad[0]:
+            ga = sum_to(gy @ b.mT, a.shape)  # dL/dA = G Bᵀ
+        if self.needs_input_grad[1]:
+            gb = sum_to(a.mT @ gy, b.shape)  # dL/dB = Aᵀ G
+        return ga, gb
+
+
+def matmul(a, b):
+    """Matrix product with NumPy's rules: 1-D operands are promoted to matrices and squeezed back."""
+    a, b = binary(a, b, "matmul")
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: both operands need at least 1 dimension, got shapes {a.shape} and {b.shape}")
+    a2 = a.unsqueeze(0) if a.ndim == 1 else a
+    b2 = b.unsqueeze(-1) if b.ndim == 1 else b
+    if a2.shape[-1] != b2.shape[-2]:
+        raise ValueError(
+            f"matmul: shapes {a.shape} and {b.shape} are not aligned: "
+            f"{a2.shape[-1]} (last dim of the first) != {b2.shape[-2]} "
+            f"({'first' if b.ndim == 1 else 'second-to-last'} dim of the second)"
+        )
+    broadcast_shapes(a2.shape[:-2], b2.shape[:-2], op="matmul (batch dimensions)")
+    out = MatMul.apply(a2, b2)
+    if a.ndim == 1:
+        out = out.squeeze(-2)
+    if b.ndim == 1:
+        out = out.squeeze(-1)
+    return out
+
+
+class Einsum(Function):
+    def forward(self, *operands, spec):
+        self.spec = spec
+        self.save_for_backward(*operands)
+        return self.backend.einsum(spec, *operands)
+
+    def backward(self, gy):
+        ins, out = self.spec.split("->")
+        terms = ins.split(",")
+        saved = self.saved_tensors
+        grads = []
+        for i, term in enumerate(terms):
+            if not self.needs_input_grad[i]:
+                grads.append(None)
+                continue
+            others = [t for j, t in enumerate(terms) if j != i]
+            spec = ",".join([out] + others) + "->" + term
+            # letters summed out of operand i (absent from output and other operands) need broadcasting
+            missing = [c for c in term if c not in out and all(c not in t for t in others)]
+            if missing:
+                raise NotImplementedError(f"einsum backward: index {missing} appears in one operand only")
+            grads.append(einsum(spec, gy, *[s for j, s in enumerate(saved) if j != i]))
+        return tuple(grads)
+
+
+def einsum(spec: str, *operands):
+    """Einstein summation with an explicit output ('ij,jk->ik'); differentiable."""
+    spec = spec.replace(" ", "")
+    if "->" not in spec or "..." in spec:
+        raise ValueError(f"einsum: give an explicit output and no '...', got {spec!r}")
+    if len(spec.split("->")[0].split(",")) != len(operands):
+        raise ValueError(f"einsum: {spec!r} names {len(spec.split(','))} operands, got {len(operands)}")
+    return Einsum.apply(*operands, spec=spec)

@@ -1,0 +1,145 @@
+"""Fused ops for networks: softmax, log_softmax, dropout, one_hot, embedding."""
+from __future__ import annotations
+
+from ..autograd.function import Function
+from ._operands import floating, like
+from .reduction import normalize_dims
+
+
+class Softmax(Function):
+    def forward(self, x, dim):
+        self.dim = dim
+        y = self.backend.softmax(x, dim)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, gy):
+        (y,) = self.saved_tensors
+        return SoftmaxBackward.apply(y, gy, self.dim)
+
+
+class SoftmaxBackward(Function):
+    """gx = y ⊙ (gy - Σ gy⊙y); a Function of its own so that softmax has a second derivative."""
+
+    def forward(self, y, gy, dim):
+        self.dim = dim
+        self.save_for_backward(y, gy)
+        return self.backend.softmax_grad(y, gy, dim)
+
+    def backward(self, gg):
+        y, gy = self.saved_tensors
+        d = self.dim
+        s = (gy * y).sum(dim=d, keepdim=True)
+        g_y = gg * (gy - s) - gy * (gg * y).sum(dim=d, keepdim=True)
+        g_gy = SoftmaxBackward.apply(y, gg, d)  # the map gy -> gx is self-adjoint
+        return g_y, g_gy, None
+
+
+class LogSoftmax(Function):
+    def forward(self, x, dim):
+        self.dim = dim
+        y = self.backend.log_softmax(x, dim)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, gy):
+        (y,) = self.saved_tensors
+        return LogSoftmaxBackward.apply(y, gy, self.dim)
+
+
+class LogSoftmaxBackward(Function):
+    """gx = gy - e^y Σ gy"""
+
+    def forward(self, y, gy, dim):
+        self.dim = dim
+        self.save_for_backward(y, gy)
+        return self.backend.log_softmax_grad(y, gy, dim)
+
+    def backward(self, gg):
+        y, gy = self.saved_tensors
+        d = self.dim
+        p = y.exp()
+        g_y = -gg * p * gy.sum(dim=d, keepdim=True)
+        g_gy = gg - (gg * p).sum(dim=d, keepdim=True)
+        return g_y, g_gy, None
+
+
+def softmax(x, dim: int = -1):
+    """e^x / Σ e^x along dim, shifted by the max so that ±1e4 logits stay finite."""
+    x = floating(x)
+    (d,) = normalize_dims(dim, x.ndim, "softmax")
+    return Softmax.apply(x, d)
+
+
+def log_softmax(x, dim: int = -1):
+    """x - logsumexp(x) along dim."""
+    x = floating(x)
+    (d,) = normalize_dims(dim, x.ndim, "log_softmax")
+    return LogSoftmax.apply(x, d)
+
+
+def dropout(x, p: float = 0.5, training: bool = True):
+    """Zero each element with probability p and scale the rest by 1/(1-p); seeded by tt.manual_seed."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    from ..random import host_generator
+
+    keep = host_generator().random(x.shape) >= p
+    scale = (keep / (1.0 - p)).astype(x.dtype.name)
+    return x * like(x, x.backend.from_host(scale))
+
+
+def one_hot(index, num_classes: int = -1):
+    """int64 tensor with a 1 at each index along a new last dimension."""
+    if index.dtype.is_floating_point or index.dtype.name == "bool":
+        raise TypeError(f"one_hot: expected an integer tensor, got {index.dtype}")
+    xp = index.backend.xp
+    if index.data.size:
+        lo, hi = index.backend.bounds(index.data)
+        if num_classes < 0:
+            num_classes = hi + 1
+        if lo < 0 or hi >= num_classes:
+            raise IndexError(f"one_hot: class values must be in [0, {num_classes}), got [{lo}, {hi}]")
+    classes = xp.arange(max(num_classes, 0))
+    hot = xp.expand_dims(index.data, axis=-1) == classes
+    return like(index, xp.astype(hot, index.backend.xp_dtype(index.dtype)))
+
+
+class Embedding(Function):
+    def forward(self, weight, index):
+        self.num, self.index = weight.shape[0], index
+        return self.backend.take_rows(weight, index)
+
+    def backward(self, gy):
+        return EmbeddingBackward.apply(gy, self.index, self.num), None
+
+
+class EmbeddingBackward(Function):
+    """Rows of the gradient summed into the weight's rows (repeated indices add)."""
+
+    def forward(self, gy, index, num):
+        self.index = index
+        return self.backend.add_rows(num, index, gy)
+
+    def backward(self, gg):
+        return Embedding.apply(gg, self.index), None, None
+
+
+def embedding(input, weight):
+    """weight[input]: a row for each integer in input; shape input.shape + weight.shape[1:]."""
+    if input.dtype.is_floating_point or input.dtype.name == "bool":
+        raise TypeError(f"embedding: indices must be an integer tensor, got {input.dtype}")
+    if input.backend is not weight.backend:
+        raise RuntimeError(f"embedding: indices are on {input.device} but the weight is on {weight.device}")
+    n = weight.shape[0]
+    if input.data.size:
+        lo, hi = input.backend.bounds(input.data)
+        if lo < 0 or hi >= n:
+            raise IndexError(
+                f"embedding: index {hi if hi >= n else lo} is out of range for a weight with {n} rows"
+            )
+    return Embedding.apply(weight, input.data)

@@ -1,0 +1,226 @@
+"""Reductions over ``dim`` (an int, a tuple, or None for all) with ``keepdim``."""
+from __future__ import annotations
+
+import builtins
+import math
+
+from ..autograd.function import Function
+from ._operands import floating, like
+from .broadcast import broadcast_to
+from .elementwise import exp, where
+
+
+def normalize_dims(dim, ndim: int, op: str) -> tuple:
+    if dim is None:
+        return tuple(range(ndim))
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    out = []
+    for d in dims:
+        if not -builtins.max(ndim, 1) <= d < builtins.max(ndim, 1):
+            raise IndexError(f"{op}: dim {d} is out of range for a tensor with {ndim} dimensions")
+        out.append(d % ndim if ndim else 0)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: dim {dim} repeats a dimension")
+    return tuple(sorted(out))
+
+
+def _kept_shape(shape, dims):
+    return tuple(1 if i in dims else n for i, n in enumerate(shape))
+
+
+class Sum(Function):
+    def forward(self, x, dims, keepdim):
+        self.in_shape, self.dims = x.shape, dims
+        return self.xp.sum(x, axis=dims, keepdims=keepdim)
+
+    def backward(self, gy):
+        gy = gy.reshape(_kept_shape(self.in_shape, self.dims))
+        return broadcast_to(gy, self.in_shape)  # every input element gets gy
+
+
+class Amax(Function):
+    """max over dims; tied maxima split the gradient equally (PyTorch's amax convention)."""
+
+    reduce = "max"
+
+    def forward(self, x, dims, keepdim):
+        self.dims, self.keepdim = dims, keepdim
+        y = getattr(self.xp, self.reduce)(x, axis=dims, keepdims=keepdim)
+        self.save_for_backward(x, y)
+        return y
+
+    def backward(self, gy):
+        x, y = self.saved_tensors
+        y = y.reshape(_kept_shape(x.shape, self.dims))
+        hit = (x == y.detach()).to(dtype=gy.dtype)
+        count = hit.sum(dim=self.dims, keepdim=True)
+        gy = gy.reshape(y.shape)
+        return gy * hit / count
+
+
+class Amin(Amax):
+    reduce = "min"
+
+
+class MaxAlong(Function):
+    """values of max/min along one dim, given the chosen indices; the gradient goes to that index."""
+
+    def forward(self, x, indices, dim, keepdim):
+        self.dim, self.keepdim, self.shape = dim, keepdim, x.shape
+        idx = self.xp.expand_dims(indices, axis=dim) if not keepdim else indices
+        self.save_for_backward(idx)
+        y = self.xp.take_along_axis(x, idx, axis=dim)
+        return y if keepdim else self.xp.squeeze(y, axis=dim)
+
+    def backward(self, gy):
+        (idx,) = self.saved_tensors
+        xp = gy.backend.xp
+        n = self.shape[self.dim]
+        pos = xp.reshape(xp.arange(n), tuple(n if i == self.dim else 1 for i in range(len(self.shape))))
+        hit = like(gy, xp.astype(pos == idx.data, gy.backend.xp_dtype(gy.dtype)))
+        if not self.keepdim:
+            gy = gy.unsqueeze(self.dim)
+        return gy * hit, None, None, None
+
+
+class Argmax(Function):
+    differentiable = False
+    reduce = "argmax"
+
+    def forward(self, x, dim, keepdim):
+        xp = self.xp
+        if dim is None:
+            return getattr(xp, self.reduce)(xp.reshape(x, (-1,)), axis=0)
+        return getattr(xp, self.reduce)(x, axis=dim, keepdims=keepdim)
+
+
+class Argmin(Argmax):
+    reduce = "argmin"
+
+
+class LogSumExp(Function):
+    def forward(self, x, dims, keepdim):
+        self.dims, self.keepdim = dims, keepdim
+        y = self.backend.logsumexp(x, dims, keepdims=keepdim)
+        self.save_for_backward(x, y)
+        return y
+
+    def backward(self, gy):
+        x, y = self.saved_tensors
+        y = y.reshape(_kept_shape(x.shape, self.dims))
+        return gy.reshape(y.shape) * exp(x - y)  # d/dx log Σ e^x = softmax(x)
+
+
+def sum(x, dim=None, keepdim: bool = False):
+    """Σ over dim."""
+    dims = normalize_dims(dim, x.ndim, "sum")
+    if not x.dtype.is_floating_point and x.dtype.name != "int64":
+        from ..dtypes import int64
+        x = x.to(dtype=int64)  # integer sums accumulate in int64, as PyTorch
+    return Sum.apply(x, dims, keepdim)
+
+
+def mean(x, dim=None, keepdim: bool = False):
+    """Arithmetic mean over dim."""
+    x = floating(x)
+    dims = normalize_dims(dim, x.ndim, "mean")
+    n = math.prod(x.shape[d] for d in dims)
+    return Sum.apply(x, dims, keepdim) * (1.0 / n) if n else Sum.apply(x, dims, keepdim) * float("nan")
+
+
+def var(x, dim=None, correction: int = 1, keepdim: bool = False):
+    """Σ (x - mean)² / (n - correction)."""
+    x = floating(x)
+    dims = normalize_dims(dim, x.ndim, "var")
+    n = math.prod(x.shape[d] for d in dims)
+    d = x - mean(x, dims, keepdim=True)
+    denom = builtins.max(n - correction, 0)
+    s = sum(d * d, dims, keepdim)
+    return s / denom if denom else s * float("nan")
+
+
+def std(x, dim=None, correction: int = 1, keepdim: bool = False):
+    """√var"""
+    return var(x, dim, correction=correction, keepdim=keepdim).sqrt()
+
+
+def amax(x, dim=None, keepdim: bool = False):
+    """Maximum over dim; ties split the gradient equally."""
+    _nonempty(x, "amax")
+    return Amax.apply(x, normalize_dims(dim, x.ndim, "amax"), keepdim)
+
+
+def amin(x, dim=None, keepdim: bool = False):
+    """Minimum over dim; ties split the gradient equally."""
+    _nonempty(x, "amin")
+    return Amin.apply(x, normalize_dims(dim, x.ndim, "amin"), keepdim)
+
+
+def max(x, dim=None, keepdim: bool = False):
+    """Without dim: the maximum (as amax). With dim: (values, indices); the gradient goes to indices."""
+    if dim is None:
+        return amax(x)
+    _nonempty(x, "max")
+    (d,) = normalize_dims(dim, x.ndim, "max")
+    idx = argmax(x, d, keepdim=keepdim)
+    return MaxAlong.apply(x, idx.data, d, keepdim), idx
+
+
+def min(x, dim=None, keepdim: bool = False):
+    """Without dim: the minimum (as amin). With dim: (values, indices)."""
+    if dim is None:
+        return amin(x)
+    _nonempty(x, "min")
+    (d,) = normalize_dims(dim, x.ndim, "min")
+    idx = argmin(x, d, keepdim=keepdim)
+    return MaxAlong.apply(x, idx.data, d, keepdim), idx
+
+
+def argmax(x, dim=None, keepdim: bool = False):
+    """Index of the first maximum (over the flattened tensor when dim is None)."""
+    _nonempty(x, "argmax")
+    d = None if dim is None else normalize_dims(dim, x.ndim, "argmax")[0]
+    return Argmax.apply(x, d, keepdim)
+
+
+def argmin(x, dim=None, keepdim: bool = False):
+    """Index of the first minimum."""
+    _nonempty(x, "argmin")
+    d = None if dim is None else normalize_dims(dim, x.ndim, "argmin")[0]
+    return Argmin.apply(x, d, keepdim)
+
+
+def logsumexp(x, dim=None, keepdim: bool = False):
+    """log Σ e^x, computed stably (shifted by the max)."""
+    x = floating(x)
+    return LogSumExp.apply(x, normalize_dims(dim, x.ndim, "logsumexp"), keepdim)
+
+
+def prod(x, dim=None, keepdim: bool = False):
+    """Π over dim; the gradient is exact also where inputs are zero."""
+    return Prod.apply(x, normalize_dims(dim, x.ndim, "prod"), keepdim)
+
+
+class Prod(Function):
+    def forward(self, x, dims, keepdim):
+        self.dims, self.keepdim = dims, keepdim
+        y = self.xp.prod(x, axis=dims, keepdims=keepdim)
+        self.save_for_backward(x, y)
+        return y
+
+    def backward(self, gy):
+        # d/dx_i Π x = Π_{j≠i} x_j: y/x_i if no zero; with one zero only that position gets the
+        # product of the others; with two or more zeros every gradient is 0.
+        x, y = self.saved_tensors
+        y = y.reshape(_kept_shape(x.shape, self.dims))
+        zero = x == 0
+        nz = zero.to(dtype=x.dtype).sum(dim=self.dims, keepdim=True)
+        others = where(zero, 1.0, x).prod(dim=self.dims, keepdim=True)
+        safe_x = where(zero, 1.0, x)
+        g = where(nz == 0, y / safe_x, where(zero & (nz == 1), others, 0.0))
+        return gy.reshape(y.shape) * g
+
+
+def _nonempty(x, op):
+    if x.data.size == 0:
+        raise RuntimeError(f"{op}: expected a non-empty tensor, got shape {x.shape}")

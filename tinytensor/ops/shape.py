@@ -1,0 +1,364 @@
+"""Shape ops: reshape, permute, indexing, concatenation, splitting, triangles and padding."""
+from __future__ import annotations
+
+import math
+
+from ..autograd.function import Function
+from ..autograd.tensor_core import TensorCore
+from ._operands import binary, like
+from .broadcast import broadcast_to
+from .elementwise import where
+
+
+class Reshape(Function):
+    is_view = True
+
+    def forward(self, x, shape):
+        self.in_shape = x.shape
+        return self.xp.reshape(x, shape)
+
+    def backward(self, gy):
+        return gy.reshape(self.in_shape)
+
+
+class Permute(Function):
+    is_view = True
+
+    def forward(self, x, axes):
+        self.axes = axes
+        return self.xp.permute_dims(x, axes)
+
+    def backward(self, gy):
+        inverse = [0] * len(self.axes)
+        for i, a in enumerate(self.axes):
+            inverse[a] = i
+        return gy.permute(*inverse)
+
+
+def _resolve_shape(shape, numel: int, in_shape) -> tuple:
+    shape = tuple(int(s) for s in shape)
+    if shape.count(-1) > 1:
+        raise ValueError(f"reshape: only one dimension can be -1, got {shape}")
+    if -1 in shape:
+        known = math.prod(s for s in shape if s != -1)
+        if known == 0 or numel % known:
+            raise ValueError(f"reshape: cannot reshape a tensor of shape {in_shape} into {shape}")
+        shape = tuple(numel // known if s == -1 else s for s in shape)
+    if math.prod(shape) != numel:
+        raise ValueError(
+            f"reshape: cannot reshape a tensor of shape {in_shape} ({numel} elements) into {shape}"
+        )
+    return shape
+
+
+def reshape(x, *shape):
+    """The same elements in a new shape (one dimension may be -1)."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    shape = _resolve_shape(shape, x.data.size, x.shape)
+    return x if shape == tuple(x.shape) else Reshape.apply(x, shape)
+
+
+view = reshape
+
+
+def flatten(x, start_dim: int = 0, end_dim: int = -1):
+    """Merge dims start_dim..end_dim into one."""
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    s, e = start_dim % x.ndim, end_dim % x.ndim
+    shape = x.shape[:s] + (math.prod(x.shape[s : e + 1]),) + x.shape[e + 1 :]
+    return reshape(x, shape)
+
+
+def permute(x, *dims):
+    """Reorder dimensions: y.shape[i] = x.shape[dims[i]]."""
+    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+        dims = tuple(dims[0])
+    if sorted(d % max(x.ndim, 1) for d in dims) != list(range(x.ndim)):
+        raise ValueError(f"permute: dims {dims} are not a permutation of the {x.ndim} dims of {x.shape}")
+    dims = tuple(d % x.ndim for d in dims)
+    return x if dims == tuple(range(x.ndim)) else Permute.apply(x, dims)
+
+
+def transpose(x, dim0: int, dim1: int):
+    """Swap two dimensions."""
+    axes = list(range(x.ndim))
+    for d in (dim0, dim1):
+        if not -x.ndim <= d < x.ndim:
+            raise IndexError(f"transpose: dim {d} out of range for shape {x.shape}")
+    axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
+    return permute(x, axes)
+
+
+swapaxes = transpose
+
+
+def unsqueeze(x, dim: int):
+    """Insert a size-1 dimension at dim."""
+    n = x.ndim + 1
+    if not -n <= dim < n:
+        raise IndexError(f"unsqueeze: dim {dim} out of range for shape {x.shape}")
+    dim %= n
+    return Reshape.apply(x, x.shape[:dim] + (1,) + x.shape[dim:])
+
+
+def squeeze(x, dim=None):
+    """Remove size-1 dimensions (all of them, or those in dim)."""
+    if dim is None:
+        dims = [i for i, n in enumerate(x.shape) if n == 1]
+    else:
+        dims = [d % max(x.ndim, 1) for d in ((dim,) if isinstance(dim, int) else dim)]
+    shape = tuple(n for i, n in enumerate(x.shape) if not (i in dims and n == 1))
+    return x if shape == x.shape else Reshape.apply(x, shape)
+
+
+def expand(x, *sizes):
+    """Broadcast to sizes without copying (-1 keeps a dimension)."""
+    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+        sizes = tuple(sizes[0])
+    lead = len(sizes) - x.ndim
+    if lead < 0:
+        raise ValueError(f"expand: cannot expand shape {x.shape} to fewer dims {sizes}")
+    shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
+    return broadcast_to(x, shape)
+
+
+# ---- indexing ---------------------------------------------------------------------------------
+
+class Getitem(Function):
+    is_view = True  # basic indexing gives a view; advanced gives a copy, which is harmless here
+
+    def forward(self, x, index):
+        self.in_shape, self.index = x.shape, index
+        return self.backend.getitem(x, index)
+
+    def backward(self, gy):
+        return IndexAdd.apply(gy, self.in_shape, self.index), None
+
+
+class IndexAdd(Function):
+    """zeros(shape)[index] += g: the adjoint of indexing; repeated indices accumulate."""
+
+    def forward(self, g, shape, index):
+        self.index = index
+        out = self.xp.zeros(shape, dtype=g.dtype)
+        return self.backend.index_add(out, index, g)
+
+    def backward(self, gy):
+        return Getitem.apply(gy, self.index), None, None
+
+
+def getitem(x, index):
+    """x[index] with ints, slices, None, Ellipsis, integer tensors and bool masks."""
+    index = _prepare_index(x, index)
+    return Getitem.apply(x, index)
+
+
+def _prepare_index(x, index):
+    """Backend-array components; integer arrays bounds-checked (CuPy would wrap silently)."""
+    items = index if isinstance(index, tuple) else (index,)
+    out = []
+    n_consumed = sum(
+        (it.ndim if _is_bool(it) else 1) for it in items
+        if it is not None and it is not Ellipsis
+    )
+    dim = 0
+    for it in items:
+        if it is Ellipsis:
+            out.append(it)
+            dim += x.ndim - n_consumed
+            continue
+        if it is None:
+            out.append(it)
+            continue
+        if isinstance(it, (list, tuple)) or (not isinstance(it, (int, slice, TensorCore)) and hasattr(it, "shape")):
+            if isinstance(it, TensorCore):
+                pass
+            elif hasattr(it, "__array_namespace__") and not isinstance(it, (list, tuple)):
+                raise TypeError("index: wrap index arrays with tt.tensor(..., device=x.device)")
+            else:
+                it = like(x, x.backend.asarray(it))
+        if isinstance(it, TensorCore):
+            if it.backend is not x.backend:
+                raise RuntimeError(f"index: index tensor is on {it.device} but the tensor is on {x.device}")
+            if _is_bool(it):
+                want = x.shape[dim : dim + it.ndim]
+                if tuple(it.shape) != want:
+                    raise IndexError(
+                        f"index: boolean mask of shape {it.shape} does not match the indexed "
+                        f"dimensions {want} of a tensor of shape {x.shape}"
+                    )
+                out.append(it.data)
+                dim += it.ndim
+                continue
+            if it.dtype.is_floating_point:
+                raise IndexError(f"index: tensors used as indices must be integer or bool, got {it.dtype}")
+            if dim >= x.ndim:
+                raise IndexError(f"index: too many indices for a tensor of shape {x.shape}")
+            size = x.shape[dim]
+            if it.data.size:
+                lo, hi = x.backend.bounds(it.data)
+                if lo < -size or hi >= size:
+                    bad = hi if hi >= size else lo
+                    raise IndexError(
+                        f"index {bad} is out of bounds for dimension {dim} with size {size} "
+                        f"(tensor of shape {x.shape})"
+                    )
+            out.append(it.data)
+            dim += 1
+            continue
+        if isinstance(it, int) or hasattr(it, "__index__") and not isinstance(it, slice):
+            it = int(it)
+            if dim >= x.ndim or not -x.shape[dim] <= it < x.shape[dim]:
+                raise IndexError(
+                    f"index {it} is out of bounds for dimension {dim} of a tensor of shape {x.shape}"
+                )
+        out.append(it)
+        dim += 1
+    if not any(it is Ellipsis for it in items) and n_consumed < x.ndim:
+        out.append(Ellipsis)  # the Array API wants the trailing ':'s spelled out
+    return tuple(out)
+
+
+def _is_bool(it) -> bool:
+    return isinstance(it, TensorCore) and it.dtype.name == "bool"
+
+
+# ---- joining and splitting --------------------------------------------------------------------
+
+class Cat(Function):
+    def forward(self, *arrays, dim):
+        self.dim = dim
+        self.sizes = [a.shape[dim] for a in arrays]
+        return self.xp.concat(arrays, axis=dim)
+
+    def backward(self, gy):
+        return tuple(split(gy, self.sizes, dim=self.dim))
+
+
+class Split(Function):
+    is_view = True
+
+    def forward(self, x, sizes, dim):
+        self.dim = dim
+        out, start = [], 0
+        for s in sizes:
+            idx = (slice(None),) * dim + (slice(start, start + s),)
+            out.append(x[idx])
+            start += s
+        return tuple(out)
+
+    def backward(self, *grads):
+        return cat(list(grads), dim=self.dim), None, None
+
+
+def cat(tensors, dim: int = 0):
+    """Join tensors along an existing dimension."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("cat: expected a non-empty list of tensors")
+    ref = tensors[0]
+    dim = dim % max(ref.ndim, 1)
+    for t in tensors[1:]:
+        if t.ndim != ref.ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, ref.shape)) if i != dim):
+            raise ValueError(
+                f"cat: tensors must match except in dimension {dim}, got shapes "
+                + ", ".join(str(x.shape) for x in tensors)
+            )
+    dt = ref.dtype
+    for t in tensors[1:]:
+        if t.dtype is not dt:
+            _, t2 = binary(ref, t, "cat")
+            dt = t2.dtype if t2.dtype.itemsize > dt.itemsize or t2.dtype.is_floating_point else dt
+    tensors = [t if t.dtype is dt else t.to(dtype=dt) for t in tensors]
+    return Cat.apply(*tensors, dim=dim)
+
+
+def stack(tensors, dim: int = 0):
+    """Join tensors along a new dimension."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack: expected a non-empty list of tensors")
+    shapes = {tuple(t.shape) for t in tensors}
+    if len(shapes) > 1:
+        raise ValueError(f"stack: all tensors must have one shape, got {sorted(shapes)}")
+    return cat([unsqueeze(t, dim) for t in tensors], dim=dim % (tensors[0].ndim + 1))
+
+
+def split(x, split_size_or_sections, dim: int = 0):
+    """Pieces of size split_size (the last may be smaller), or of the listed sizes."""
+    dim = dim % x.ndim
+    n = x.shape[dim]
+    if isinstance(split_size_or_sections, int):
+        step = split_size_or_sections
+        if step <= 0:
+            raise ValueError(f"split: split_size must be positive, got {step}")
+        sizes = [min(step, n - s) for s in range(0, n, step)]
+    else:
+        sizes = list(split_size_or_sections)
+        if sum(sizes) != n:
+            raise ValueError(f"split: sizes {sizes} do not add up to {n} (dimension {dim} of {x.shape})")
+    return list(Split.apply(x, tuple(sizes), dim))
+
+
+def chunk(x, chunks: int, dim: int = 0):
+    """Split into ``chunks`` pieces of (nearly) equal size."""
+    n = x.shape[dim % x.ndim]
+    return split(x, max(1, -(-n // chunks)), dim)
+
+
+class Tri(Function):
+    def forward(self, x, k, lower):
+        self.k, self.lower = k, lower
+        mask = self.backend.tri_mask(x.shape[-2], x.shape[-1], k, lower)
+        return self.xp.where(mask, x, self.xp.zeros_like(x))
+
+    def backward(self, gy):
+        return Tri.apply(gy, self.k, self.lower), None, None
+
+
+def tril(x, diagonal: int = 0):
+    """Keep the lower triangle (j - i <= diagonal) of the last two dims."""
+    _two_dims(x, "tril")
+    return Tri.apply(x, diagonal, True)
+
+
+def triu(x, diagonal: int = 0):
+    """Keep the upper triangle (j - i >= diagonal) of the last two dims."""
+    _two_dims(x, "triu")
+    return Tri.apply(x, diagonal, False)
+
+
+def _two_dims(x, op):
+    if x.ndim < 2:
+        raise ValueError(f"{op}: expected a tensor with at least 2 dimensions, got shape {x.shape}")
+
+
+class Pad(Function):
+    def forward(self, x, widths, value):
+        self.slices = tuple(slice(lo, lo + n) for (lo, _), n in zip(widths, x.shape))
+        shape = tuple(n + lo + hi for (lo, hi), n in zip(widths, x.shape))
+        out = self.xp.full(shape, value, dtype=x.dtype)
+        out[self.slices] = x
+        return out
+
+    def backward(self, gy):
+        return Getitem.apply(gy, self.slices), None, None
+
+
+def pad(x, pad, mode: str = "constant", value: float = 0.0):
+    """Constant padding; ``pad`` lists (left, right) pairs starting from the last dimension."""
+    if mode != "constant":
+        raise NotImplementedError(f"pad: only mode='constant' is supported, got {mode!r}")
+    pad = tuple(pad)
+    if len(pad) % 2 or len(pad) // 2 > x.ndim:
+        raise ValueError(f"pad: expected pairs for at most {x.ndim} dims, got {pad}")
+    if any(p < 0 for p in pad):
+        raise ValueError(f"pad: negative padding {pad} is not supported")
+    widths = [(0, 0)] * x.ndim
+    for i in range(len(pad) // 2):
+        widths[x.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    return Pad.apply(x, tuple(widths), value)
+
+

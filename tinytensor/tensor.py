@@ -1,0 +1,280 @@
+"""``Tensor``: the user-facing array with autograd, PyTorch's names and semantics."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import ops
+from .autograd.function import Function
+from .autograd.grad_mode import is_grad_enabled
+from .autograd.tensor_core import TensorCore
+from .backends import for_device
+from .dtypes import DType, as_dtype, bool_, float16, float32, float64, int32, int64
+from .ops._operands import scalar
+
+
+class Clone(Function):
+    def forward(self, x):
+        return self.xp.asarray(x, copy=True)
+
+    def backward(self, gy):
+        return gy
+
+
+class ToDevice(Function):
+    """An explicit copy between devices; the gradient is copied back."""
+
+    def forward(self, x, target):
+        self.source = self.backend
+        return target.from_host(self.backend.to_host(x))
+
+    def backward(self, gy):
+        return gy._to_backend(self.source), None
+
+
+class Tensor(TensorCore):
+    """An n-dimensional array on one device that records the ops applied to it for backward."""
+
+    __slots__ = ()
+    __hash__ = object.__hash__  # == is elementwise, so hash by identity (as PyTorch)
+    __array_ufunc__ = None  # NumPy scalars and arrays defer to our reflected operators
+
+    # ---- conversion and metadata ----------------------------------------------------------
+    def __repr__(self) -> str:
+        body = np.array2string(self.numpy(), separator=", ", prefix="tensor(", precision=4)
+        extra = [f"dtype={self.dtype.name}"]
+        if self.device != "cpu":
+            extra.append(f"device='{self.device}'")
+        if self.grad_fn is not None:
+            extra.append(f"grad_fn=<{self.grad_fn.name()}>")
+        elif self.requires_grad:
+            extra.append("requires_grad=True")
+        return f"tensor({body}, {', '.join(extra)})"
+
+    def size(self, dim: int | None = None):
+        return self.shape if dim is None else self.shape[dim]
+
+    def numel(self) -> int:
+        return int(self.data.size)
+
+    def dim(self) -> int:
+        return self.ndim
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def item(self):
+        """The single value as a Python number."""
+        if self.data.size != 1:
+            raise RuntimeError(f"item(): a tensor with {self.data.size} elements cannot be converted to a scalar")
+        return self.numpy().reshape(()).item()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __bool__(self):
+        return bool(self.item())
+
+    def numpy(self) -> np.ndarray:
+        """The values as a host NumPy array (copied from the GPU if needed)."""
+        return self.backend.to_host(self.data)
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def __dlpack__(self, *args, **kwargs):
+        return self.data.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self):
+        return self.data.__dlpack_device__()
+
+    def to(self, *args, dtype=None, device=None):
+        """Convert to another dtype and/or device: x.to("cuda"), x.to(tt.float64), x.to(other)."""
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype, device = a.dtype, a.device
+            elif isinstance(a, DType) or a in (float, int, bool) or (
+                isinstance(a, str) and a.removeprefix("tinytensor.") in
+                ("float16", "float32", "float64", "int32", "int64", "bool")
+            ):
+                dtype = a
+            else:
+                device = a
+        out = self
+        if device is not None:
+            target = for_device(device)
+            if target is not self.backend:
+                out = ToDevice.apply(out, target)
+        if dtype is not None:
+            out = ops.cast(out, as_dtype(dtype))
+        return out
+
+    def _to_backend(self, backend):
+        return ToDevice.apply(self, backend) if backend is not self.backend else self
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self, index: int = 0):
+        return self.to(f"cuda:{index}")
+
+    def float(self):
+        return self.to(dtype=float32)
+
+    def double(self):
+        return self.to(dtype=float64)
+
+    def half(self):
+        return self.to(dtype=float16)
+
+    def long(self):
+        return self.to(dtype=int64)
+
+    def int(self):
+        return self.to(dtype=int32)
+
+    def bool(self):
+        return self.to(dtype=bool_)
+
+    def clone(self):
+        """A copy with its own memory; gradients flow through it."""
+        return Clone.apply(self)
+
+    def is_floating_point(self) -> bool:
+        return self.dtype.is_floating_point
+
+    # ---- in-place updates (no autograd through them; version counter catches misuse) -------
+    def _write(self, new, op: str):
+        if is_grad_enabled() and self.requires_grad:
+            what = "a leaf tensor that requires grad" if self.is_leaf else "a tensor that is part of a graph"
+            raise RuntimeError(
+                f"{op}: in-place update of {what} (shape {self.shape}); wrap it in tt.no_grad() or "
+                f"use the out-of-place op"
+            )
+        if isinstance(new, Tensor):
+            if new.backend is not self.backend:
+                raise RuntimeError(f"{op}: source is on {new.device} but this tensor is on {self.device}")
+            new = new.data
+        self.data[...] = new
+        self._version[0] += 1
+        return self
+
+    def add_(self, other, alpha=1):
+        return self._write(ops.add(self, other if alpha == 1 else ops.mul(other, alpha)), "add_")
+
+    def sub_(self, other, alpha=1):
+        return self._write(ops.sub(self, other if alpha == 1 else ops.mul(other, alpha)), "sub_")
+
+    def mul_(self, other):
+        return self._write(ops.mul(self, other), "mul_")
+
+    def div_(self, other):
+        return self._write(ops.div(self, other), "div_")
+
+    def clamp_(self, min=None, max=None):
+        return self._write(ops.clamp(self, min, max), "clamp_")
+
+    def masked_fill_(self, mask, value):
+        return self._write(ops.masked_fill(self, mask, value), "masked_fill_")
+
+    def fill_(self, value):
+        return self._write(scalar(value, "fill_"), "fill_")
+
+    def zero_(self):
+        return self._write(0, "zero_")
+
+    def copy_(self, src):
+        if tuple(src.shape) != self.shape and ops.broadcast_shapes(src.shape, self.shape) != self.shape:
+            raise ValueError(f"copy_: source shape {src.shape} does not broadcast to {self.shape}")
+        return self._write(ops.cast(src, self.dtype), "copy_")
+
+    def __setitem__(self, index, value):
+        if is_grad_enabled() and self.requires_grad:
+            self._write(None, "__setitem__")
+        index = ops.shape._prepare_index(self, index)
+        if isinstance(value, Tensor):
+            if value.backend is not self.backend:
+                raise RuntimeError(f"__setitem__: value is on {value.device} but this tensor is on {self.device}")
+            value = ops.cast(value, self.dtype).data
+        else:
+            value = scalar(value, "__setitem__")
+        self.data[index] = value
+        self._version[0] += 1
+
+    # ---- operators ------------------------------------------------------------------------
+    def __add__(self, o): return ops.add(self, o)
+    def __radd__(self, o): return ops.add(o, self)
+    def __sub__(self, o): return ops.sub(self, o)
+    def __rsub__(self, o): return ops.sub(o, self)
+    def __mul__(self, o): return ops.mul(self, o)
+    def __rmul__(self, o): return ops.mul(o, self)
+    def __truediv__(self, o): return ops.div(self, o)
+    def __rtruediv__(self, o): return ops.div(o, self)
+    def __pow__(self, o): return ops.pow(self, o)
+    def __rpow__(self, o): return ops.pow(o, self)
+    def __matmul__(self, o): return ops.matmul(self, o)
+    def __rmatmul__(self, o): return ops.matmul(o, self)
+    def __neg__(self): return ops.neg(self)
+    def __pos__(self): return self
+    def __abs__(self): return ops.abs(self)
+    def __eq__(self, o): return ops.eq(self, o)
+    def __ne__(self, o): return ops.ne(self, o)
+    def __lt__(self, o): return ops.lt(self, o)
+    def __le__(self, o): return ops.le(self, o)
+    def __gt__(self, o): return ops.gt(self, o)
+    def __ge__(self, o): return ops.ge(self, o)
+    def __and__(self, o): return ops.logical_and(self, o)
+    def __or__(self, o): return ops.logical_or(self, o)
+    def __xor__(self, o): return ops.logical_xor(self, o)
+    def __invert__(self): return ops.logical_not(self)
+    def __getitem__(self, index): return ops.getitem(self, index)
+
+    # ---- methods mirroring the functions in tinytensor.ops --------------------------------
+    add, sub, mul, div, pow, matmul = ops.add, ops.sub, ops.mul, ops.div, ops.pow, ops.matmul
+    maximum, minimum, where_ = ops.maximum, ops.minimum, ops.where
+    exp, log, sqrt, rsqrt, sin, cos, tanh = ops.exp, ops.log, ops.sqrt, ops.rsqrt, ops.sin, ops.cos, ops.tanh
+    sigmoid, relu, gelu, silu, erf, abs = ops.sigmoid, ops.relu, ops.gelu, ops.silu, ops.erf, ops.abs
+    clamp, clip, sign, neg, masked_fill = ops.clamp, ops.clip, ops.sign, ops.neg, ops.masked_fill
+    isfinite, isnan, logical_not = ops.isfinite, ops.isnan, ops.logical_not
+    eq, ne, lt, le, gt, ge = ops.eq, ops.ne, ops.lt, ops.le, ops.gt, ops.ge
+    sum, mean, var, std, prod, logsumexp = ops.sum, ops.mean, ops.var, ops.std, ops.prod, ops.logsumexp
+    max, min, amax, amin, argmax, argmin = ops.max, ops.min, ops.amax, ops.amin, ops.argmax, ops.argmin
+    reshape, view, flatten, permute, transpose = ops.reshape, ops.view, ops.flatten, ops.permute, ops.transpose
+    swapaxes, unsqueeze, squeeze, expand = ops.swapaxes, ops.unsqueeze, ops.squeeze, ops.expand
+    broadcast_to, split, chunk, tril, triu = ops.broadcast_to, ops.split, ops.chunk, ops.tril, ops.triu
+    softmax, log_softmax = ops.softmax, ops.log_softmax
+
+    def all(self) -> "Tensor":
+        return self._wrap(self.backend.xp.all(self.data))
+
+    def any(self) -> "Tensor":
+        return self._wrap(self.backend.xp.any(self.data))
+
+    def view_as(self, other):
+        return ops.reshape(self, other.shape)
+
+    def expand_as(self, other):
+        return ops.broadcast_to(self, other.shape)
+
+    def type_as(self, other):
+        return self.to(dtype=other.dtype)
+
+    @property
+    def T(self):
+        """All dimensions reversed."""
+        return ops.permute(self, tuple(range(self.ndim))[::-1])
+
+    @property
+    def mT(self):
+        """The last two dimensions swapped (batched matrix transpose)."""
+        return ops.transpose(self, -2, -1)
+
+
+Tensor._result_cls = Tensor
