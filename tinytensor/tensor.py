@@ -235,6 +235,11 @@ class Tensor(TensorCore):
     def __xor__(self, o): return ops.logical_xor(self, o)
     def __invert__(self): return ops.logical_not(self)
     def __getitem__(self, index): return ops.getitem(self, index)
+    # x += y updates x in place (allowed under no_grad or on tensors outside any graph)
+    def __iadd__(self, o): return self.add_(o)
+    def __isub__(self, o): return self.sub_(o)
+    def __imul__(self, o): return self.mul_(o)
+    def __itruediv__(self, o): return self.div_(o)
 
     # ---- methods mirroring the functions in tinytensor.ops --------------------------------
     add, sub, mul, div, pow, matmul = ops.add, ops.sub, ops.mul, ops.div, ops.pow, ops.matmul
