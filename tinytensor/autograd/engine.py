@@ -10,7 +10,31 @@ topological order). A 100,000-op chain costs a loop, not a Python stack frame pe
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 from .grad_mode import is_anomaly_enabled, set_grad_enabled
+
+# Tools that look inside a backward pass (autograd.explain, autograd.memory_report) install an
+# observer here; the walk then reports every step to it. Unused, it costs one check per step.
+_observer: ContextVar = ContextVar("tinytensor_backward_observer", default=None)
+
+
+@contextmanager
+def observe_backward(observer):
+    """Report the steps of backward walks run inside this block to ``observer``.
+
+    At the start of a walk the engine calls ``observer.begin(retain_graph)``, which returns the
+    object to notify (or None to leave this walk alone, e.g. a nested one). Then, in the engine's
+    order, ``.node(node, grads_in, grads_out, buffers)`` after each node's backward (before its
+    saved tensors are released) and ``.leaf(leaf, grad, buffers)`` after each leaf's gradient
+    is accumulated; ``buffers`` holds the gradients still waiting to be used.
+    """
+    token = _observer.set(observer)
+    try:
+        yield observer
+    finally:
+        _observer.reset(token)
 
 
 class Node:
@@ -67,6 +91,9 @@ def run_backward(roots, root_grads, *, retain_graph: bool, create_graph: bool, c
     ``capture`` (a dict ``{(id(target), output_nr): None}``, used by ``autograd.grad``) the total
     gradient arriving at each listed target is stored there instead and no ``.grad`` is touched.
     """
+    observer = _observer.get()
+    if observer is not None:
+        observer = observer.begin(retain_graph)
     deps = _count_dependencies(roots)
     buffers: dict[int, list] = {}
     ready = []
@@ -85,6 +112,8 @@ def run_backward(roots, root_grads, *, retain_graph: bool, create_graph: bool, c
             grads = buffers.pop(id(target))
             if isinstance(target, Node):
                 out_grads = _run_node(target, grads, capture, retain_graph, anomaly)
+                if observer is not None:
+                    observer.node(target, grads, out_grads, buffers)
                 edges = target.next_edges
                 if not retain_graph:
                     target.release()
@@ -103,6 +132,8 @@ def run_backward(roots, root_grads, *, retain_graph: bool, create_graph: bool, c
                         ready.append(nxt)
             else:
                 _finish_leaf(target, grads[0], capture, create_graph)
+                if observer is not None:
+                    observer.leaf(target, grads[0], buffers)
 
 
 def _num_outputs(target) -> int:
