@@ -62,7 +62,7 @@ class Node:
 
 def _count_dependencies(roots) -> dict:
     deps: dict[int, int] = {}
-    stack = [t for t, _ in roots]
+    stack = list({id(t): t for t, _ in roots}.values())  # two outputs of one node: walk it once
     seen = {id(t) for t in stack}
     while stack:
         node = stack.pop()

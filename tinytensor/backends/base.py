@@ -132,6 +132,8 @@ class Backend:
         integer array among slices is done here as a basic index followed by ``take``."""
         arrays = [k for k, it in enumerate(index) if _is_int_array(it)]
         if not arrays:
+            if len(index) > 1 and _is_bool_array(index[0]) and all(it is Ellipsis for it in index[1:]):
+                return self._mask_leading(a, index[0])
             return a[index]
         if len(arrays) > 1 or any(isinstance(it, int) for it in index):
             raise NotImplementedError(
@@ -146,9 +148,21 @@ class Backend:
         out = self.xp.take(b, self.xp.reshape(idx, (-1,)), axis=axis)
         return self.xp.reshape(out, b.shape[:axis] + tuple(idx.shape) + b.shape[axis + 1 :])
 
+    def _mask_leading(self, a, mask):
+        """a[mask, ...] for a bool mask over the leading dims (the standard allows a mask only as
+        the sole index): flatten those dims and take the True positions."""
+        xp = self.xp
+        k = mask.ndim
+        flat = xp.reshape(a, (math.prod(a.shape[:k]),) + tuple(a.shape[k:]))
+        (pos,) = xp.nonzero(xp.reshape(mask, (-1,)))
+        return xp.take(flat, pos, axis=0)
+
     def index_add(self, out, index, values):
         """out[index] += values, accumulating repeated indices (the adjoint of indexing)."""
         if _is_basic(index):
+            if any(it is None for it in index):  # the standard allows no None in assignments
+                index = tuple(it for it in index if it is not None)
+                values = self.xp.reshape(values, out[index].shape)
             out[index] = out[index] + values
             return out
         xp = self.xp
@@ -188,6 +202,10 @@ class Backend:
 
 def _is_int_array(it) -> bool:
     return hasattr(it, "shape") and hasattr(it, "dtype") and "int" in str(it.dtype)
+
+
+def _is_bool_array(it) -> bool:
+    return hasattr(it, "shape") and hasattr(it, "dtype") and "bool" in str(it.dtype)
 
 
 def _is_basic(index) -> bool:

@@ -91,7 +91,9 @@ class Pow(_Binary):
         ga = gb = None
         if self.needs_input_grad[0]:
             ga = gy * b * a ** (b - 1)  # d/da a^b = b a^(b-1)
-        if self.needs_input_grad[1]:
+        if self.needs_input_grad[1] and not isinstance(a, TensorCore):  # a number ** tensor
+            gb = gy * y * math.log(a) if a > 0 else gy * 0.0
+        elif self.needs_input_grad[1]:
             safe = where(a > 0, a, 1.0)  # d/db a^b = a^b ln a, taken as 0 where a <= 0
             gb = gy * where(a > 0, y * log(safe), 0.0)
         return self.reduce(ga, gb)

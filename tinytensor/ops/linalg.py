@@ -61,12 +61,16 @@ class Einsum(Function):
                 grads.append(None)
                 continue
             others = [t for j, t in enumerate(terms) if j != i]
-            spec = ",".join([out] + others) + "->" + term
-            # letters summed out of operand i (absent from output and other operands) need broadcasting
+            # letters summed out of operand i alone (absent from the output and the other operands):
+            # the gradient is constant along them, so compute it without them and broadcast
             missing = [c for c in term if c not in out and all(c not in t for t in others)]
+            kept = "".join(c for c in term if c not in missing)
+            rest = [s for j, s in enumerate(saved) if j != i]
+            g = einsum(",".join([out] + others) + "->" + kept, gy, *rest)
             if missing:
-                raise NotImplementedError(f"einsum backward: index {missing} appears in one operand only")
-            grads.append(einsum(spec, gy, *[s for j, s in enumerate(saved) if j != i]))
+                shape = saved[i].shape
+                g = g.reshape(tuple(1 if c in missing else n for c, n in zip(term, shape))).expand(*shape)
+            grads.append(g)
         return tuple(grads)
 
 

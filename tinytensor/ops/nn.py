@@ -67,6 +67,8 @@ class LogSoftmaxBackward(Function):
 def softmax(x, dim: int = -1):
     """e^x / Σ e^x along dim, shifted by the max so that ±1e4 logits stay finite."""
     x = floating(x)
+    if not normalize_dims(dim, x.ndim, "softmax"):  # a 0-d tensor: softmax over its one element
+        return Softmax.apply(x.reshape(1), 0).reshape(())
     (d,) = normalize_dims(dim, x.ndim, "softmax")
     return Softmax.apply(x, d)
 
@@ -74,6 +76,8 @@ def softmax(x, dim: int = -1):
 def log_softmax(x, dim: int = -1):
     """x - logsumexp(x) along dim."""
     x = floating(x)
+    if not normalize_dims(dim, x.ndim, "log_softmax"):
+        return LogSoftmax.apply(x.reshape(1), 0).reshape(())
     (d,) = normalize_dims(dim, x.ndim, "log_softmax")
     return LogSoftmax.apply(x, d)
 

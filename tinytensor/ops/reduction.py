@@ -21,7 +21,7 @@ def normalize_dims(dim, ndim: int, op: str) -> tuple:
         out.append(d % ndim if ndim else 0)
     if len(set(out)) != len(out):
         raise ValueError(f"{op}: dim {dim} repeats a dimension")
-    return tuple(sorted(out))
+    return tuple(sorted(out)) if ndim else ()  # a 0-d tensor accepts dim 0 / -1 and keeps its value
 
 
 def _kept_shape(shape, dims):
@@ -90,7 +90,8 @@ class Argmax(Function):
     def forward(self, x, dim, keepdim):
         xp = self.xp
         if dim is None:
-            return getattr(xp, self.reduce)(xp.reshape(x, (-1,)), axis=0)
+            out = getattr(xp, self.reduce)(xp.reshape(x, (-1,)), axis=0)
+            return xp.reshape(out, (1,) * x.ndim) if keepdim else out
         return getattr(xp, self.reduce)(x, axis=dim, keepdims=keepdim)
 
 
@@ -141,7 +142,21 @@ def var(x, dim=None, correction: int = 1, keepdim: bool = False):
 
 def std(x, dim=None, correction: int = 1, keepdim: bool = False):
     """√var"""
-    return var(x, dim, correction=correction, keepdim=keepdim).sqrt()
+    return SqrtOfVar.apply(var(x, dim, correction=correction, keepdim=keepdim))
+
+
+class SqrtOfVar(Function):
+    """√v for std: where v = 0 the gradient is 0 (as PyTorch), not 1/0 · 0 = nan."""
+
+    def forward(self, v):
+        y = self.xp.sqrt(v)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, gy):
+        (y,) = self.saved_tensors
+        zero = y == 0
+        return where(zero, 0.0, gy / (2.0 * where(zero, 1.0, y)))  # d/dv √v = 1/(2√v)
 
 
 def amax(x, dim=None, keepdim: bool = False):
@@ -161,6 +176,9 @@ def max(x, dim=None, keepdim: bool = False):
     if dim is None:
         return amax(x)
     _nonempty(x, "max")
+    if not normalize_dims(dim, x.ndim, "max"):  # 0-d: its own maximum, at index 0
+        values, idx = max(x.reshape(1), 0)
+        return values, idx
     (d,) = normalize_dims(dim, x.ndim, "max")
     idx = argmax(x, d, keepdim=keepdim)
     return MaxAlong.apply(x, idx.data, d, keepdim), idx
@@ -171,6 +189,9 @@ def min(x, dim=None, keepdim: bool = False):
     if dim is None:
         return amin(x)
     _nonempty(x, "min")
+    if not normalize_dims(dim, x.ndim, "min"):  # 0-d: its own minimum, at index 0
+        values, idx = min(x.reshape(1), 0)
+        return values, idx
     (d,) = normalize_dims(dim, x.ndim, "min")
     idx = argmin(x, d, keepdim=keepdim)
     return MaxAlong.apply(x, idx.data, d, keepdim), idx
@@ -179,14 +200,16 @@ def min(x, dim=None, keepdim: bool = False):
 def argmax(x, dim=None, keepdim: bool = False):
     """Index of the first maximum (over the flattened tensor when dim is None)."""
     _nonempty(x, "argmax")
-    d = None if dim is None else normalize_dims(dim, x.ndim, "argmax")[0]
+    dims = () if dim is None else normalize_dims(dim, x.ndim, "argmax")
+    d = dims[0] if dims else None  # None: over the flattened tensor (also for a 0-d tensor)
     return Argmax.apply(x, d, keepdim)
 
 
 def argmin(x, dim=None, keepdim: bool = False):
     """Index of the first minimum."""
     _nonempty(x, "argmin")
-    d = None if dim is None else normalize_dims(dim, x.ndim, "argmin")[0]
+    dims = () if dim is None else normalize_dims(dim, x.ndim, "argmin")
+    d = dims[0] if dims else None
     return Argmin.apply(x, d, keepdim)
 
 
@@ -210,15 +233,19 @@ class Prod(Function):
 
     def backward(self, gy):
         # d/dx_i Π x = Π_{j≠i} x_j: y/x_i if no zero; with one zero only that position gets the
-        # product of the others; with two or more zeros every gradient is 0.
+        # product of the others; with two or more zeros every gradient is 0. The zero values are
+        # written as expressions of the zero inputs (z = Σ zero entries = 0) so that their
+        # derivatives, hence second derivatives of prod, are exact too.
         x, y = self.saved_tensors
         y = y.reshape(_kept_shape(x.shape, self.dims))
         zero = x == 0
         nz = zero.to(dtype=x.dtype).sum(dim=self.dims, keepdim=True)
-        others = where(zero, 1.0, x).prod(dim=self.dims, keepdim=True)
         safe_x = where(zero, 1.0, x)
-        g = where(nz == 0, y / safe_x, where(zero & (nz == 1), others, 0.0))
-        return gy.reshape(y.shape) * g
+        others = safe_x.prod(dim=self.dims, keepdim=True)  # Π of the nonzero entries
+        z = where(zero, x, 0.0).sum(dim=self.dims, keepdim=True)
+        at_zero = where(nz == 1, others, where(nz == 2, (z - x) * others, 0.0))
+        at_nonzero = where(nz == 0, y / safe_x, where(nz == 1, z * others / safe_x, 0.0))
+        return gy.reshape(y.shape) * where(zero, at_zero, at_nonzero)
 
 
 def _nonempty(x, op):

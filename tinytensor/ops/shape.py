@@ -244,7 +244,7 @@ class Split(Function):
         self.dim = dim
         out, start = [], 0
         for s in sizes:
-            idx = (slice(None),) * dim + (slice(start, start + s),)
+            idx = (slice(None),) * dim + (slice(start, start + s), Ellipsis)
             out.append(x[idx])
             start += s
         return tuple(out)
