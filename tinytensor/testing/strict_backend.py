@@ -20,7 +20,8 @@ class StrictBackend(Backend):
         super().__init__(array_api_strict, "strict")
 
     def from_host(self, a):
-        return self.xp.asarray(np.ascontiguousarray(a))
+        # a C-contiguous copy (np.ascontiguousarray would turn a 0-d array into shape (1,))
+        return self.xp.asarray(np.array(a, order="C", copy=True))
 
     def to_host(self, a):
         # the one sanctioned way out: an explicit copy through DLPack, as cupy.asnumpy is

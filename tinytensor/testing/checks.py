@@ -1,0 +1,229 @@
+"""The checks run on every op: forward against the NumPy reference, float64 numerical gradients with
+a random upstream gradient, and a numerical check of the second derivatives.
+
+Each check takes an ``OpSpec``, one ``Sample`` and a device, and raises ``AssertionError`` (with the
+op, the sample and the device in the message) when the op is wrong, ``Unsupported`` when an optional
+op is declared unsupported by the backend (it raised ``NotImplementedError``).
+"""
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+import tinytensor as tt
+from tinytensor.autograd import grad as autograd_grad
+from tinytensor.autograd import gradcheck
+from tinytensor.backends import canonical_device
+
+from .catalogue import OpSpec, Sample
+
+F64_RTOL, F64_ATOL = 1e-9, 1e-12  # float64 forward against the float64 NumPy reference
+GRAD_EPS, GRAD_ATOL, GRAD_RTOL = 1e-6, 1e-6, 1e-5  # float64 central differences
+
+
+class Unsupported(Exception):
+    """An optional op (``OpSpec.optional``) that this backend declares unsupported."""
+
+
+@contextlib.contextmanager
+def _context(spec: OpSpec, sample: Sample, device: str, what: str):
+    """Name the op, the check, the device and the sample on whatever goes wrong inside."""
+    try:
+        yield
+    except Unsupported:
+        raise
+    except Exception as e:
+        e.add_note(f"[{what}] op {spec.name!r} on device {device!r}: {sample.describe()}")
+        raise
+
+
+def call_op(spec: OpSpec, tensors: list, params: dict):
+    """spec.fn on the tensors; a NotImplementedError from an optional op's forward means the
+    backend declares the op unsupported. (From a backward, or from a required op, it is a failure.)"""
+    try:
+        return spec.fn(*tensors, **params)
+    except NotImplementedError as e:
+        if spec.optional:
+            raise Unsupported(f"{spec.name} on {tensors[0].device!r}: {e}") from e
+        raise
+
+
+def as_list(out) -> list:
+    return list(out) if isinstance(out, (tuple, list)) else [out]
+
+
+def make_inputs(sample: Sample, device: str, dtype: str, requires_grad: bool = False) -> list:
+    """The sample's arrays as tensors on ``device``: float inputs in ``dtype``, others as they are."""
+    out = []
+    for a, diff in zip(sample.inputs, sample.differentiable()):
+        if a.dtype.kind == "f":
+            out.append(tt.tensor(a.astype(dtype), device=device, requires_grad=requires_grad and diff))
+        else:
+            out.append(tt.tensor(a, device=device))
+    return out
+
+
+def reference_inputs(sample: Sample, dtype: str) -> list:
+    """What the reference sees: the same values the tensors hold (rounded to dtype), in float64."""
+    return [a.astype(dtype).astype(np.float64) if a.dtype.kind == "f" else a for a in sample.inputs]
+
+
+def _float_outputs(spec: OpSpec, params: dict):
+    """fn restricted to its floating outputs (max(dim) also returns integer indices)."""
+
+    def f(*xs):
+        outs = [o for o in as_list(spec.fn(*xs, **params)) if o.dtype.is_floating_point]
+        return outs[0] if len(outs) == 1 else tuple(outs)
+
+    return f
+
+
+def compare(got, want, device: str, dtype: str, rtol: float, atol: float, what: str = "output") -> None:
+    """Outputs of an op against the reference: count, type, device, shape, dtype, values."""
+    got, want = as_list(got), [np.asarray(w) for w in as_list(want)]
+    assert len(got) == len(want), f"{what}: {len(got)} outputs, the reference has {len(want)}"
+    for i, (g, w) in enumerate(zip(got, want)):
+        name = f"{what} {i}" if len(got) > 1 else what
+        assert isinstance(g, tt.Tensor), f"{name}: expected a Tensor, got {type(g).__name__}"
+        assert g.device == canonical_device(device), f"{name}: on {g.device}, expected {device}"
+        assert g.shape == w.shape, f"{name}: shape {g.shape}, the reference has {w.shape}"
+        if w.dtype.kind == "f":
+            assert g.dtype.name == dtype, f"{name}: dtype {g.dtype.name}, expected {dtype} (the input dtype)"
+        elif w.dtype.kind in "iu":
+            assert g.dtype is tt.int64, f"{name}: dtype {g.dtype.name}, expected int64"
+        else:
+            assert g.dtype is tt.bool, f"{name}: dtype {g.dtype.name}, expected bool"
+        values = g.numpy()
+        if w.dtype.kind == "f":
+            np.testing.assert_allclose(values, w, rtol=rtol, atol=atol, equal_nan=True, err_msg=name)
+        else:
+            np.testing.assert_array_equal(values, w, err_msg=name)
+
+
+def check_forward(spec: OpSpec, sample: Sample, device: str, dtype: str) -> None:
+    """Forward in ``dtype`` matches the float64 NumPy reference; grads come back in ``dtype``."""
+    with _context(spec, sample, device, f"forward {dtype}"):
+        tensors = make_inputs(sample, device, dtype)
+        want = spec.ref(*reference_inputs(sample, dtype), **sample.params)
+        got = call_op(spec, tensors, sample.params)
+        rtol, atol = (F64_RTOL, F64_ATOL) if dtype == "float64" else (spec.rtol, spec.atol)
+        compare(got, want, device, dtype, rtol, atol)
+        for t, a in zip(tensors, sample.inputs):  # inputs are never modified
+            np.testing.assert_array_equal(t.numpy(), a.astype(dtype) if a.dtype.kind == "f" else a,
+                                          err_msg="the op modified its input")
+    if spec.differentiable and any(sample.differentiable()):
+        check_backward_meta(spec, sample, device, dtype)
+    elif not spec.differentiable and any(a.dtype.kind == "f" for a in sample.inputs):
+        with _context(spec, sample, device, f"no graph {dtype}"):
+            outs = as_list(spec.fn(*make_inputs(sample, device, dtype, requires_grad=True), **sample.params))
+            assert not any(o.requires_grad for o in outs), "a non-differentiable op recorded a graph"
+
+
+def check_backward_meta(spec: OpSpec, sample: Sample, device: str, dtype: str) -> None:
+    """backward() puts a gradient of the input's shape, dtype and device in every input's .grad."""
+    with _context(spec, sample, device, f"backward {dtype}"):
+        tensors = make_inputs(sample, device, dtype, requires_grad=True)
+        outs = as_list(_float_outputs(spec, sample.params)(*tensors))
+        rng = np.random.default_rng(0)
+        if len(outs) == 1:
+            up = tt.tensor(rng.standard_normal(outs[0].shape).astype(dtype), device=device)
+            outs[0].backward(up)
+        else:
+            total = sum((o * tt.tensor(rng.standard_normal(o.shape).astype(dtype), device=device)).sum()
+                        for o in outs)
+            total.backward()
+        for i, t in enumerate(tensors):
+            if not t.requires_grad:
+                assert t.grad is None, f"input {i} does not require grad but got a .grad"
+                continue
+            g = t.grad
+            assert g is not None, f"input {i} (shape {t.shape}) received no gradient"
+            assert g.shape == t.shape, f"input {i}: gradient shape {g.shape}, input shape {t.shape}"
+            assert g.dtype is t.dtype, f"input {i}: gradient dtype {g.dtype.name}, input dtype {t.dtype.name}"
+            assert g.device == t.device, f"input {i}: gradient on {g.device}, input on {t.device}"
+            assert not g.requires_grad, f"input {i}: .grad requires grad after a plain backward()"
+            assert np.isfinite(g.numpy()).all(), f"input {i}: non-finite gradient {g.numpy()}"
+
+
+def check_gradient(spec: OpSpec, sample: Sample, device: str) -> None:
+    """float64 analytic vector-Jacobian products against central differences (random upstream)."""
+    if not spec.differentiable or not any(sample.differentiable()):
+        return
+    with _context(spec, sample, device, "gradient"):
+        tensors = make_inputs(sample, device, "float64", requires_grad=True)
+        call_op(spec, tensors, sample.params)
+        gradcheck(_float_outputs(spec, sample.params), tensors, eps=GRAD_EPS, atol=GRAD_ATOL,
+                  rtol=GRAD_RTOL)
+
+
+def _numerical_grad(f, tensors, i, eps):
+    """d f / d tensors[i] by central differences (f returns a Python float)."""
+    x = tensors[i]
+    host = x.numpy().astype(np.float64)
+    out = np.zeros(host.size)
+    for k in range(host.size):
+        vals = []
+        for sign in (1.0, -1.0):
+            h = host.copy().reshape(-1)
+            h[k] += sign * eps
+            args = list(tensors)
+            args[i] = tt.tensor(h.reshape(host.shape), device=x.device, requires_grad=True)
+            vals.append(f(*args))
+        out[k] = (vals[0] - vals[1]) / (2 * eps)
+    return out.reshape(host.shape)
+
+
+def check_second_order(spec: OpSpec, sample: Sample, device: str) -> None:
+    """Second derivatives: with u (upstream) and w random, the gradient of
+    h(x) = Σ w · (uᵀ ∂f/∂x) computed by double backward matches central differences of h.
+
+    Stricter than gradgradcheck: a first gradient that silently drops out of the graph (a
+    backward that is not differentiable) shows up as a mismatch instead of being left out.
+    """
+    if not (spec.differentiable and spec.second_order) or not any(sample.differentiable()):
+        return
+    with _context(spec, sample, device, "second order"):
+        f = _float_outputs(spec, sample.params)
+        tensors = make_inputs(sample, device, "float64", requires_grad=True)
+        call_op(spec, tensors, sample.params)
+        diff = [i for i, t in enumerate(tensors) if t.requires_grad]
+        rng = np.random.default_rng(1)
+        ups = [rng.standard_normal(o.shape) for o in as_list(f(*tensors))]
+        ws = [rng.standard_normal(tensors[i].shape) for i in diff]
+
+        def h(*xs):
+            outs = as_list(f(*xs))
+            u = [tt.tensor(a, device=device) for a in ups]
+            gs = autograd_grad(outs, [xs[i] for i in diff], u, create_graph=True, allow_unused=True)
+            terms = [(g * tt.tensor(w, device=device)).sum() for g, w in zip(gs, ws) if g is not None]
+            return sum(terms[1:], terms[0]) if terms else None
+
+        total = h(*tensors)
+        if total is not None and total.requires_grad:
+            analytic = autograd_grad(total, [tensors[i] for i in diff], allow_unused=True)
+        else:
+            analytic = [None] * len(diff)
+
+        def value(*xs):
+            t = h(*xs)
+            return 0.0 if t is None else float(t.item())
+
+        for i, g in zip(diff, analytic):
+            num = _numerical_grad(value, tensors, i, GRAD_EPS)
+            ana = np.zeros_like(num) if g is None else g.numpy().astype(np.float64)
+            assert ana.shape == num.shape, f"input {i}: second-order gradient shape {ana.shape}"
+            if not np.allclose(ana, num, atol=1e-5, rtol=1e-4):
+                raise AssertionError(
+                    f"second-order check failed for input {i} (shape {tensors[i].shape}): "
+                    f"max abs error {np.abs(ana - num).max():.3g}\nanalytic:\n{ana}\nnumerical:\n{num}"
+                )
+
+
+def check_sample(spec: OpSpec, sample: Sample, device: str, second_order: bool = True) -> None:
+    """Every check on one sample: forward in each dtype, gradient, second order."""
+    for dtype in spec.dtypes:
+        check_forward(spec, sample, device, dtype)
+    check_gradient(spec, sample, device)
+    if second_order:
+        check_second_order(spec, sample, device)
