@@ -1,2 +1,163 @@
-"""Every op of the catalogue on every available device (the conformance suite)."""
-from tinytensor.testing.suite import *  # noqa: F401,F403
+"""Every op of the catalogue on every available device (the conformance suite), and checks that the
+harness itself catches wrong ops."""
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+import tinytensor as tt
+from tinytensor.autograd import Function
+from tinytensor.testing import (
+    OPS,
+    Draw,
+    OpSpec,
+    Sample,
+    Unsupported,
+    available_devices,
+    check_forward,
+    check_gradient,
+    check_second_order,
+    ops_by_name,
+    run_conformance,
+)
+from tinytensor.testing.suite import *  # noqa: F401,F403  (test_op_forward, test_op_gradient, ...)
+
+REQUIRED = """
+add sub mul div pow matmul neg exp log sqrt rsqrt sin cos tanh sigmoid relu gelu gelu_tanh silu erf abs
+clamp maximum minimum where masked_fill sum mean var std max min amax amin logsumexp prod argmax argmin
+reshape view flatten transpose permute swapaxes T mT unsqueeze squeeze expand broadcast_to getitem cat
+stack split chunk tril triu pad softmax log_softmax dropout one_hot embedding einsum
+""".split()
+
+
+def test_catalogue_covers_every_op():
+    names = [s.name for s in OPS]
+    assert len(names) == len(set(names)), "duplicate OpSpec names"
+    missing = sorted(set(REQUIRED) - set(names))
+    assert not missing, f"ops without a catalogue entry: {missing}"
+
+
+def test_catalogue_samples_cover_the_edge_shapes():
+    """Across draws, the samples include 0-d inputs, size-1 dims and broadcasting pairs."""
+    seen_0d = seen_1 = seen_bcast = False
+    for k in range(60):
+        for name in ("add", "mul", "sum", "exp"):
+            sample = ops_by_name()[name].sample(Draw(seed=k))
+            shapes = [a.shape for a in sample.inputs]
+            seen_0d |= any(len(s) == 0 for s in shapes)
+            seen_1 |= any(1 in s for s in shapes)
+            seen_bcast |= len(shapes) == 2 and shapes[0] != shapes[1]
+    assert seen_0d and seen_1 and seen_bcast
+
+
+def test_getitem_samples_cover_every_index_kind():
+    kinds = set()
+    spec = ops_by_name()["getitem"]
+    for k in range(200):
+        s = spec.sample(Draw(seed=k))
+        key = s.params["key"]
+        kinds |= {type(it).__name__ for it in key}
+        kinds |= {"int_array" for a in s.inputs[1:] if a.dtype.kind == "i"}
+        kinds |= {"repeated" for a in s.inputs[1:] if a.dtype.kind == "i" and len(np.unique(a)) < a.size}
+        kinds |= {"bool_mask" for a in s.inputs[1:] if a.dtype.kind == "b"}
+    assert {"int", "slice", "NoneType", "ellipsis", "int_array", "repeated", "bool_mask"} <= kinds
+
+
+def test_available_devices_lists_cpu_and_strict():
+    devices = available_devices()
+    assert devices[0] == "cpu"
+    assert "strict" in devices  # array_api_strict is a test dependency
+
+
+# ---- the harness catches wrong ops ---------------------------------------------------------
+
+class WrongGradExp(Function):
+    def forward(self, x):
+        y = self.xp.exp(x)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, gy):
+        (y,) = self.saved_tensors
+        return gy * y * 1.01  # 1% off
+
+
+class DetachedGradSin(Function):
+    """Right first derivative, but computed on constants: no second derivative."""
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return self.xp.sin(x)
+
+    def backward(self, gy):
+        (x,) = self.saved_tensors
+        return gy * tt.tensor(np.cos(x.numpy()), device=x.device)
+
+
+class Float64Grad(Function):
+    """Right values, but the gradient comes back in float64 whatever the input dtype."""
+
+    def forward(self, x):
+        return x * 2
+
+    def backward(self, gy):
+        return gy.double() * 2
+
+
+def _spec(name, fn, ref, domain="real"):
+    return OpSpec(name, fn, ref, lambda d: Sample((d.array((2, 3), domain),)))
+
+
+def test_checker_catches_a_wrong_gradient(device):
+    spec = _spec("exp_bad", WrongGradExp.apply, np.exp)
+    sample = spec.sample(Draw(seed=0))
+    check_forward(spec, sample, device, "float64")  # the forward is right
+    with pytest.raises(AssertionError, match="gradcheck failed"):
+        check_gradient(spec, sample, device)
+
+
+def test_checker_catches_a_missing_second_derivative(device):
+    spec = _spec("sin_detached", DetachedGradSin.apply, np.sin)
+    sample = spec.sample(Draw(seed=0))
+    check_gradient(spec, sample, device)  # first order is right
+    with pytest.raises(AssertionError, match="second-order"):
+        check_second_order(spec, sample, device)
+
+
+def test_checker_catches_a_wrong_forward_and_gradient_dtype(device):
+    spec = _spec("exp_off", lambda x: x.exp() + 1e-4, np.exp)
+    with pytest.raises(AssertionError):
+        check_forward(spec, spec.sample(Draw(seed=0)), device, "float64")
+    spec = _spec("double_grad", Float64Grad.apply, lambda x: x * 2)
+    with pytest.raises(AssertionError, match="gradient dtype float64"):
+        check_forward(spec, spec.sample(Draw(seed=0)), device, "float32")
+
+
+def test_checker_catches_a_wrong_output_dtype(device):
+    spec = _spec("upcast", lambda x: x.double() * 1.0, lambda x: x)
+    with pytest.raises(AssertionError, match="dtype float64, expected float32"):
+        check_forward(spec, spec.sample(Draw(seed=0)), device, "float32")
+
+
+def test_not_implemented_in_a_required_op_is_a_failure(device):
+    def fn(x):
+        raise NotImplementedError("no kernel")
+
+    spec = _spec("required", fn, np.exp)
+    with pytest.raises(NotImplementedError):
+        check_forward(spec, spec.sample(Draw(seed=0)), device, "float64")
+    with pytest.raises(Unsupported):
+        check_forward(replace(spec, optional=True), spec.sample(Draw(seed=0)), device, "float64")
+
+
+def test_run_conformance_reports_per_op(device):
+    ops = [ops_by_name()[n] for n in ("add", "softmax", "einsum")] + [
+        _spec("exp_bad", WrongGradExp.apply, np.exp)]
+    report = run_conformance(device, ops=ops, examples=2)
+    status = {r.name: r.status for r in report.results}
+    assert status["add"] == status["softmax"] == "ok"
+    assert status["exp_bad"] == "failed"
+    assert status["einsum"] == ("unsupported" if device == "strict" else "ok")
+    assert not report.ok and "exp_bad" in str(report)
+    with pytest.raises(AssertionError, match="exp_bad"):
+        report.raise_for_failures()

@@ -32,7 +32,8 @@ def binary(a, b, op: str):
     """Two operands ready for an elementwise op: tensors cast to one dtype, or (tensor, scalar)."""
     a_is, b_is = isinstance(a, TensorCore), isinstance(b, TensorCore)
     if a_is and b_is:
-        if a.dtype is not b.dtype:
+        # the same array dtype object is the common case, and the cheapest check
+        if a.data.dtype is not b.data.dtype and a.dtype is not b.dtype:
             dt = promote(a.dtype, b.dtype)
             # a 0-d tensor does not widen a higher-dimensional one of the same kind (PyTorch)
             if a.ndim == 0 and b.ndim > 0 and a.dtype.is_floating_point == b.dtype.is_floating_point:
@@ -42,12 +43,23 @@ def binary(a, b, op: str):
             a, b = cast(a, dt), cast(b, dt)
         return a, b
     if a_is:
+        if type(b) is float and a.dtype.is_floating_point:  # the common case: x * 0.5
+            return a, b
         b = scalar(b, op)
-        return cast(a, scalar_dtype(a.dtype, b)), b
+        a = cast(a, scalar_dtype(a.dtype, b))
+        return a, _unbool(b, a)
     if b_is:
+        if type(a) is float and b.dtype.is_floating_point:
+            return a, b
         a = scalar(a, op)
-        return a, cast(b, scalar_dtype(b.dtype, a))
+        b = cast(b, scalar_dtype(b.dtype, a))
+        return _unbool(a, b), b
     raise TypeError(f"{op}: expected at least one Tensor, got {type(a).__name__} and {type(b).__name__}")
+
+
+def _unbool(value, t: TensorCore):
+    """True/False as 1/0 next to a numeric tensor (the Array API mixes bools only with bools)."""
+    return int(value) if isinstance(value, bool) and t.dtype.name != "bool" else value
 
 
 def floating(t: TensorCore):
