@@ -31,6 +31,14 @@ class ToDevice(Function):
         return gy._to_backend(self.source), None
 
 
+def _transfer(x, target):
+    """ToDevice.apply, with the result labelled with the target backend (Function.apply labels its
+    outputs with the inputs' backend, which is right for every other op)."""
+    out = ToDevice.apply(x, target)
+    out.backend = target
+    return out
+
+
 class Tensor(TensorCore):
     """An n-dimensional array on one device that records the ops applied to it for backward."""
 
@@ -111,13 +119,13 @@ class Tensor(TensorCore):
         if device is not None:
             target = for_device(device)
             if target is not self.backend:
-                out = ToDevice.apply(out, target)
+                out = _transfer(out, target)
         if dtype is not None:
             out = ops.cast(out, as_dtype(dtype))
         return out
 
     def _to_backend(self, backend):
-        return ToDevice.apply(self, backend) if backend is not self.backend else self
+        return _transfer(self, backend) if backend is not self.backend else self
 
     def cpu(self):
         return self.to("cpu")

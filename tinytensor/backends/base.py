@@ -101,7 +101,11 @@ class Backend:
         return out if keepdims else xp.squeeze(out, axis=axis)
 
     def log_softmax(self, x, axis: int):
-        return x - self.logsumexp(x, axis, keepdims=True)
+        """(x - m) - log Σ e^(x - m): subtracting m first keeps float32 exact for large logits."""
+        xp = self.xp
+        m = xp.max(x, axis=axis, keepdims=True)
+        s = x - xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+        return s - xp.log(xp.sum(xp.exp(s), axis=axis, keepdims=True))
 
     def log_softmax_grad(self, y, gy, axis: int):
         """dx = gy - exp(y) * sum(gy)"""

@@ -108,7 +108,11 @@ def squeeze(x, dim=None):
     if dim is None:
         dims = [i for i, n in enumerate(x.shape) if n == 1]
     else:
-        dims = [d % max(x.ndim, 1) for d in ((dim,) if isinstance(dim, int) else dim)]
+        dims = (dim,) if isinstance(dim, int) else tuple(dim)
+        for d in dims:
+            if not -max(x.ndim, 1) <= d < max(x.ndim, 1):
+                raise IndexError(f"squeeze: dim {d} out of range for shape {x.shape}")
+        dims = [d % max(x.ndim, 1) for d in dims]
     shape = tuple(n for i, n in enumerate(x.shape) if not (i in dims and n == 1))
     return x if shape == x.shape else Reshape.apply(x, shape)
 
