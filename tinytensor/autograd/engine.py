@@ -44,7 +44,7 @@ class Node:
 
     def __init__(self):
         self.next_edges = ()
-        self._out_meta = None  # one entry per output: [(shape, dtype)] for multi-output ops
+        self._out_meta = None  # None: one output; [(shape, dtype), ...] for multi-output ops
         self._hooks = None  # {output_nr: [hook, ...]} for non-leaf tensors
         self._retained = None  # {output_nr: weakref to tensor} for retain_grad()
         self._freed = False
@@ -80,8 +80,9 @@ def _count_dependencies(roots) -> dict:
     return deps
 
 
-def _add(buffer: list, i: int, grad):
-    buffer[i] = grad if buffer[i] is None else buffer[i] + grad
+def _sum(a, b, create_graph: bool):
+    """a + b for two gradients of one tensor; recorded only when building a graph of the backward."""
+    return a + b if create_graph else a._wrap(a.data + b.data)
 
 
 def run_backward(roots, root_grads, *, retain_graph: bool, create_graph: bool, capture=None):
@@ -103,7 +104,8 @@ def run_backward(roots, root_grads, *, retain_graph: bool, create_graph: bool, c
             buffers[key] = [None] * _num_outputs(target)
             if deps.get(key, 0) == 0:
                 ready.append(target)
-        _add(buffers[key], nr, g)
+        buf = buffers[key]
+        buf[nr] = g if buf[nr] is None else _sum(buf[nr], g, create_graph)
 
     anomaly = is_anomaly_enabled()
     with set_grad_enabled(create_graph):
@@ -126,10 +128,13 @@ def run_backward(roots, root_grads, *, retain_graph: bool, create_graph: bool, c
                     if buf is None:
                         buf = buffers[key] = [None] * _num_outputs(nxt)
                     if g is not None:
-                        _add(buf, nr, g)
-                    deps[key] -= 1
-                    if deps[key] == 0:
+                        old = buf[nr]
+                        buf[nr] = g if old is None else _sum(old, g, create_graph)
+                    left = deps[key] - 1
+                    deps[key] = left
+                    if not left:
                         ready.append(nxt)
+                grads = out_grads = g = old = None  # free this step's gradients before the next step
             else:
                 _finish_leaf(target, grads[0], capture, create_graph)
                 if observer is not None:
@@ -137,11 +142,12 @@ def run_backward(roots, root_grads, *, retain_graph: bool, create_graph: bool, c
 
 
 def _num_outputs(target) -> int:
-    return len(target._out_meta) if isinstance(target, Node) else 1
+    meta = target._out_meta if isinstance(target, Node) else None
+    return 1 if meta is None else len(meta)
 
 
 def _run_node(node: Node, grads: list, capture, retain_graph: bool, anomaly: bool):
-    if all(g is None for g in grads):
+    if grads[0] is None and all(g is None for g in grads):
         return [None] * len(node.next_edges)
     if node._hooks or node._retained:
         for nr, g in enumerate(grads):
@@ -184,4 +190,4 @@ def _finish_leaf(leaf, grad, capture, create_graph: bool):
         return
     if not create_graph:
         grad = grad.detach()
-    leaf.grad = grad if leaf.grad is None else leaf.grad + grad
+    leaf.grad = grad if leaf.grad is None else _sum(leaf.grad, grad, create_graph)

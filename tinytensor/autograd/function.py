@@ -79,66 +79,70 @@ class Function(Node):
     # ---- the machinery --------------------------------------------------------------------
     @classmethod
     def apply(cls, *args, **kwargs):
-        """Run ``forward`` on the inputs' arrays and, if any input requires grad, record the node."""
-        self = cls()
-        backend = None
-        tensors = []
+        """Run ``forward`` on the inputs' arrays and, if any input requires grad, record the node.
+
+        ``needs_input_grad`` is known before ``forward`` runs (all False when nothing is recorded),
+        so ``forward`` can save only what the needed gradients use.
+        """
+        self = cls.__new__(cls)
+        first = None
+        grad = False
         raw = []
         for a in args:
             if isinstance(a, TensorCore):
-                if backend is None:
+                if first is None:
+                    first = a
                     backend = a.backend
-                    tensor_cls = a._result_cls or type(a)
                 elif a.backend is not backend:
                     _device_mismatch(self, args)
-                tensors.append(a)
                 raw.append(a.data)
+                if a.requires_grad:
+                    grad = True
             else:
                 raw.append(a)
-        if backend is None:
+        if first is None:
             raise TypeError(f"{cls.__name__}: expected at least one Tensor argument")
         self.backend = backend
         self.xp = backend.xp
+        record = grad and cls.differentiable and is_grad_enabled()
+        if record:
+            Node.__init__(self)
+            self.next_edges = edges = tuple([_edge(a) for a in args])
+            self.needs_input_grad = tuple([e is not None for e in edges])
+        else:
+            self.needs_input_grad = (False,) * len(args)
         self._to_save = ()
         try:
             out = self.forward(*raw, **kwargs)
         except (ValueError, TypeError, IndexError) as e:
-            raise type(e)(f"{cls.__name__}: {e} (inputs: {_describe(tensors)})") from e
-        single = not isinstance(out, tuple)
-        outs = (out,) if single else out
-
-        record = cls.differentiable and is_grad_enabled() and any(t.requires_grad for t in tensors)
-        if not record:
-            version = tensors[0]._version if cls.is_view else None
-            results = tuple(tensor_cls(o, backend, version=version) for o in outs)
-            return results[0] if single else results
-
-        Node.__init__(self)
-        self._tensor_cls = tensor_cls
-        self.needs_input_grad = tuple(isinstance(a, TensorCore) and a.requires_grad for a in args)
-        self.next_edges = tuple(a._edge() if isinstance(a, TensorCore) else None for a in args)
-        version = tensors[0]._version if cls.is_view else None
-        results = tuple(
-            tensor_cls(o, backend, requires_grad=True, grad_fn=self, output_nr=i, version=version)
-            for i, o in enumerate(outs)
-        )
-        self._out_meta = [(r.shape, r.dtype) for r in results] if len(results) > 1 else [None]
-        self._saved = tuple(_resolve(s, args, raw, outs, results) for s in self._to_save)
-        self._to_save = ()
-        return results[0] if single else results
+            raise type(e)(f"{cls.__name__}: {e} (inputs: {_describe(args)})") from e
+        tensor_cls = first._result_cls or type(first)
+        version = first._version if cls.is_view else None
+        if type(out) is tuple:
+            results = tuple(tensor_cls(o, backend, record, self if record else None, i, version)
+                            for i, o in enumerate(out))
+            if record:
+                self._out_meta = [(r.shape, r.dtype) for r in results]
+        else:
+            results = tensor_cls(out, backend, record, self if record else None, 0, version)
+        if record:
+            self._tensor_cls = tensor_cls
+            self._saved = _resolve(self._to_save, args, raw, out, results) if self._to_save else ()
+            self._to_save = ()
+        return results
 
     def run_backward(self, grads):
-        if any(g is None for g in grads):  # an output nobody used: its gradient is zero
+        if len(grads) > 1 and any(g is None for g in grads):  # an output nobody used: zero gradient
             grads = [g if g is not None else self._zero_grad(i) for i, g in enumerate(grads)]
         out = self.backward(*grads)
-        if not isinstance(out, tuple):
+        if type(out) is not tuple:
             out = (out,)
-        if len(out) < len(self.next_edges) and all(e is None for e in self.next_edges[len(out):]):
-            out = out + (None,) * (len(self.next_edges) - len(out))  # trailing non-tensor options
-        if len(out) != len(self.next_edges):
-            raise RuntimeError(
-                f"{self.name()}.backward returned {len(out)} gradients for {len(self.next_edges)} inputs"
-            )
+        n = len(self.next_edges)
+        if len(out) != n:
+            if len(out) < n and all(e is None for e in self.next_edges[len(out):]):
+                out = out + (None,) * (n - len(out))  # trailing non-tensor options
+            else:
+                raise RuntimeError(f"{self.name()}.backward returned {len(out)} gradients for {n} inputs")
         return out
 
     def _zero_grad(self, i):
@@ -150,18 +154,34 @@ class Function(Node):
         self._saved = ()
 
 
-def _resolve(array, args, raw, outs, results):
-    for a, r in zip(args, raw):
-        if r is array and isinstance(a, TensorCore):
-            return (_INPUT, a, a._version[0])
-    for i, (o, res) in enumerate(zip(outs, results)):
-        if o is array:
-            return (_OUTPUT, (o, i, res._version), res._version[0])
-    return (_CONST, array, 0)
+def _edge(a):
+    """Where the gradient for argument ``a`` goes: None, (leaf, 0) or (its producer, output_nr)."""
+    if not isinstance(a, TensorCore) or not a.requires_grad:
+        return None
+    return (a, 0) if a.grad_fn is None else (a.grad_fn, a._output_nr)
 
 
-def _describe(tensors) -> str:
-    return ", ".join(f"{t.shape} {t.dtype.name} on {t.device}" for t in tensors)
+def _resolve(to_save, args, raw, out, results) -> tuple:
+    """(kind, value, version) for each saved array: an input tensor, an output, or a constant."""
+    outs, res = (out, results) if type(out) is tuple else ((out,), (results,))
+    saved = []
+    for array in to_save:
+        entry = (_CONST, array, 0)  # also None (nothing saved) and Python numbers
+        if array is not None:
+            for i, o in enumerate(outs):
+                if o is array:
+                    entry = (_OUTPUT, (o, i, res[i]._version), res[i]._version[0])
+                    break
+            for a, r in zip(args, raw):
+                if r is array and isinstance(a, TensorCore):
+                    entry = (_INPUT, a, a._version[0])
+                    break
+        saved.append(entry)
+    return tuple(saved)
+
+
+def _describe(args) -> str:
+    return ", ".join(f"{t.shape} {t.dtype.name} on {t.device}" for t in args if isinstance(t, TensorCore))
 
 
 def _device_mismatch(fn, args):

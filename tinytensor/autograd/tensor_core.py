@@ -33,7 +33,7 @@ class TensorCore:
     # ---- metadata -------------------------------------------------------------------------
     @property
     def shape(self) -> tuple:
-        return tuple(self.data.shape)
+        return self.data.shape
 
     @property
     def ndim(self) -> int:

@@ -34,8 +34,9 @@ def broadcast_to(x, shape):
 
 def sum_to(x, shape):
     """Sum ``x`` over the dimensions that broadcasting added or stretched, down to ``shape``."""
-    shape = tuple(shape)
-    return x if tuple(x.shape) == shape else SumTo.apply(x, shape)
+    if x.shape == shape:
+        return x
+    return SumTo.apply(x, tuple(shape))
 
 
 def _check_broadcast(src: tuple, dst: tuple, op: str):

@@ -28,9 +28,10 @@ class _Binary(Function):
         self.b_shape = getattr(b, "shape", None)
 
     def reduce(self, ga, gb):
+        needs = self.needs_input_grad
         return (
-            sum_to(ga, self.a_shape) if ga is not None and self.needs_input_grad[0] else None,
-            sum_to(gb, self.b_shape) if gb is not None and self.needs_input_grad[1] else None,
+            sum_to(ga, self.a_shape) if ga is not None and needs[0] else None,
+            sum_to(gb, self.b_shape) if gb is not None and needs[1] else None,
         )
 
 
@@ -55,7 +56,8 @@ class Sub(_Binary):
 class Mul(_Binary):
     def forward(self, a, b):
         self.shapes(a, b)
-        self.save_for_backward(a, b)
+        needs = self.needs_input_grad  # keep only what the needed gradients use
+        self.save_for_backward(a if needs[1] else None, b if needs[0] else None)
         return a * b
 
     def backward(self, gy):
@@ -69,7 +71,8 @@ class Mul(_Binary):
 class Div(_Binary):
     def forward(self, a, b):
         self.shapes(a, b)
-        self.save_for_backward(a, b)
+        needs = self.needs_input_grad
+        self.save_for_backward(a if needs[1] else None, b if needs[0] or needs[1] else None)
         return a / b
 
     def backward(self, gy):
