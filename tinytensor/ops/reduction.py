@@ -137,7 +137,7 @@ def var(x, dim=None, correction: int = 1, keepdim: bool = False):
     d = x - mean(x, dims, keepdim=True)
     denom = builtins.max(n - correction, 0)
     s = sum(d * d, dims, keepdim)
-    return s / denom if denom else s * float("nan")
+    return s / float(denom)  # no degrees of freedom: inf, or nan for 0/0 (as PyTorch)
 
 
 def std(x, dim=None, correction: int = 1, keepdim: bool = False):

@@ -131,7 +131,7 @@ class Draw:
     def indices(self, shape, n: int, negative: bool = False) -> np.ndarray:
         """An int64 array of indices into a dimension of size n (repeats likely)."""
         lo = -n if negative else 0
-        return self.rng.integers(lo, n, size=tuple(shape)).astype(np.int64)
+        return np.asarray(self.rng.integers(lo, n, size=tuple(shape)), dtype=np.int64)
 
     def mask(self, shape) -> np.ndarray:
-        return self.rng.random(tuple(shape)) < 0.5
+        return np.asarray(self.rng.random(tuple(shape)) < 0.5)
