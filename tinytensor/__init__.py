@@ -6,7 +6,7 @@
     y.backward()
     x.grad.shape  # (3, 4)
 """
-from . import autograd, backends
+from . import autograd, backends, viz
 from .autograd import Function, detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .creation import (
     arange, as_tensor, empty, eye, from_dlpack, full, full_like, get_default_device, linspace, ones,
