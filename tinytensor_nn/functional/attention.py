@@ -1,0 +1,195 @@
+"""Scaled dot-product attention: softmax(Q Kᵀ / √d + bias) V, the core of every Transformer.
+
+    out = scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False)   # (..., L, Ev)
+
+MASK CONVENTION HERE (the same as torch.nn.functional.scaled_dot_product_attention):
+    a bool ``attn_mask`` is True where a query MAY attend to a key (True = takes part);
+    a float ``attn_mask`` is ADDED to the scores (use -inf to block a position).
+The modules (MultiheadAttention, the Transformer layers) use the opposite, PyTorch-module convention:
+there a bool mask is True where attention is BLOCKED. Both are converted to one additive float bias.
+
+One fused Function computes the whole thing: a single (..., L, S) score array is made, biased,
+softmaxed and multiplied by V in place, and backward needs only the saved probabilities.
+A query row with no allowed key (every position masked) gets all-zero weights and a zero output,
+and finite gradients, where PyTorch's eager kernel gives NaN.
+"""
+from __future__ import annotations
+
+import math
+
+import tinytensor as tt
+from tinytensor import Tensor
+from tinytensor.autograd import Function
+from tinytensor.ops import sum_to
+from tinytensor.ops.nn import SoftmaxBackward
+
+__all__ = ["scaled_dot_product_attention", "causal_mask", "mask_to_bias", "ScaledDotProductAttention"]
+
+
+def _softmax_or_zero(xp, s):
+    """softmax over the last axis of the scratch array s (overwritten); rows that are -inf everywhere
+    (nothing to attend to) give zeros instead of 0/0 = NaN."""
+    m = xp.max(s, axis=-1, keepdims=True)  # (..., L, 1)
+    m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+    s -= m
+    p = xp.exp(s)  # exp(-inf) = 0 at masked positions
+    d = xp.sum(p, axis=-1, keepdims=True)  # (..., L, 1)
+    p /= xp.where(d > 0, d, xp.ones_like(d))
+    return p
+
+
+class ScaledDotProductAttention(Function):
+    """(out, P) with P = softmax(scale · Q Kᵀ + bias) and out = (P ⊙ keep) V.
+
+    ``bias`` is an additive float mask (-inf blocks) or None; ``keep`` is the dropout multiplier
+    (0 or 1/(1-p) per weight) or None. P is the second output so that it is saved as an output:
+    backward then differentiates through it again under ``create_graph=True``.
+
+        dV = (P⊙keep)ᵀ dO,   dP = (dO Vᵀ)⊙keep + dP_extra,   dS = P ⊙ (dP - Σ_j dP⊙P),
+        dQ = scale · dS K,   dK = scale · dSᵀ Q,   dbias = dS (summed to the bias' shape)
+    """
+
+    def forward(self, q, k, v, bias, keep, scale):
+        xp = self.xp
+        self.scale = scale
+        s = (q * scale) @ xp.matrix_transpose(k)  # (..., L, S): the one full-size score array
+        if bias is not None:
+            if tuple(s.shape) == tt.broadcast_shapes(tuple(s.shape), tuple(bias.shape)):
+                s += bias  # in place
+            else:
+                s = s + bias
+        p = _softmax_or_zero(xp, s)
+        del s
+        out = (p if keep is None else p * keep) @ v  # (..., L, Ev)
+        self.save_for_backward(q, k, v, p, keep)
+        self.shapes = (q.shape, k.shape, v.shape, None if bias is None else bias.shape)
+        return out, p
+
+    def _zero_grad(self, i):
+        return None  # the weights are usually unused: skip their (..., L, S) zero gradient
+
+    def backward(self, g_out, g_p):
+        q, k, v, p, keep = self.saved_tensors
+        q_shape, k_shape, v_shape, bias_shape = self.shapes
+        need_q, need_k, need_v, need_bias = self.needs_input_grad[:4]
+        if g_out is None:
+            g_out = tt.zeros(*(p.shape[:-1] + (v.shape[-1],)), dtype=p.dtype, device=p.device)
+        gq = gk = gv = gbias = None
+        pd = p if keep is None else p * keep
+        if need_v:
+            gv = sum_to(pd.mT @ g_out, v_shape)  # dV = Pᵀ dO
+        if need_q or need_k or need_bias:
+            gp = g_out @ v.mT  # (..., L, S)
+            if keep is not None:
+                gp = gp * keep
+            if g_p is not None:
+                gp = gp + g_p
+            gs = SoftmaxBackward.apply(p, gp, p.ndim - 1)  # dS = P ⊙ (dP - Σ dP⊙P)
+            if need_q:
+                gq = sum_to((gs @ k) * self.scale, q_shape)
+            if need_k:
+                gk = sum_to((gs.mT @ q) * self.scale, k_shape)
+            if need_bias:
+                gbias = sum_to(gs, bias_shape)
+        return gq, gk, gv, gbias, None, None
+
+
+def causal_mask(L: int, S: int | None = None, offset: int = 0, device=None) -> Tensor:
+    """Bool (L, S) mask, True where query i may see key j: j <= i + offset (SDPA convention).
+
+    ``offset=0`` is PyTorch's ``is_causal`` (top-left aligned). With a key/value cache holding
+    ``past`` earlier tokens, the L new queries sit at positions past..past+L-1 of S = past + L keys:
+    use ``offset=past``.
+    """
+    S = L if S is None else S
+    rows = tt.arange(L, device=device).reshape(L, 1)  # query positions (L, 1)
+    cols = tt.arange(S, device=device).reshape(1, S)  # key positions (1, S)
+    return cols <= rows + offset
+
+
+def mask_to_bias(mask: Tensor, dtype, allowed_when: bool = True) -> Tensor:
+    """A bool mask as an additive float bias: 0 where attention is allowed, -inf where blocked.
+
+    ``allowed_when=True`` reads the mask in the SDPA convention (True = may attend);
+    ``allowed_when=False`` in the module convention (True = masked out).
+    """
+    blocked = mask.logical_not() if allowed_when else mask
+    return tt.zeros(*mask.shape, dtype=dtype, device=mask.device).masked_fill(blocked, float("-inf"))
+
+
+def _check_mask(op: str, mask: Tensor, ref: Tensor, shape: tuple, what: str) -> None:
+    if not isinstance(mask, Tensor):
+        raise TypeError(f"{op}: {what} must be a Tensor or None, got {type(mask).__name__}")
+    if mask.device != ref.device:
+        raise RuntimeError(
+            f"{op}: {what} is on {mask.device} but the query is on {ref.device}; move it with "
+            f".to({ref.device!r}) (tinytensor never copies between devices implicitly)"
+        )
+    if mask.dtype is not tt.bool and mask.dtype is not ref.dtype:
+        raise TypeError(
+            f"{op}: {what} must be bool or have the query's dtype {ref.dtype}, got {mask.dtype}; "
+            f"convert it with .to({ref.dtype}) or pass a bool mask"
+        )
+    try:
+        tt.broadcast_shapes(tuple(mask.shape), shape)
+    except ValueError:
+        raise ValueError(
+            f"{op}: {what} of shape {tuple(mask.shape)} does not broadcast to the attention scores' "
+            f"shape {shape} (..., L, S)"
+        ) from None
+
+
+def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn_mask: Tensor | None = None,
+                                 dropout_p: float = 0.0, is_causal: bool = False,
+                                 scale: float | None = None) -> Tensor:
+    """softmax(Q Kᵀ · scale + mask) V with scale = 1/√E by default (PyTorch's signature).
+
+    query (..., L, E), key (..., S, E), value (..., S, Ev) -> (..., L, Ev).
+
+    MASK CONVENTION (as torch.nn.functional.scaled_dot_product_attention):
+      * bool ``attn_mask``: **True = this query MAY attend to this key** (False blocks it);
+      * float ``attn_mask``: **added** to the scores (-inf blocks; any other value biases);
+      * ``is_causal=True``: query i sees keys j <= i (top-left aligned; do not also pass attn_mask).
+    The mask broadcasts to (..., L, S). A query that may attend to no key gets a zero output and zero
+    (finite) gradients. ``dropout_p`` drops attention weights (always: pass 0.0 at evaluation).
+    """
+    op = "scaled_dot_product_attention"
+    for name, t in (("query", query), ("key", key), ("value", value)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
+        if t.ndim < 2:
+            raise ValueError(f"{op}: {name} needs at least 2 dims (..., seq, features), got shape {t.shape}")
+        if not t.dtype.is_floating_point or t.dtype is not query.dtype:
+            raise TypeError(
+                f"{op}: query, key and value must share one floating dtype, got {query.dtype}, "
+                f"{key.dtype}, {value.dtype}"
+            )
+        if t.device != query.device:
+            raise RuntimeError(
+                f"{op}: query is on {query.device} but {name} is on {t.device}; move them to one device "
+                f"with .to(device)"
+            )
+    if query.shape[-1] != key.shape[-1]:
+        raise ValueError(f"{op}: query {query.shape} and key {key.shape} must have the same last dim E")
+    if key.shape[-2] != value.shape[-2]:
+        raise ValueError(f"{op}: key {key.shape} and value {value.shape} must have the same length S")
+    if not 0.0 <= dropout_p <= 1.0:
+        raise ValueError(f"{op}: dropout_p must be in [0, 1], got {dropout_p}")
+    L, S = query.shape[-2], key.shape[-2]
+    batch = tt.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
+    scores_shape = tuple(batch) + (L, S)
+    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
+
+    bias = None
+    if is_causal:
+        if attn_mask is not None:
+            raise ValueError(f"{op}: pass either attn_mask or is_causal=True, not both")
+        bias = mask_to_bias(causal_mask(L, S, device=query.device), query.dtype)
+    elif attn_mask is not None:
+        _check_mask(op, attn_mask, query, scores_shape, "attn_mask")
+        bias = mask_to_bias(attn_mask, query.dtype) if attn_mask.dtype is tt.bool else attn_mask
+    keep = None
+    if dropout_p > 0.0:  # multipliers 0 or 1/(1-p), drawn from tt.manual_seed's generator
+        keep = tt.dropout(tt.ones(*scores_shape, dtype=query.dtype, device=query.device), dropout_p, True)
+    out, _ = ScaledDotProductAttention.apply(query, key, value, bias, keep, scale)
+    return out
