@@ -161,7 +161,8 @@ def test_mixed_devices_name_both_and_move_nothing(cpu_and_strict):
     c_data, s_data = c.data, s.data
     attempts = [
         ("Add", lambda: c + s), ("Add", lambda: s + c), ("Mul", lambda: c * s),
-        ("MatMul", lambda: c @ s.mT), ("Cat", lambda: tt.cat([c, s])), ("Where", lambda: tt.where(c > 0, c, s)),
+        ("MatMul", lambda: c @ s.mT), ("Cat", lambda: tt.cat([c, s])),
+        ("Where", lambda: tt.where(c > 0, c, s)),
         ("Maximum", lambda: tt.maximum(c, s)), ("equal", lambda: c == s),
         ("embedding", lambda: tt.embedding(tt.tensor([0]), s)),
         ("index", lambda: c[tt.tensor([0], device="strict")]),

@@ -32,7 +32,8 @@ def _close(ours, theirs, rtol, atol, what):
     assert ours.dtype.name == str(theirs.dtype).removeprefix("torch."), (
         f"{what}: dtype {ours.dtype.name} vs torch {theirs.dtype}")
     if theirs_np.dtype.kind == "f":
-        np.testing.assert_allclose(ours.numpy(), theirs_np, rtol=rtol, atol=atol, equal_nan=True, err_msg=what)
+        np.testing.assert_allclose(ours.numpy(), theirs_np, rtol=rtol, atol=atol, equal_nan=True,
+                                   err_msg=what)
     else:
         np.testing.assert_array_equal(ours.numpy(), theirs_np, err_msg=what)
 
@@ -120,8 +121,8 @@ def test_std_gradient_at_zero_spread_is_zero_like_torch():
 def test_long_float32_reductions_and_matmul():
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((64, 512)).astype("float32"), rng.standard_normal((512, 32)).astype("float32")
-    np.testing.assert_allclose((tt.tensor(a) @ tt.tensor(b)).numpy(), (torch.tensor(a) @ torch.tensor(b)).numpy(),
-                               rtol=1e-4, atol=1e-4)
+    ours, theirs = tt.tensor(a) @ tt.tensor(b), torch.tensor(a) @ torch.tensor(b)
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-4, atol=1e-4)
     x = rng.standard_normal(100_000).astype("float32")
     for name in ("sum", "mean", "var", "std", "logsumexp"):
         kw = {"dim": 0} if name == "logsumexp" else {}
