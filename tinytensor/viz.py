@@ -63,7 +63,7 @@ def to_dot(outputs, names: dict | None = None) -> str:
                 title = f"{title} ({role})"
             rows = [title, describe(t)]
             if t.grad is not None:
-                rows.append(f"grad norm {grad_norm(t):.4g}")
+                rows.append(f"grad norm {grad_norm(t.grad):.4g}")
             lines.append(f'  {ids[key]} [label="{_escape(rows)}", shape=box, style="filled", '
                          f'fillcolor="{_FILL[role]}"];')
         return ids[key]
