@@ -154,9 +154,7 @@ def torch_attention(torch, x, w_qkv, w_o, causal: bool, mask=None, nh: int = NH)
         att = att.masked_fill(mask, float("-inf"))
     att = att.softmax(dim=-1)
     y = (att @ v).transpose(1, 2).reshape(b, t, c)
-    loss = (y @ w_o).mean()
-    loss.backward()
-    return loss
+    return (y @ w_o).mean()
 
 
 def torch_chain(x, w, n: int = CHAIN_OPS):
@@ -164,9 +162,7 @@ def torch_chain(x, w, n: int = CHAIN_OPS):
     for i in range(n):
         r = i % 4
         y = y * w if r == 0 else y + w if r == 1 else y.tanh() if r == 2 else y - w
-    loss = y.sum()
-    loss.backward()
-    return loss
+    return y.sum()
 
 
 # ---- tinytensor (the same code as the PyTorch one, tinytensor's names) ----------------------------
@@ -184,9 +180,7 @@ def tt_attention(tt, x, w_qkv, w_o, causal: bool, mask=None, nh: int = NH):
         att = att.masked_fill(mask, float("-inf"))
     att = att.softmax(dim=-1)
     y = (att @ v).transpose(1, 2).reshape(b, t, c)
-    loss = (y @ w_o).mean()
-    loss.backward()
-    return loss
+    return (y @ w_o).mean()
 
 
 tt_chain = torch_chain  # the same operators
@@ -195,7 +189,7 @@ tt_chain = torch_chain  # the same operators
 # ---- workers ----------------------------------------------------------------------------------
 
 def make_step(impl: str, case: str, threads: int, shape=(B, T, C)):
-    """A zero-argument function running one forward+backward, and one returning (loss, grads)."""
+    """A zero-argument function running one forward+backward, and one returning (loss, *grads)."""
     causal = case == "attention-causal"
     if impl == "numpy":
         if case == "chain":
@@ -213,21 +207,24 @@ def make_step(impl: str, case: str, threads: int, shape=(B, T, C)):
             lib.set_num_interop_threads(1)
         make = lambda a: lib.from_numpy(a).requires_grad_()  # noqa: E731
         mask = lib.ones(shape[1], shape[1], dtype=lib.bool).triu(1)
-        fwd_bwd = torch_attention
+        forward = torch_attention
     else:
         import tinytensor as lib
 
         make = lambda a: lib.tensor(a, requires_grad=True)  # noqa: E731
         mask = lib.triu(lib.ones(shape[1], shape[1]), 1) > 0
-        fwd_bwd = tt_attention
+        forward = tt_attention
     leaves = [make(a) for a in (chain_inputs() if case == "chain" else attention_inputs(shape=shape))]
 
     def run():
         for leaf in leaves:
             leaf.grad = None
         if case == "chain":
-            return torch_chain(*leaves) if impl == "torch" else tt_chain(*leaves)
-        return fwd_bwd(lib, *leaves, causal=causal, mask=mask)
+            loss = torch_chain(*leaves) if impl == "torch" else tt_chain(*leaves)
+        else:
+            loss = forward(lib, *leaves, causal=causal, mask=mask)
+        loss.backward()  # as in a training loop: the forward's intermediates are out of scope
+        return loss
 
     def result():
         loss = run()

@@ -83,6 +83,14 @@ class Backend:
         cols = xp.reshape(xp.arange(m), (1, m))
         return (cols - rows <= k) if lower else (cols - rows >= k)
 
+    def matmul(self, a, b):
+        """a @ b with NumPy's batching rules."""
+        return self.xp.matmul(a, b)
+
+    def where(self, cond, a, b):
+        """a where cond, else b (broadcast; a and b arrays or Python numbers)."""
+        return self.xp.where(cond, a, b)
+
     # ---- fused kernels ------------------------------------------------------------------------
     def softmax(self, x, axis: int):
         xp = self.xp

@@ -1,9 +1,15 @@
 """The reference CPU backend over NumPy; overrides the kernels NumPy does faster."""
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import sys
+
 import numpy as np
 
 from .base import Backend, _is_basic
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters, from glibc's <malloc.h>
 
 
 class NumpyBackend(Backend):
@@ -15,6 +21,48 @@ class NumpyBackend(Backend):
     def from_host(self, a):
         return np.asarray(a)
 
+    @staticmethod
+    def keep_freed_memory() -> bool:
+        """Opt in to glibc malloc keeping freed memory for reuse; True if it took effect (glibc only).
+
+        By default glibc gives buffers over 128 KiB (raised adaptively up to 32 MiB) back to the OS
+        when they are freed, and trims the heap top; the next training step then page-faults the
+        same memory in again. This raises the mmap threshold to its 32 MiB maximum and turns heap
+        trimming off, so that every step reuses the memory of the one before: an attention
+        forward+backward (B=16, T=128, d=256) runs about 15% faster (benchmarks/bench_core.py
+        --malloc both). The price: the process keeps its peak memory until it exits. It changes
+        malloc for the whole process, which is why it is not the default.
+        """
+        path = ctypes.util.find_library("c")
+        if path is None or not sys.platform.startswith("linux"):
+            return False
+        try:
+            libc = ctypes.CDLL(path)
+            ok = libc.mallopt(_M_MMAP_THRESHOLD, 32 * 1024 * 1024)
+            ok = libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) and ok
+        except (OSError, AttributeError):  # not glibc
+            return False
+        return bool(ok)
+
+    def matmul(self, a, b):
+        # BLAS cannot read a broadcast operand (zero strides, e.g. the gradient of a sum); copying it
+        # is faster than NumPy's fallback loop
+        a = np.ascontiguousarray(a) if 0 in a.strides and not a.flags.c_contiguous else a
+        b = np.ascontiguousarray(b) if 0 in b.strides and not b.flags.c_contiguous else b
+        # a stack of matrices times one matrix, (..., n, k) @ (k, m), is one (N, k) @ (k, m) product:
+        # one large BLAS call instead of one per matrix
+        if b.ndim == 2 and a.ndim > 2 and a.flags.c_contiguous:
+            return (a.reshape(-1, a.shape[-1]) @ b).reshape(a.shape[:-1] + b.shape[-1:])
+        return a @ b
+
+    def where(self, cond, a, b):
+        # a copy of b with a written where cond: ~1.7x faster than np.where for a broadcast mask
+        shape = np.broadcast_shapes(cond.shape, np.shape(a), np.shape(b))
+        out = np.empty(shape, dtype=np.result_type(a, b))
+        np.copyto(out, b)
+        np.copyto(out, a, where=cond)
+        return out
+
     def softmax(self, x, axis):
         e = x - x.max(axis=axis, keepdims=True)
         np.exp(e, out=e)
@@ -22,7 +70,7 @@ class NumpyBackend(Backend):
         return e
 
     def softmax_grad(self, y, gy, axis):
-        s = (gy * y).sum(axis=axis, keepdims=True)
+        s = np.expand_dims(np.vecdot(gy, y, axis=axis), axis)  # Σ gy·y without a temporary product
         out = gy - s
         out *= y
         return out

@@ -452,7 +452,7 @@ class Where(Function):
         self.a_shape = getattr(a, "shape", None)
         self.b_shape = getattr(b, "shape", None)
         self.save_for_backward(cond)
-        return self.xp.where(cond, a, b)
+        return self.backend.where(cond, a, b)
 
     def backward(self, gy):
         (cond,) = self.saved_tensors

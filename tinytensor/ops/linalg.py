@@ -10,16 +10,21 @@ class MatMul(Function):
     """(..., n, k) @ (..., k, m); batch dims broadcast."""
 
     def forward(self, a, b):
-        self.save_for_backward(a, b)
-        return self.xp.matmul(a, b)
+        self.a_shape, self.b_shape = a.shape, b.shape
+        needs = self.needs_input_grad  # keep only what the needed gradients use
+        self.save_for_backward(a if needs[1] else None, b if needs[0] else None)
+        return self.backend.matmul(a, b)
 
     def backward(self, gy):
         a, b = self.saved_tensors
         ga = gb = None
         if self.needs_input_grad[0]:
-            ga = sum_to(gy @ b.mT, a.shape)  # dL/dA = G Bᵀ
+            ga = sum_to(gy @ b.mT, self.a_shape)  # dL/dA = G Bᵀ
         if self.needs_input_grad[1]:
-            gb = sum_to(a.mT @ gy, b.shape)  # dL/dB = Aᵀ G
+            if len(self.b_shape) == 2 and a.ndim > 2:  # one matrix for a stack: Σ over it in one product
+                gb = a.reshape(-1, a.shape[-1]).mT @ gy.reshape(-1, gy.shape[-1])
+            else:
+                gb = sum_to(a.mT @ gy, self.b_shape)  # dL/dB = Aᵀ G
         return ga, gb
 
 
@@ -27,7 +32,9 @@ def matmul(a, b):
     """Matrix product with NumPy's rules: 1-D operands are promoted to matrices and squeezed back."""
     a, b = binary(a, b, "matmul")
     if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(f"matmul: both operands need at least 1 dimension, got shapes {a.shape} and {b.shape}")
+        raise ValueError(
+            f"matmul: both operands need at least 1 dimension, got shapes {a.shape} and {b.shape}"
+        )
     a2 = a.unsqueeze(0) if a.ndim == 1 else a
     b2 = b.unsqueeze(-1) if b.ndim == 1 else b
     if a2.shape[-1] != b2.shape[-2]:
