@@ -1,3 +1,9 @@
 """tinytensor_nn: modules, attention, positional encodings, the Transformer and the Vision Transformer,
 built only from tinytensor's public ops."""
+# ruff: noqa: F401, I001  (a package of re-exports, grouped by floor)
 from .module import Module, ModuleDict, ModuleList, Parameter, Sequential
+from . import functional, init
+from .layers import (
+    GELU, Dropout, Embedding, Identity, LayerNorm, Linear, LogSoftmax, ReLU, RMSNorm, Sigmoid, SiLU, Softmax,
+    Tanh,
+)

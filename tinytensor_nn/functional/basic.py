@@ -1,0 +1,189 @@
+"""Stateless building blocks of the layers: linear, dropout, layer_norm, rms_norm, embedding, activations.
+
+Everything here is a tinytensor op or a short composition of them, except ``layer_norm``, which is one
+fused Function (its backward is the closed form, written with Tensor ops so it can be differentiated again).
+"""
+from __future__ import annotations
+
+import tinytensor as tt
+from tinytensor import Tensor
+from tinytensor.autograd import Function, is_grad_enabled
+
+
+def _same_device(op: str, x: Tensor, *params) -> None:
+    """Refuse a module's parameters and its input on different devices, naming both and the fix."""
+    for p in params:
+        if p is not None and p.backend is not x.backend:
+            raise RuntimeError(
+                f"{op}: the input is on {x.device} but the parameters are on {p.device}; move the input "
+                f"with x.to({p.device!r}) or the module with module.to({x.device!r}) "
+                f"(tinytensor never copies between devices implicitly)"
+            )
+
+
+def _same_float_dtype(op: str, x: Tensor, *params) -> None:
+    if not x.dtype.is_floating_point:
+        raise TypeError(f"{op}: expected a floating-point input, got {x.dtype} of shape {x.shape}; "
+                        f"convert it with .float()")
+    for p in params:
+        if p is not None and p.dtype is not x.dtype:
+            raise TypeError(
+                f"{op}: the input is {x.dtype} but the parameters are {p.dtype}; convert one of them, "
+                f"e.g. module.to({x.dtype}) or x.to({p.dtype})"
+            )
+
+
+# ---- linear -----------------------------------------------------------------------------------
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y = x Wᵀ + b with W of shape (out_features, in_features); x is (..., in_features)."""
+    _same_device("linear", input, weight, bias)
+    _same_float_dtype("linear", input, weight, bias)
+    if input.ndim == 0 or input.shape[-1] != weight.shape[-1]:
+        raise ValueError(
+            f"linear: input of shape {input.shape} does not end in in_features={weight.shape[-1]} "
+            f"(weight shape {weight.shape})"
+        )
+    if input.ndim > 2:  # fold the batch dims into one so the product is a single 2-D matmul
+        lead = input.shape[:-1]
+        y = input.reshape(-1, input.shape[-1]) @ weight.mT  # (B*T, out)
+        y = y.reshape(*lead, weight.shape[0])  # (..., out)
+    else:
+        y = input @ weight.mT
+    return y if bias is None else y + bias
+
+
+# ---- normalization ----------------------------------------------------------------------------
+
+class LayerNormFn(Function):
+    """y = (x - μ) / √(σ² + eps) · w + b over the last ``k`` dims (biased variance, as PyTorch).
+
+    Backward, with x̂ = (x - μ)·rstd and g = ∂L/∂x̂ = gy·w, the mean taken over the normalized dims:
+        ∂L/∂x = rstd · (g - mean(g) - x̂ · mean(g · x̂)),   ∂L/∂w = Σ gy·x̂,   ∂L/∂b = Σ gy.
+    """
+
+    def forward(self, x, weight, bias, k, eps):
+        xp = self.xp
+        axes = tuple(range(x.ndim - k, x.ndim))
+        mu = xp.mean(x, axis=axes, keepdims=True)
+        xc = x - mu
+        rstd = 1.0 / xp.sqrt(xp.mean(xc * xc, axis=axes, keepdims=True) + eps)
+        xhat = xc * rstd
+        y = xhat if weight is None else xhat * weight
+        if bias is not None:
+            y = y + bias
+        self.k, self.eps = k, eps
+        self.save_for_backward(x, weight, xhat, rstd)
+        return y
+
+    def backward(self, gy):
+        x, w, xhat, rstd = self.saved_tensors
+        axes = tuple(range(x.ndim - self.k, x.ndim))
+        lead = tuple(range(x.ndim - self.k))
+        if is_grad_enabled():  # create_graph: rebuild x̂ and rstd from x so they carry its gradient
+            xc = x - x.mean(dim=axes, keepdim=True)
+            rstd = ((xc * xc).mean(dim=axes, keepdim=True) + self.eps).rsqrt()
+            xhat = xc * rstd
+        gx = gw = gb = None
+        if self.needs_input_grad[0]:
+            g = gy if w is None else gy * w
+            gx = rstd * (g - g.mean(dim=axes, keepdim=True) - xhat * (g * xhat).mean(dim=axes, keepdim=True))
+        if self.needs_input_grad[1]:
+            gw = (gy * xhat).sum(dim=lead) if lead else gy * xhat
+        if self.needs_input_grad[2]:
+            gb = gy.sum(dim=lead) if lead else gy
+        return gx, gw, gb
+
+
+def _normalized(op: str, input: Tensor, normalized_shape) -> tuple:
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if len(shape) == 0 or len(shape) > input.ndim or tuple(input.shape[-len(shape):]) != shape:
+        raise ValueError(
+            f"{op}: normalized_shape {shape} must match the last dims of the input, got input shape "
+            f"{input.shape}"
+        )
+    return shape
+
+
+def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, bias: Tensor | None = None,
+               eps: float = 1e-5) -> Tensor:
+    """(x - mean) / √(var + eps) · weight + bias over the trailing normalized_shape dims (one fused op)."""
+    shape = _normalized("layer_norm", input, normalized_shape)
+    _same_device("layer_norm", input, weight, bias)
+    _same_float_dtype("layer_norm", input, weight, bias)
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None and tuple(p.shape) != shape:
+            raise ValueError(f"layer_norm: {name} has shape {p.shape}, expected normalized_shape {shape}")
+    return LayerNormFn.apply(input, weight, bias, len(shape), float(eps))
+
+
+def rms_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
+             eps: float | None = None) -> Tensor:
+    """x / √(mean(x²) + eps) · weight over the trailing dims; eps defaults to the dtype's machine epsilon."""
+    shape = _normalized("rms_norm", input, normalized_shape)
+    _same_device("rms_norm", input, weight)
+    _same_float_dtype("rms_norm", input, weight)
+    if eps is None:
+        eps = {"float16": 2.0 ** -10, "float32": 2.0 ** -23, "float64": 2.0 ** -52}[input.dtype.name]
+    axes = tuple(range(input.ndim - len(shape), input.ndim))
+    y = input * ((input * input).mean(dim=axes, keepdim=True) + eps).rsqrt()
+    return y if weight is None else y * weight
+
+
+# ---- embedding, dropout, activations ----------------------------------------------------------
+
+def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:
+    """weight[input]: one row per index; the row ``padding_idx`` receives no gradient."""
+    _same_device("embedding", input, weight)
+    out = tt.embedding(input, weight)  # (..., dim)
+    if padding_idx is not None and out.requires_grad:
+        if padding_idx < 0:
+            padding_idx += weight.shape[0]
+        keep = (input != padding_idx).unsqueeze(-1).to(dtype=out.dtype)  # (..., 1)
+        out.register_hook(lambda g: g * keep)  # positions holding padding_idx send back nothing
+    return out
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+    """Zero each element with probability p and scale the rest by 1/(1-p) (identity when not training)."""
+    return tt.dropout(input, p, training)
+
+
+def softmax(input: Tensor, dim: int = -1) -> Tensor:
+    """e^x / Σ e^x along dim."""
+    return tt.softmax(input, dim)
+
+
+def log_softmax(input: Tensor, dim: int = -1) -> Tensor:
+    """x - log Σ e^x along dim."""
+    return tt.log_softmax(input, dim)
+
+
+def relu(input: Tensor) -> Tensor:
+    """max(x, 0)"""
+    return tt.relu(input)
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    """x Φ(x); approximate="tanh" uses 0.5x(1 + tanh(√(2/π)(x + 0.044715x³)))."""
+    return tt.gelu(input, approximate=approximate)
+
+
+def silu(input: Tensor) -> Tensor:
+    """x σ(x)"""
+    return tt.silu(input)
+
+
+def sigmoid(input: Tensor) -> Tensor:
+    """1 / (1 + e^-x)"""
+    return tt.sigmoid(input)
+
+
+def tanh(input: Tensor) -> Tensor:
+    return tt.tanh(input)
+
+
+__all__ = [
+    "linear", "layer_norm", "rms_norm", "embedding", "dropout", "softmax", "log_softmax", "relu", "gelu",
+    "silu", "sigmoid", "tanh", "LayerNormFn",
+]
