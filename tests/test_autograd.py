@@ -1,5 +1,7 @@
 """Reliability of the autograd engine: deep graphs, shared inputs, retain_graph, hooks, grad modes,
 autograd.grad, anomaly detection, dtype rules, tie conventions, in-place checks, custom Functions."""
+import os
+import pathlib
 import subprocess
 import sys
 import textwrap
@@ -47,7 +49,9 @@ def test_100k_deep_graph_is_freed_without_stack_overflow():
             assert first() is None, "graph not freed"
         print("ok")
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    root = str(pathlib.Path(tt.__file__).resolve().parents[1])
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONPATH": root})
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
 
 

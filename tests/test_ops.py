@@ -161,3 +161,44 @@ def test_run_conformance_reports_per_op(device):
     assert not report.ok and "exp_bad" in str(report)
     with pytest.raises(AssertionError, match="exp_bad"):
         report.raise_for_failures()
+
+
+def test_third_party_backend_runs_the_suite_through_the_plugin(tmp_path):
+    """A package registering its own backend runs the same conformance suite with the plugin."""
+    import os
+    import pathlib
+    import subprocess
+    import sys
+    import textwrap
+
+    root = str(pathlib.Path(tt.__file__).resolve().parents[1])
+    env = {**os.environ, "TINYTENSOR_CONFORMANCE_EXAMPLES": "0.2",
+           "PYTHONPATH": os.pathsep.join([root] + [p for p in [os.environ.get("PYTHONPATH")] if p])}
+
+    (tmp_path / "conftest.py").write_text(textwrap.dedent("""
+        from tinytensor import backends
+        from tinytensor.backends.numpy_backend import NumpyBackend
+
+        class MyBackend(NumpyBackend):
+            name = "mine"
+
+            def __init__(self):
+                super().__init__()
+                self.device = "mine"
+
+        backends.register("mine", MyBackend, device_type="mine")
+        pytest_plugins = ["tinytensor.testing.pytest_plugin"]
+    """))
+    (tmp_path / "test_conformance.py").write_text("from tinytensor.testing.suite import *  # noqa\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--tinytensor-device", "mine",
+         "-k", "exp or matmul or getitem_torch", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    assert " passed" in out.stdout and "failed" not in out.stdout, out.stdout[-2000:]
+    ids = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+         "--tinytensor-device", "mine", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env).stdout
+    assert "test_op_forward[mine-exp]" in ids and "[cpu-" not in ids and "[strict-" not in ids

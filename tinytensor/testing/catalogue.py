@@ -348,16 +348,14 @@ def _basic_key(d: Draw, shape, negative_steps: bool) -> tuple:
             start = d.choice((None, d.integers(-n, n)))
             stop = d.choice((None, d.integers(-n, n)))
             items.append(slice(start, stop, step))
-    items = items[: d.integers(0, len(items))]  # trailing dims may be left out
-    if d.boolean():
-        pos = d.integers(0, len(items))
-        items.insert(pos, None)
-    if items and d.boolean():  # replace a run of full slices by Ellipsis
-        i = d.integers(0, len(items) - 1)
-        j = d.integers(i, len(items))
-        items[i:j] = [Ellipsis]
-    elif d.boolean():
-        items.append(Ellipsis)
+    how = d.choice(("all", "truncate", "ellipsis"))
+    if how == "truncate":  # trailing dims left out, maybe spelled as a trailing Ellipsis
+        items = items[: d.integers(0, len(items))] + ([Ellipsis] if d.boolean() else [])
+    elif how == "ellipsis":  # a run of dims (possibly none) covered by Ellipsis
+        i = d.integers(0, len(items))
+        items[i : d.integers(i, len(items))] = [Ellipsis]
+    if d.boolean():  # None consumes no dim: anywhere
+        items.insert(d.integers(0, len(items)), None)
     return tuple(items)
 
 
