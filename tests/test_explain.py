@@ -2,6 +2,12 @@
 from __future__ import annotations
 
 import io
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -298,3 +304,34 @@ def test_memory_x_times_x_counts_the_array_once_and_attributes_separately():
 def test_memory_report_errors():
     with pytest.raises(TypeError, match="memory_report: expected a Tensor"):
         memory_report(3.0)
+
+
+# ---- the examples that teach these tools --------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_example(name: str, *args: str, cwd: Path) -> list[str]:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+               MPLBACKEND="Agg")
+    proc = subprocess.run([sys.executable, str(ROOT / "examples" / name), *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return proc.stdout.strip().splitlines()
+
+
+def test_quickstart_example_learns_the_toy_problem(tmp_path):
+    lines = run_example("quickstart.py", "--seed", "0", "--device", "cpu", cwd=tmp_path)
+    assert lines[0].startswith("a @ a.T = [[5.0, 11.0], [11.0, 25.0]]")
+    m = re.fullmatch(r"test accuracy (\d\.\d{3})", lines[-1])
+    assert m and float(m[1]) >= 0.9, lines[-1]
+
+
+def test_autograd_tour_example_passes_its_checks(tmp_path):
+    lines = run_example("autograd_tour.py", "--out", str(tmp_path / "tour"), "--seed", "1", cwd=tmp_path)
+    m = re.fullmatch(r"autograd tour: (\d+)/(\d+) checks passed", lines[-1])
+    assert m and m[1] == m[2] and int(m[2]) >= 10, lines[-1]
+    dot = (tmp_path / "tour" / "graph.dot").read_text()
+    assert dot.startswith("digraph autograd {") and "Tanh" in dot and "w\\n(3,) float32 cpu" in dot
+    assert (tmp_path / "tour" / "tanh_derivatives.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "tour" / "graph.svg").exists() == (shutil.which("dot") is not None)
