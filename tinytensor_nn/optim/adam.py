@@ -1,0 +1,70 @@
+"""Adam (Kingma & Ba, 2015) and AdamW (Loshchilov & Hutter, 2019), as PyTorch computes them."""
+from __future__ import annotations
+
+import math
+
+from tinytensor import Tensor
+
+from .optimizer import Optimizer, _write
+
+
+class Adam(Optimizer):
+    """m ← β₁m + (1-β₁)g,  v ← β₂v + (1-β₂)g²,
+    θ ← θ - lr/(1-β₁ᵗ) · m / (√v/√(1-β₂ᵗ) + eps)   (v replaced by its running max with amsgrad).
+    Adam's weight_decay adds λθ to g; AdamW's multiplies θ by (1 - lr·λ) instead (decoupled)."""
+
+    decoupled = False
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, amsgrad: bool = False):
+        name = type(self).__name__
+        if lr < 0.0:
+            raise ValueError(f"{name}: invalid learning rate {lr}")
+        if eps < 0.0:
+            raise ValueError(f"{name}: invalid eps {eps}")
+        if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
+            raise ValueError(f"{name}: betas must be in [0, 1), got {betas}")
+        if weight_decay < 0.0:
+            raise ValueError(f"{name}: invalid weight_decay {weight_decay}")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                                      amsgrad=amsgrad))
+
+    def step(self) -> None:
+        for group in self.param_groups:
+            lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
+            wd, amsgrad = group["weight_decay"], group["amsgrad"]
+            for p, g, state in self._params_with_grad(group):
+                xp = p.backend.xp
+                if not state:
+                    state["step"] = 0
+                    state["exp_avg"] = Tensor(xp.zeros_like(p.data), p.backend)
+                    state["exp_avg_sq"] = Tensor(xp.zeros_like(p.data), p.backend)
+                    if amsgrad:
+                        state["max_exp_avg_sq"] = Tensor(xp.zeros_like(p.data), p.backend)
+                state["step"] += 1
+                t = state["step"]
+                if wd != 0:
+                    if self.decoupled:
+                        _write(p, p.data * (1 - lr * wd))
+                    else:
+                        g = g + wd * p.data
+                m, v = state["exp_avg"], state["exp_avg_sq"]
+                _write(m, m.data + (1 - b1) * (g - m.data))  # lerp towards g
+                _write(v, v.data * b2 + (1 - b2) * (g * g))
+                if amsgrad:
+                    vmax = state["max_exp_avg_sq"]
+                    _write(vmax, xp.maximum(vmax.data, v.data))
+                    v = vmax
+                step_size = lr / (1 - b1 ** t)
+                denom = xp.sqrt(v.data) / math.sqrt(1 - b2 ** t) + eps
+                _write(p, p.data - step_size * (m.data / denom))
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay θ ← θ(1 - lr·λ) (default λ = 0.01)."""
+
+    decoupled = True
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
