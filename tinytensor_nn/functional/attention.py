@@ -23,7 +23,9 @@ from tinytensor.autograd import Function
 from tinytensor.ops import sum_to
 from tinytensor.ops.nn import SoftmaxBackward
 
-__all__ = ["scaled_dot_product_attention", "causal_mask", "mask_to_bias", "ScaledDotProductAttention"]
+__all__ = [
+    "scaled_dot_product_attention", "attention", "causal_mask", "mask_to_bias", "ScaledDotProductAttention",
+]
 
 
 def _softmax_or_zero(xp, s):
@@ -178,7 +180,6 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
     L, S = query.shape[-2], key.shape[-2]
     batch = tt.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
     scores_shape = tuple(batch) + (L, S)
-    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
 
     bias = None
     if is_causal:
@@ -188,8 +189,23 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
     elif attn_mask is not None:
         _check_mask(op, attn_mask, query, scores_shape, "attn_mask")
         bias = mask_to_bias(attn_mask, query.dtype) if attn_mask.dtype is tt.bool else attn_mask
+    out, _ = attention(query, key, value, bias, dropout_p, scale)
+    return out
+
+
+def attention(query: Tensor, key: Tensor, value: Tensor, bias: Tensor | None = None, dropout_p: float = 0.0,
+              scale: float | None = None) -> tuple[Tensor, Tensor]:
+    """(softmax(Q Kᵀ · scale + bias) V, the weights): attention with a ready additive float ``bias``.
+
+    The building block behind scaled_dot_product_attention and MultiheadAttention, which turn their
+    masks into ``bias`` (-inf = blocked). The weights (..., L, S) are returned after dropout, as
+    PyTorch's MultiheadAttention returns them; no gradient array is made for them unless they are used.
+    """
+    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
     keep = None
     if dropout_p > 0.0:  # multipliers 0 or 1/(1-p), drawn from tt.manual_seed's generator
-        keep = tt.dropout(tt.ones(*scores_shape, dtype=query.dtype, device=query.device), dropout_p, True)
-    out, _ = ScaledDotProductAttention.apply(query, key, value, bias, keep, scale)
-    return out
+        batch = tt.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
+        shape = tuple(batch) + (query.shape[-2], key.shape[-2])
+        keep = tt.dropout(tt.ones(*shape, dtype=query.dtype, device=query.device), dropout_p, True)
+    out, weights = ScaledDotProductAttention.apply(query, key, value, bias, keep, scale)
+    return out, (weights if keep is None else weights * keep)

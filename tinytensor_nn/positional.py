@@ -1,0 +1,191 @@
+"""Positional information for attention, which by itself ignores token order (step 3 of the Transformer).
+
+Attention is permutation-equivariant: shuffle the tokens and the outputs shuffle the same way. Order
+enters through positions, either *added* to the token embeddings
+
+    SinusoidalPositionalEncoding   PE[pos, 2i] = sin(pos / 10000^(2i/d)),  PE[pos, 2i+1] = cos(...)
+    LearnedPositionalEmbedding     P[pos] a learned vector per position
+    sinusoidal_table_2d            half the features encode the patch row, half the column (ViT)
+
+or *rotated into* the queries and keys inside attention (RoPE, Su et al. 2021):
+
+    RotaryEmbedding     feature pair (2i, 2i+1) of a query/key at position m turned by the angle m·θ_i,
+                        θ_i = base^(-2i/d); then q_m · k_n depends only on m - n
+    RotaryEmbedding2D   the same on a patch grid: the first half of the pairs turn with the row,
+                        the second half with the column
+
+Every module takes ``offset``: the position of the first token, for decoding with a key/value cache.
+"""
+from __future__ import annotations
+
+import tinytensor as tt
+from tinytensor import Tensor
+
+from .layers import Dropout
+from .module import Module, Parameter
+
+__all__ = [
+    "sinusoidal_table", "sinusoidal_table_2d", "SinusoidalPositionalEncoding", "LearnedPositionalEmbedding",
+    "RotaryEmbedding", "RotaryEmbedding2D",
+]
+
+
+def _check_length(op: str, T: int, offset: int, max_len: int) -> None:
+    if offset < 0 or offset + T > max_len:
+        raise ValueError(
+            f"{op}: positions {offset}..{offset + T - 1} (sequence of length {T} at offset {offset}) do not "
+            f"fit the table of max_len={max_len} positions; build it with a larger max_len"
+        )
+
+
+def sinusoidal_table(max_len: int, d_model: int, base: float = 10000.0, device=None) -> Tensor:
+    """(max_len, d_model) float32: PE[pos, 2i] = sin(pos / base^(2i/d)), PE[pos, 2i+1] = cos(same)."""
+    pos = tt.arange(max_len, dtype=tt.float64, device=device).reshape(max_len, 1)  # (max_len, 1)
+    two_i = tt.arange(0, d_model, 2, dtype=tt.float64, device=device)  # (ceil(d/2),)
+    angle = pos / base ** (two_i / d_model)  # (max_len, ceil(d/2))
+    pe = tt.stack([angle.sin(), angle.cos()], dim=-1)  # (max_len, ceil(d/2), 2): sin, cos interleaved
+    return pe.reshape(max_len, -1)[:, :d_model].float()  # (max_len, d_model)
+
+
+def sinusoidal_table_2d(grid_h: int, grid_w: int, d_model: int, base: float = 10000.0, device=None) -> Tensor:
+    """(grid_h*grid_w, d_model) float32 for patches in row-major order: the first d/2 features are the
+    1-D table at the patch's row, the last d/2 the 1-D table at its column (d_model divisible by 4)."""
+    if d_model % 4:
+        raise ValueError(f"sinusoidal_table_2d: d_model must be divisible by 4, got {d_model}")
+    rows = sinusoidal_table(grid_h, d_model // 2, base, device)  # (H, d/2)
+    cols = sinusoidal_table(grid_w, d_model // 2, base, device)  # (W, d/2)
+    rows = rows.reshape(grid_h, 1, d_model // 2).expand(grid_h, grid_w, d_model // 2)  # (H, W, d/2)
+    cols = cols.reshape(1, grid_w, d_model // 2).expand(grid_h, grid_w, d_model // 2)  # (H, W, d/2)
+    return tt.cat([rows, cols], dim=-1).reshape(grid_h * grid_w, d_model)  # (H*W, d)
+
+
+class SinusoidalPositionalEncoding(Module):
+    """x + PE[offset : offset+T], then dropout ("Attention Is All You Need", section 3.5).
+
+    x is (B, T, d_model) with ``batch_first=True`` (default) or (T, B, d_model) otherwise. The table
+    is a non-persistent buffer (not in the state_dict: it is a formula, not a weight).
+    """
+
+    def __init__(self, d_model: int, max_len: int = 5000, dropout: float = 0.0, batch_first: bool = True,
+                 device=None):
+        super().__init__()
+        self.d_model, self.max_len, self.batch_first = d_model, max_len, batch_first
+        self.dropout = Dropout(dropout)
+        self.register_buffer("pe", sinusoidal_table(max_len, d_model, device=device), persistent=False)
+
+    def forward(self, x: Tensor, offset: int = 0) -> Tensor:
+        T = x.shape[1] if self.batch_first else x.shape[0]
+        _check_length(type(self).__name__, T, offset, self.max_len)
+        if x.shape[-1] != self.d_model:
+            raise ValueError(f"{type(self).__name__}: expected {self.d_model} features, got input {x.shape}")
+        pe = self.pe[offset : offset + T].to(dtype=x.dtype)  # (T, C)
+        if not self.batch_first:
+            pe = pe.unsqueeze(1)  # (T, 1, C)
+        return self.dropout(x + pe)
+
+    def extra_repr(self) -> str:
+        return f"d_model={self.d_model}, max_len={self.max_len}"
+
+
+class LearnedPositionalEmbedding(Module):
+    """x + P[offset : offset+T] with P a learned (max_len, d_model) table (GPT-2, BERT, ViT).
+
+    ``weight`` starts as N(0, 0.02²). x is (B, T, d_model), or (T, B, d_model) with batch_first=False.
+    """
+
+    def __init__(self, max_len: int, d_model: int, batch_first: bool = True, device=None, dtype=None):
+        super().__init__()
+        self.max_len, self.d_model, self.batch_first = max_len, d_model, batch_first
+        self.weight = Parameter(tt.randn(max_len, d_model, dtype=dtype or tt.float32, device=device) * 0.02)
+
+    def forward(self, x: Tensor, offset: int = 0) -> Tensor:
+        T = x.shape[1] if self.batch_first else x.shape[0]
+        _check_length(type(self).__name__, T, offset, self.max_len)
+        if x.shape[-1] != self.d_model:
+            raise ValueError(f"{type(self).__name__}: expected {self.d_model} features, got input {x.shape}")
+        pos = self.weight[offset : offset + T]  # (T, C)
+        return x + (pos if self.batch_first else pos.unsqueeze(1))
+
+    def extra_repr(self) -> str:
+        return f"{self.max_len}, {self.d_model}"
+
+
+class RotaryEmbedding(Module):
+    """Rotary position embedding for queries and keys of shape (..., T, dim), dim even.
+
+    The pair (x_2i, x_2i+1) of the token at position m = offset + t is rotated by m·θ_i:
+
+        x'_2i   = x_2i cos(mθ_i) - x_2i+1 sin(mθ_i)
+        x'_2i+1 = x_2i sin(mθ_i) + x_2i+1 cos(mθ_i),     θ_i = base^(-2i/dim)
+
+    Pass it to MultiheadAttention(rotary=...) to rotate every head's q and k; with a KV cache the
+    attention passes ``offset`` = the number of cached tokens. The cos/sin tables are non-persistent
+    buffers of shape (max_len, dim/2).
+    """
+
+    def __init__(self, dim: int, max_len: int = 4096, base: float = 10000.0, device=None):
+        super().__init__()
+        if dim % 2:
+            raise ValueError(f"RotaryEmbedding: dim must be even (features turn in pairs), got {dim}")
+        self.dim, self.base = dim, base
+        pos = tt.arange(max_len, dtype=tt.float64, device=device).reshape(max_len, 1)  # (max_len, 1)
+        self._set_angles(pos * self._frequencies(dim, base, device))  # (max_len, dim/2)
+
+    @staticmethod
+    def _frequencies(dim: int, base: float, device) -> Tensor:
+        """θ_i = base^(-2i/dim) for i = 0 .. dim/2 - 1."""
+        return base ** (-tt.arange(0, dim, 2, dtype=tt.float64, device=device) / dim)
+
+    def _set_angles(self, angle: Tensor) -> None:
+        self.max_len = angle.shape[0]
+        self.register_buffer("cos", angle.cos().float(), persistent=False)  # (max_len, dim/2)
+        self.register_buffer("sin", angle.sin().float(), persistent=False)  # (max_len, dim/2)
+
+    def forward(self, x: Tensor, offset: int = 0) -> Tensor:
+        *lead, T, D = x.shape
+        if D != self.dim:
+            raise ValueError(f"{type(self).__name__}: expected {self.dim} features (last dim), got {x.shape}")
+        _check_length(type(self).__name__, T, offset, self.max_len)
+        cos = self.cos[offset : offset + T].to(dtype=x.dtype)  # (T, D/2)
+        sin = self.sin[offset : offset + T].to(dtype=x.dtype)  # (T, D/2)
+        pairs = x.reshape(*lead, T, D // 2, 2)  # (..., T, D/2, 2)
+        x1, x2 = pairs[..., 0], pairs[..., 1]  # (..., T, D/2) each
+        rotated = tt.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)  # (..., T, D/2, 2)
+        return rotated.reshape(*lead, T, D)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, max_len={self.max_len}, base={self.base}"
+
+
+class RotaryEmbedding2D(RotaryEmbedding):
+    """RoPE on a grid of patches (row-major), for ViT: of the dim/2 feature pairs, the first dim/4 turn by
+    row·θ_i and the last dim/4 by column·θ_i (θ_i = base^(-4i/dim)). ``num_prefix_tokens`` leading tokens
+    (e.g. the class token) are not rotated. Tokens: (..., num_prefix_tokens + H*W, dim), dim % 4 == 0.
+    """
+
+    def __init__(self, dim: int, grid_size: int | tuple[int, int], num_prefix_tokens: int = 0,
+                 base: float = 10000.0, device=None):
+        Module.__init__(self)
+        if dim % 4:
+            raise ValueError(f"RotaryEmbedding2D: dim must be divisible by 4 (rows and columns), got {dim}")
+        H, W = (grid_size, grid_size) if isinstance(grid_size, int) else tuple(grid_size)
+        self.dim, self.base, self.grid_size, self.num_prefix_tokens = dim, base, (H, W), num_prefix_tokens
+        theta = self._frequencies(dim // 2, base, device)  # (dim/4,)
+        row = tt.arange(H, dtype=tt.float64, device=device).reshape(H, 1).expand(H, W)  # (H, W)
+        col = tt.arange(W, dtype=tt.float64, device=device).reshape(1, W).expand(H, W)  # (H, W)
+        row, col = row.reshape(H * W, 1), col.reshape(H * W, 1)  # (H*W, 1) each, row-major
+        angle = tt.cat([row * theta, col * theta], dim=-1)  # (H*W, dim/2)
+        prefix = tt.zeros(num_prefix_tokens, dim // 2, dtype=tt.float64, device=device)  # angle 0: unrotated
+        self._set_angles(tt.cat([prefix, angle], dim=0))  # (prefix + H*W, dim/2)
+
+    def forward(self, x: Tensor, offset: int = 0) -> Tensor:
+        if offset != 0 or x.shape[-2] != self.max_len:
+            raise ValueError(
+                f"{type(self).__name__}: expected {self.num_prefix_tokens} prefix tokens + "
+                f"{self.grid_size[0]}x{self.grid_size[1]} patches = {self.max_len} tokens at offset 0, got "
+                f"{x.shape[-2]} tokens (shape {x.shape}) at offset {offset}"
+            )
+        return super().forward(x, 0)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, grid_size={self.grid_size}, num_prefix_tokens={self.num_prefix_tokens}"
