@@ -13,7 +13,8 @@ Boxes are tensors: the leaves (blue), the output (green) and intermediates kept 
 its ``.grad``. Ellipses are ops (one per Function call) with the bytes they saved for backward;
 a dashed ellipse has already been through a backward without ``retain_graph`` (its saved tensors
 were freed, its structure stays). Arrows follow the forward computation, input -> op -> output;
-backward walks them in reverse. Graphs built by ``create_graph=True`` draw the same way.
+backward walks them in reverse. Tensors that need no gradient (data, constants) are not part of
+the graph and are not drawn. Graphs built by ``create_graph=True`` draw the same way.
 """
 from __future__ import annotations
 
