@@ -7,3 +7,5 @@ from .layers import (
     GELU, Dropout, Embedding, Identity, LayerNorm, Linear, LogSoftmax, ReLU, RMSNorm, Sigmoid, SiLU, Softmax,
     Tanh,
 )
+from . import optim, serialization, utils
+from .serialization import load, load_checkpoint, save, save_checkpoint
