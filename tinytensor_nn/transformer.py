@@ -68,16 +68,18 @@ class TransformerEncoderLayer(Module):
 
     FFN(x) = linear2(dropout(activation(linear1(x)))). Inputs (S, N, E), or (N, S, E) with
     batch_first=True, or unbatched (S, E). src_mask (S, S) / (N*nhead, S, S) and src_key_padding_mask
-    (N, S): bool **True = blocked**, float = added.
+    (N, S): bool **True = blocked**, float = added. Extension: ``rotary`` (e.g. a RotaryEmbedding2D for
+    ViT patches) is handed to the self-attention, which rotates every head's queries and keys.
     """
 
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
                  activation: str | Callable = "relu", layer_norm_eps: float = 1e-5, batch_first: bool = False,
-                 norm_first: bool = False, bias: bool = True, device=None, dtype=None):
+                 norm_first: bool = False, bias: bool = True, device=None, dtype=None,
+                 rotary: RotaryEmbedding | None = None):
         super().__init__()
         kw = dict(device=device, dtype=dtype)
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
-                                            batch_first=batch_first, **kw)
+                                            batch_first=batch_first, rotary=rotary, **kw)
         self.linear1 = Linear(d_model, dim_feedforward, bias=bias, **kw)
         self.dropout = Dropout(dropout)
         self.linear2 = Linear(dim_feedforward, d_model, bias=bias, **kw)
