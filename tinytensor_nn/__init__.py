@@ -7,5 +7,15 @@ from .layers import (
     GELU, Dropout, Embedding, Identity, LayerNorm, Linear, LogSoftmax, ReLU, RMSNorm, Sigmoid, SiLU, Softmax,
     Tanh,
 )
+from .positional import (
+    LearnedPositionalEmbedding, RotaryEmbedding, RotaryEmbedding2D, SinusoidalPositionalEncoding,
+    sinusoidal_table, sinusoidal_table_2d,
+)
+from .attention import KVCache, MultiheadAttention
+from .transformer import (
+    GPT, DecoderOnlyBlock, Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,
+    TransformerEncoderLayer,
+)
+from .vit import PatchEmbedding, VisionTransformer
 from . import optim, serialization, utils
 from .serialization import load, load_checkpoint, save, save_checkpoint
