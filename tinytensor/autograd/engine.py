@@ -113,7 +113,16 @@ def run_backward(roots, root_grads, *, retain_graph: bool, create_graph: bool, c
             target = ready.pop()
             grads = buffers.pop(id(target))
             if isinstance(target, Node):
-                out_grads = _run_node(target, grads, capture, retain_graph, anomaly)
+                if grads[0] is None and all(g is None for g in grads):
+                    out_grads = (None,) * len(target.next_edges)  # no gradient flows through it
+                else:
+                    if target._hooks or target._retained or capture is not None:
+                        _before_node(target, grads, capture)
+                    if target._freed:
+                        _raise_freed(target)
+                    out_grads = target.run_backward(grads)
+                    if anomaly:
+                        _check_finite(target, out_grads)
                 if observer is not None:
                     observer.node(target, grads, out_grads, buffers)
                 edges = target.next_edges
@@ -146,9 +155,8 @@ def _num_outputs(target) -> int:
     return 1 if meta is None else len(meta)
 
 
-def _run_node(node: Node, grads: list, capture, retain_graph: bool, anomaly: bool):
-    if grads[0] is None and all(g is None for g in grads):
-        return [None] * len(node.next_edges)
+def _before_node(node: Node, grads: list, capture) -> None:
+    """Run tensor hooks, fill retain_grad() tensors and autograd.grad captures for node's outputs."""
     if node._hooks or node._retained:
         for nr, g in enumerate(grads):
             if g is None:
@@ -165,17 +173,19 @@ def _run_node(node: Node, grads: list, capture, retain_graph: bool, anomaly: boo
         for nr, g in enumerate(grads):
             if (id(node), nr) in capture:
                 capture[(id(node), nr)] = g
-    if node._freed:
-        raise RuntimeError(
-            f"{node.name()}: trying to backward through the graph a second time, but its saved "
-            f"tensors were already freed. Pass retain_graph=True to the first backward() call."
-        )
-    out = node.run_backward(grads)
-    if anomaly:
-        for g in out:
-            if g is not None and not g.isfinite().all().item():
-                raise RuntimeError(f"detect_anomaly: {node.name()}.backward produced NaN or inf values")
-    return out
+
+
+def _raise_freed(node: Node):
+    raise RuntimeError(
+        f"{node.name()}: trying to backward through the graph a second time, but its saved "
+        f"tensors were already freed. Pass retain_graph=True to the first backward() call."
+    )
+
+
+def _check_finite(node: Node, grads) -> None:
+    for g in grads:
+        if g is not None and not g.isfinite().all().item():
+            raise RuntimeError(f"detect_anomaly: {node.name()}.backward produced NaN or inf values")
 
 
 def _finish_leaf(leaf, grad, capture, create_graph: bool):

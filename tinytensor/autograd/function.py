@@ -85,9 +85,9 @@ class Function(Node):
         so ``forward`` can save only what the needed gradients use.
         """
         self = cls.__new__(cls)
+        track = cls.differentiable and is_grad_enabled()  # may this call be recorded at all?
         first = None
-        grad = False
-        raw = []
+        raw, needs, edges = [], [], []
         for a in args:
             if isinstance(a, TensorCore):
                 if first is None:
@@ -96,21 +96,23 @@ class Function(Node):
                 elif a.backend is not backend:
                     _device_mismatch(self, args)
                 raw.append(a.data)
-                if a.requires_grad:
-                    grad = True
+                if track and a.requires_grad:  # its gradient goes to its producer, or to it if a leaf
+                    needs.append(True)
+                    edges.append((a, 0) if a.grad_fn is None else (a.grad_fn, a._output_nr))
+                    continue
             else:
                 raw.append(a)
+            needs.append(False)
+            edges.append(None)
         if first is None:
             raise TypeError(f"{cls.__name__}: expected at least one Tensor argument")
         self.backend = backend
         self.xp = backend.xp
-        record = grad and cls.differentiable and is_grad_enabled()
+        self.needs_input_grad = tuple(needs)
+        record = True in needs
         if record:
             Node.__init__(self)
-            self.next_edges = edges = tuple([_edge(a) for a in args])
-            self.needs_input_grad = tuple([e is not None for e in edges])
-        else:
-            self.needs_input_grad = (False,) * len(args)
+            self.next_edges = tuple(edges)
         self._to_save = ()
         try:
             out = self.forward(*raw, **kwargs)
@@ -154,29 +156,22 @@ class Function(Node):
         self._saved = ()
 
 
-def _edge(a):
-    """Where the gradient for argument ``a`` goes: None, (leaf, 0) or (its producer, output_nr)."""
-    if not isinstance(a, TensorCore) or not a.requires_grad:
-        return None
-    return (a, 0) if a.grad_fn is None else (a.grad_fn, a._output_nr)
-
-
 def _resolve(to_save, args, raw, out, results) -> tuple:
     """(kind, value, version) for each saved array: an input tensor, an output, or a constant."""
-    outs, res = (out, results) if type(out) is tuple else ((out,), (results,))
+    raw_ids = [id(r) for r in raw]  # saved arrays are matched by identity
     saved = []
     for array in to_save:
-        entry = (_CONST, array, 0)  # also None (nothing saved) and Python numbers
-        if array is not None:
-            for i, o in enumerate(outs):
-                if o is array:
-                    entry = (_OUTPUT, (o, i, res[i]._version), res[i]._version[0])
-                    break
-            for a, r in zip(args, raw):
-                if r is array and isinstance(a, TensorCore):
-                    entry = (_INPUT, a, a._version[0])
-                    break
-        saved.append(entry)
+        key = id(array)
+        if key in raw_ids and isinstance(args[raw_ids.index(key)], TensorCore):
+            a = args[raw_ids.index(key)]
+            saved.append((_INPUT, a, a._version[0]))
+        elif array is out:
+            saved.append((_OUTPUT, (out, 0, results._version), results._version[0]))
+        elif type(out) is tuple and any(o is array for o in out):
+            i = next(i for i, o in enumerate(out) if o is array)
+            saved.append((_OUTPUT, (out[i], i, results[i]._version), results[i]._version[0]))
+        else:  # an intermediate array, a Python number, or None
+            saved.append((_CONST, array, 0))
     return tuple(saved)
 
 

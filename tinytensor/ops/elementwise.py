@@ -24,8 +24,9 @@ class _Binary(Function):
     """Remembers the input shapes so backward can reduce broadcast gradients with sum_to."""
 
     def shapes(self, a, b):
-        self.a_shape = getattr(a, "shape", None)
-        self.b_shape = getattr(b, "shape", None)
+        if True in self.needs_input_grad:  # nothing to remember for an op that is not recorded
+            self.a_shape = getattr(a, "shape", None)
+            self.b_shape = getattr(b, "shape", None)
 
     def reduce(self, ga, gb):
         needs = self.needs_input_grad
@@ -258,7 +259,19 @@ class Tanh(Function):
 
     def backward(self, gy):
         (y,) = self.saved_tensors
-        return gy * (1.0 - y * y)  # d/dx tanh = 1 - y²
+        return TanhBackward.apply(y, gy)
+
+
+class TanhBackward(Function):
+    """gx = gy (1 - y²) (d/dx tanh = 1 - tanh²): one op, not three, and its own derivative."""
+
+    def forward(self, y, gy):
+        self.save_for_backward(y, gy)
+        return gy * (1.0 - y * y)
+
+    def backward(self, gg):
+        y, gy = self.saved_tensors
+        return gg * gy * y * -2.0, TanhBackward.apply(y, gg)  # ∂/∂y = -2 y gy; linear in gy
 
 
 class Sigmoid(Function):
@@ -272,7 +285,19 @@ class Sigmoid(Function):
 
     def backward(self, gy):
         (y,) = self.saved_tensors
-        return gy * y * (1.0 - y)  # d/dx σ = σ(1-σ)
+        return SigmoidBackward.apply(y, gy)
+
+
+class SigmoidBackward(Function):
+    """gx = gy σ (1 - σ) (d/dx σ = σ(1-σ)): one op, not three, and its own derivative."""
+
+    def forward(self, y, gy):
+        self.save_for_backward(y, gy)
+        return gy * y * (1.0 - y)
+
+    def backward(self, gg):
+        y, gy = self.saved_tensors
+        return gg * gy * (1.0 - 2.0 * y), SigmoidBackward.apply(y, gg)  # ∂/∂y = gy (1 - 2σ)
 
 
 class Relu(Function):
