@@ -38,22 +38,24 @@ def _check_length(op: str, T: int, offset: int, max_len: int) -> None:
         )
 
 
-def sinusoidal_table(max_len: int, d_model: int, base: float = 10000.0, device=None) -> Tensor:
-    """(max_len, d_model) float32: PE[pos, 2i] = sin(pos / base^(2i/d)), PE[pos, 2i+1] = cos(same)."""
+def sinusoidal_table(max_len: int, d_model: int, base: float = 10000.0, dtype=None, device=None) -> Tensor:
+    """(max_len, d_model): PE[pos, 2i] = sin(pos / base^(2i/d)), PE[pos, 2i+1] = cos(same); computed in
+    float64, returned as ``dtype`` (float32 by default)."""
     pos = tt.arange(max_len, dtype=tt.float64, device=device).reshape(max_len, 1)  # (max_len, 1)
     two_i = tt.arange(0, d_model, 2, dtype=tt.float64, device=device)  # (ceil(d/2),)
     angle = pos / base ** (two_i / d_model)  # (max_len, ceil(d/2))
     pe = tt.stack([angle.sin(), angle.cos()], dim=-1)  # (max_len, ceil(d/2), 2): sin, cos interleaved
-    return pe.reshape(max_len, -1)[:, :d_model].float()  # (max_len, d_model)
+    return pe.reshape(max_len, -1)[:, :d_model].to(dtype=dtype or tt.float32)  # (max_len, d_model)
 
 
-def sinusoidal_table_2d(grid_h: int, grid_w: int, d_model: int, base: float = 10000.0, device=None) -> Tensor:
-    """(grid_h*grid_w, d_model) float32 for patches in row-major order: the first d/2 features are the
-    1-D table at the patch's row, the last d/2 the 1-D table at its column (d_model divisible by 4)."""
+def sinusoidal_table_2d(grid_h: int, grid_w: int, d_model: int, base: float = 10000.0, dtype=None,
+                        device=None) -> Tensor:
+    """(grid_h*grid_w, d_model) for patches in row-major order: the first d/2 features are the 1-D table
+    at the patch's row, the last d/2 the 1-D table at its column (d_model divisible by 4)."""
     if d_model % 4:
         raise ValueError(f"sinusoidal_table_2d: d_model must be divisible by 4, got {d_model}")
-    rows = sinusoidal_table(grid_h, d_model // 2, base, device)  # (H, d/2)
-    cols = sinusoidal_table(grid_w, d_model // 2, base, device)  # (W, d/2)
+    rows = sinusoidal_table(grid_h, d_model // 2, base, dtype, device)  # (H, d/2)
+    cols = sinusoidal_table(grid_w, d_model // 2, base, dtype, device)  # (W, d/2)
     rows = rows.reshape(grid_h, 1, d_model // 2).expand(grid_h, grid_w, d_model // 2)  # (H, W, d/2)
     cols = cols.reshape(1, grid_w, d_model // 2).expand(grid_h, grid_w, d_model // 2)  # (H, W, d/2)
     return tt.cat([rows, cols], dim=-1).reshape(grid_h * grid_w, d_model)  # (H*W, d)
@@ -63,7 +65,8 @@ class SinusoidalPositionalEncoding(Module):
     """x + PE[offset : offset+T], then dropout ("Attention Is All You Need", section 3.5).
 
     x is (B, T, d_model) with ``batch_first=True`` (default) or (T, B, d_model) otherwise. The table
-    is a non-persistent buffer (not in the state_dict: it is a formula, not a weight).
+    is a non-persistent float64 buffer (not in the state_dict: it is a formula, not a weight), cast to
+    the input's dtype.
     """
 
     def __init__(self, d_model: int, max_len: int = 5000, dropout: float = 0.0, batch_first: bool = True,
@@ -71,7 +74,8 @@ class SinusoidalPositionalEncoding(Module):
         super().__init__()
         self.d_model, self.max_len, self.batch_first = d_model, max_len, batch_first
         self.dropout = Dropout(dropout)
-        self.register_buffer("pe", sinusoidal_table(max_len, d_model, device=device), persistent=False)
+        self.register_buffer("pe", sinusoidal_table(max_len, d_model, dtype=tt.float64, device=device),
+                             persistent=False)
 
     def forward(self, x: Tensor, offset: int = 0) -> Tensor:
         T = x.shape[1] if self.batch_first else x.shape[0]
@@ -120,7 +124,7 @@ class RotaryEmbedding(Module):
 
     Pass it to MultiheadAttention(rotary=...) to rotate every head's q and k; with a KV cache the
     attention passes ``offset`` = the number of cached tokens. The cos/sin tables are non-persistent
-    buffers of shape (max_len, dim/2).
+    float64 buffers of shape (max_len, dim/2), cast to the input's dtype.
     """
 
     def __init__(self, dim: int, max_len: int = 4096, base: float = 10000.0, device=None):
@@ -138,8 +142,8 @@ class RotaryEmbedding(Module):
 
     def _set_angles(self, angle: Tensor) -> None:
         self.max_len = angle.shape[0]
-        self.register_buffer("cos", angle.cos().float(), persistent=False)  # (max_len, dim/2)
-        self.register_buffer("sin", angle.sin().float(), persistent=False)  # (max_len, dim/2)
+        self.register_buffer("cos", angle.cos(), persistent=False)  # (max_len, dim/2)
+        self.register_buffer("sin", angle.sin(), persistent=False)  # (max_len, dim/2)
 
     def forward(self, x: Tensor, offset: int = 0) -> Tensor:
         *lead, T, D = x.shape

@@ -104,9 +104,10 @@ class VisionTransformer(Module):
         if pos_embedding == "learned":
             self.pos_embed = LearnedPositionalEmbedding(1 + N, embed_dim, **kw)
         elif pos_embedding == "sinusoidal":  # the class token (row 0) gets no position
-            table = sinusoidal_table_2d(*self.patch_embed.grid_size, embed_dim, device=device)  # (N, D)
-            table = tt.cat([tt.zeros(1, embed_dim, device=device), table], dim=0)  # (1 + N, D)
-            self.register_buffer("pos_table", table.to(dtype=dtype or tt.float32), persistent=False)
+            gh, gw = self.patch_embed.grid_size
+            table = sinusoidal_table_2d(gh, gw, embed_dim, dtype=tt.float64, device=device)  # (N, D)
+            table = tt.cat([tt.zeros(1, embed_dim, dtype=tt.float64, device=device), table])  # (1 + N, D)
+            self.register_buffer("pos_table", table, persistent=False)
         elif pos_embedding == "rope":
             rotary = RotaryEmbedding2D(embed_dim // num_heads, self.patch_embed.grid_size,
                                        num_prefix_tokens=1, device=device)
