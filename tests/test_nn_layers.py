@@ -350,3 +350,21 @@ def test_layer_norm_hypothesis_shapes(lead, k):
     ref = (a - a.mean(axes, keepdims=True)) / np.sqrt(a.var(axes, keepdims=True) + 1e-5)
     ref = ref * ln.weight.numpy() + ln.bias.numpy()
     np.testing.assert_allclose(ln(x).numpy(), ref, rtol=1e-10, atol=1e-12)
+
+
+def test_deepcopy_of_a_module(device):
+    import copy
+
+    net = make_net().to(device)
+    net(tt.randn(2, 3, device=device)).sum().backward()
+    twin = copy.deepcopy(net)
+    for (n, p), q in zip(net.named_parameters(), twin.parameters()):
+        assert type(q) is nn.Parameter and q.requires_grad and q.is_leaf and q.device == p.device, n
+        assert q.data is not p.data and q.backend is p.backend
+        np.testing.assert_array_equal(q.numpy(), p.numpy())
+        np.testing.assert_array_equal(q.grad.numpy(), p.grad.numpy())
+    with tt.no_grad():
+        twin[0].weight.fill_(0.0)
+    assert not np.all(net[0].weight.numpy() == 0)
+    with pytest.raises(RuntimeError, match="only leaf tensors"):
+        copy.deepcopy(net[0].weight * 2)

@@ -155,6 +155,24 @@ class Tensor(TensorCore):
         """A copy with its own memory; gradients flow through it."""
         return Clone.apply(self)
 
+    def __deepcopy__(self, memo):
+        """copy.deepcopy (of a tensor, a Module, a state dict): a new leaf with its own copy of the data,
+        the same class, device and requires_grad; the backend is shared, never copied."""
+        if id(self) in memo:
+            return memo[id(self)]
+        if not self.is_leaf:
+            raise RuntimeError(
+                f"deepcopy: only leaf tensors can be deep-copied, this one (shape {self.shape}) was made by "
+                f"{self.grad_fn.name()}; use .detach().clone()"
+            )
+        new = type(self).__new__(type(self))
+        TensorCore.__init__(new, self.backend.xp.asarray(self.data, copy=True), self.backend,
+                            requires_grad=self.requires_grad)
+        memo[id(self)] = new
+        if self.grad is not None:
+            new.grad = self.grad.__deepcopy__(memo)
+        return new
+
     def is_floating_point(self) -> bool:
         return self.dtype.is_floating_point
 
