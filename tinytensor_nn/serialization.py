@@ -65,7 +65,7 @@ def _atomic_write(path, data: bytes) -> None:
 def _to_host(name: str, value) -> np.ndarray:
     if not isinstance(value, Tensor):
         raise TypeError(f"save: {name!r} is a {type(value).__name__}, expected a Tensor")
-    return np.ascontiguousarray(value.numpy())
+    return np.require(value.numpy(), requirements="C")  # (ascontiguousarray would make 0-d arrays 1-d)
 
 
 def save(state_dict: dict, path, metadata: dict | None = None) -> None:
@@ -98,7 +98,12 @@ def _tensor(name: str, array: np.ndarray, device) -> Tensor:
     if array.dtype.name not in ("float16", "float32", "float64", "int32", "int64", "bool"):
         raise TypeError(f"load: tensor {name!r} has dtype {array.dtype}, which tinytensor does not support")
     backend = for_device(device)
-    return Tensor(backend.from_host(np.ascontiguousarray(array)), backend)
+    try:
+        return Tensor(backend.from_host(np.require(array, requirements="C")), backend)
+    except TypeError as e:
+        raise TypeError(
+            f"load: tensor {name!r} ({array.dtype}) cannot be placed on {backend.device}: {e}"
+        ) from e
 
 
 def load(path, device="cpu") -> dict:
