@@ -368,3 +368,36 @@ def test_deepcopy_of_a_module(device):
     assert not np.all(net[0].weight.numpy() == 0)
     with pytest.raises(RuntimeError, match="only leaf tensors"):
         copy.deepcopy(net[0].weight * 2)
+
+
+def test_module_attribute_registration():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bias = None  # a plain attribute first ...
+            self.bias = nn.Parameter(tt.zeros(2))  # ... then a parameter: the parameter must win
+            self.head = nn.Linear(2, 2)
+
+    net = Net()
+    assert isinstance(net.bias, nn.Parameter) and [n for n, _ in net.named_parameters()][0] == "bias"
+    net.bias = None  # keeps the slot, as PyTorch
+    assert net.bias is None and "bias" in net._parameters and "bias" not in net.state_dict()
+    net.head = None
+    assert net.head is None and list(net.state_dict()) == []
+    seq = make_net()
+    sub = seq[1:3]
+    assert isinstance(sub, nn.Sequential) and list(sub.state_dict()) == ["2.weight", "2.bias"]
+
+
+def test_module_to_keeps_integer_buffers(device):
+    class WithBuffers(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(2, 2)
+            self.register_buffer("idx", tt.tensor([1, 2]))
+            self.register_buffer("scale", tt.ones(2))
+
+    for dtype_arg in (tt.float64, "float64"):
+        m = WithBuffers().to(device).to(dtype_arg)
+        assert m.idx.dtype is tt.int64 and m.scale.dtype is tt.float64 and m.lin.weight.dtype is tt.float64
+        assert m.idx.device == m.lin.weight.device == tt.zeros(1, device=device).device

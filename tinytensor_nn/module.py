@@ -34,16 +34,21 @@ class Module:
     # ---- registration through attributes --------------------------------------------------
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:
-            raise AttributeError(f"{type(self).__name__}: call super().__init__() before assigning attributes")
+            raise AttributeError(
+                f"{type(self).__name__}: call super().__init__() before assigning attributes"
+            )
         if name in self._buffers and (value is None or isinstance(value, Tensor)):
             self._buffers[name] = value  # re-assigning a buffer keeps it a buffer
             return
+        if value is None and (name in self._parameters or name in self._modules):
+            store = self._parameters if name in self._parameters else self._modules
+            store[name] = None  # `self.bias = None` keeps the slot registered, as in PyTorch
+            return
         for store in (self._parameters, self._buffers, self._modules):
             store.pop(name, None)
-        if isinstance(value, Parameter):
-            self._parameters[name] = value
-        elif isinstance(value, Module):
-            self._modules[name] = value
+        if isinstance(value, (Parameter, Module)):
+            self.__dict__.pop(name, None)  # a plain attribute of that name would shadow the registration
+            (self._parameters if isinstance(value, Parameter) else self._modules)[name] = value
         else:
             object.__setattr__(self, name, value)
 
@@ -63,14 +68,17 @@ class Module:
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
         """A tensor that belongs to the module's state (moved by .to()) but is not learned."""
+        self.__dict__.pop(name, None)
         self._buffers[name] = tensor
         if not persistent:
             self.__dict__.setdefault("_non_persistent", set()).add(name)
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
+        self.__dict__.pop(name, None)
         self._parameters[name] = param
 
     def add_module(self, name: str, module: "Module | None") -> None:
+        self.__dict__.pop(name, None)
         self._modules[name] = module
 
     # ---- calling ---------------------------------------------------------------------------
@@ -198,7 +206,7 @@ class Module:
     def to(self, *args, **kwargs) -> "Module":
         """Move/convert every parameter and buffer in place: model.to("cuda"), model.to(tt.float64)."""
         for mod in self.modules():
-            for name, p in mod._parameters.items():
+            for p in mod._parameters.values():
                 if p is not None:
                     new = p.detach().to(*args, **kwargs)
                     if not new.dtype.is_floating_point:
@@ -208,8 +216,11 @@ class Module:
                         p.grad = p.grad.to(*args, **kwargs)
             for name, b in mod._buffers.items():
                 if b is not None:
-                    conv = b.to(*args, **kwargs) if b.dtype.is_floating_point else b.to(
-                        *[a for a in args if not _is_dtype(a)], **{k: v for k, v in kwargs.items() if k != "dtype"})
+                    if b.dtype.is_floating_point:
+                        conv = b.to(*args, **kwargs)
+                    else:  # integer and bool buffers (indices, masks) move but keep their dtype
+                        conv = b.to(*[a for a in args if not _is_dtype(a)],
+                                    **{k: v for k, v in kwargs.items() if k != "dtype"})
                     mod._buffers[name] = conv
         return self
 
@@ -232,7 +243,11 @@ class Module:
 
 
 def _is_dtype(a) -> bool:
-    return isinstance(a, tt.DType) or a in (float, int, bool)
+    """Whether a .to() argument names a dtype (as Tensor.to reads it) rather than a device."""
+    if isinstance(a, tt.DType) or a in (float, int, bool):
+        return True
+    return isinstance(a, str) and a.removeprefix("tinytensor.") in (
+        "float16", "float32", "float64", "int32", "int64", "bool")
 
 
 class _IncompatibleKeys(tuple):
@@ -260,6 +275,8 @@ class Sequential(Module):
         return x
 
     def __getitem__(self, i):
+        if isinstance(i, slice):
+            return Sequential(OrderedDict(list(self._modules.items())[i]))
         return list(self._modules.values())[i]
 
     def __len__(self):
