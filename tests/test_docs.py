@@ -207,3 +207,23 @@ def test_committed_figures_are_small():
     for image in [*(DOCS / "assets").glob("*.png"), *(DOCS / "assets").glob("*.svg")]:
         size = image.stat().st_size
         assert size < 200_000, f"{image.name} is {size} bytes; keep figures under 200 KB"
+
+
+def test_source_references_resolve_by_name_and_fail_loudly():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("docs_hooks", DOCS / "hooks.py")
+    hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hooks)
+    first, last = hooks._locate(str(ROOT), "tinytensor/autograd/engine.py", "run_backward", "test")
+    lines = (ROOT / "tinytensor/autograd/engine.py").read_text(encoding="utf-8").splitlines()
+    assert lines[first - 1].startswith("def run_backward(") and first < last <= len(lines)
+    first, _ = hooks._locate(str(ROOT), "tinytensor/autograd/function.py", "Function.apply", "test")
+    source = (ROOT / "tinytensor/autograd/function.py").read_text(encoding="utf-8").splitlines()
+    assert "def apply(" in "\n".join(source[first - 1 : first + 1])  # decorator line, then the def
+    from mkdocs.exceptions import PluginError
+
+    with pytest.raises(PluginError, match="no top-level definition"):
+        hooks._locate(str(ROOT), "tinytensor/autograd/engine.py", "no_such_function", "test")
+    with pytest.raises(PluginError, match="does not exist"):
+        hooks._locate(str(ROOT), "tinytensor/no_such_file.py", None, "test")
