@@ -95,6 +95,11 @@ class VisionTransformer(Module):
             raise ValueError(
                 f"VisionTransformer: embed_dim={embed_dim} is not divisible by num_heads={num_heads}"
             )
+        if pos_embedding == "rope" and (embed_dim // num_heads) % 4:
+            raise ValueError(
+                f"VisionTransformer: 2-D RoPE needs a head dim divisible by 4 (row and column pairs), got "
+                f"embed_dim // num_heads = {embed_dim} // {num_heads} = {embed_dim // num_heads}"
+            )
         self.pos_embedding, self.pool, self.embed_dim = pos_embedding, pool, embed_dim
         self.patch_embed = PatchEmbedding(image_size, patch_size, in_channels, embed_dim, **kw)
         N = self.patch_embed.num_patches
