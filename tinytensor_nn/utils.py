@@ -22,7 +22,7 @@ def _grads(parameters) -> list[Tensor]:
 def _norm(xp, a, p: float):
     """‖a‖_p of all elements as a 0-d array."""
     if p == math.inf:
-        return xp.max(xp.abs(a)) if a.size else xp.zeros((), dtype=a.dtype)
+        return xp.max(xp.abs(a)) if a.size else backend.zeros((), a.dtype)
     if p == 2.0:
         return xp.sqrt(xp.sum(a * a))
     return xp.sum(xp.abs(a) ** p) ** (1.0 / p)
@@ -47,7 +47,7 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
         )
     coef = xp.minimum(max_norm / (total + 1e-6), xp.ones_like(total))
     for g in grads:
-        g.data[...] = g.data * xp.astype(coef, g.data.dtype)
+        g.data[...] = g.data * backend.astype(coef, g.dtype)
         g._version[0] += 1
     return Tensor(total, backend)
 

@@ -83,7 +83,6 @@ def _target_weights(op: str, input: Tensor, target: Tensor, weight, ignore_index
             f"(class dimension 1), got {target.shape}"
         )
     backend, xp = input.backend, input.backend.xp
-    dt = backend.xp_dtype(input.dtype)
     c = input.shape[1] if input.ndim > 1 else input.shape[0]
     t = xp.reshape(target.data, (-1,))  # (M,)
     valid = t != ignore_index
@@ -95,8 +94,9 @@ def _target_weights(op: str, input: Tensor, target: Tensor, weight, ignore_index
                 f"{op}: target {hi if hi >= c else lo} is out of bounds for {c} classes "
                 f"(ignore_index={ignore_index})"
             )
-    onehot = xp.astype(xp.expand_dims(safe, axis=-1) == xp.arange(c, dtype=safe.dtype), dt)  # (M, C)
-    keep = xp.astype(valid, dt)  # (M,)
+    hit = xp.expand_dims(safe, axis=-1) == backend.arange(c, dtype=safe.dtype)  # (M, C)
+    onehot = backend.astype(hit, input.dtype)
+    keep = backend.astype(valid, input.dtype)  # (M,)
     w = None if weight is None else weight.data
     wt = keep if w is None else xp.take(w, safe) * keep  # (M,) weight of each row's target
     a = onehot * xp.expand_dims(wt * (1.0 - label_smoothing), axis=-1)

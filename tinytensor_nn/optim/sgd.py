@@ -28,13 +28,12 @@ class SGD(Optimizer):
             lr, mu, tau = group["lr"], group["momentum"], group["dampening"]
             wd, nesterov = group["weight_decay"], group["nesterov"]
             for p, g, state in self._params_with_grad(group):
-                xp = p.backend.xp
                 if wd != 0:
                     g = g + wd * p.data
                 if mu != 0:
                     buf = state.get("momentum_buffer")
                     if buf is None:
-                        buf = state["momentum_buffer"] = Tensor(xp.asarray(g, copy=True), p.backend)
+                        buf = state["momentum_buffer"] = Tensor(g * 1.0, p.backend)  # a copy
                     else:
                         _write(buf, buf.data * mu + (1 - tau) * g)
                     g = g + mu * buf.data if nesterov else buf.data
