@@ -244,6 +244,20 @@ def test_mha_cross_attention_kdim_vdim_gradcheck(device):
     assert module_gradcheck(mha, [q, k, v], call)
 
 
+def test_mha_dropout_only_in_training():
+    tt.manual_seed(0)
+    mha = nn.MultiheadAttention(4, 2, dropout=0.5, batch_first=True, dtype=tt.float64)
+    x = rand(2, 5, 4, grad=False)
+    out, w = mha(x, x, x)
+    assert not np.allclose(w.numpy().sum(-1), 1)  # the returned weights are the dropped-out ones (PyTorch)
+    mha.eval()
+    out1, w1 = mha(x, x, x)
+    out2, _ = mha(x, x, x)
+    np.testing.assert_array_equal(out1.numpy(), out2.numpy())
+    np.testing.assert_allclose(w1.numpy().sum(-1), 1)
+    assert not np.allclose(out.numpy(), out1.numpy())
+
+
 def test_mha_fully_masked_rows():
     mha = nn.MultiheadAttention(4, 2, batch_first=True, dtype=tt.float64)
     x = rand(2, 3, 4)
@@ -346,6 +360,7 @@ def test_sinusoidal_encoding_module(device):
     want = (x.numpy() + pe[:3]).transpose(1, 0, 2)
     np.testing.assert_allclose(enc_t(x.cpu().transpose(0, 1)).numpy(), want, atol=1e-7)
     assert list(enc.state_dict()) == []  # a formula, not a weight
+    assert gradcheck(lambda x: enc(x, offset=2), [rand(2, 3, 4, device=device)])
     with pytest.raises(ValueError, match="max_len=10"):
         enc(rand(1, 11, 4, device=device, grad=False))
     with pytest.raises(ValueError, match="max_len=10"):

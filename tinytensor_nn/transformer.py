@@ -51,9 +51,7 @@ def _get_activation_fn(activation: str | Callable) -> Callable:
 
 def _get_clones(module: Module, N: int) -> ModuleList:
     """N independent deep copies of module (as PyTorch: every layer starts from the same weights)."""
-    tensors = list(module.parameters()) + list(module.buffers())
-    memo = {id(t.backend): t.backend for t in tensors}  # a backend is shared, never copied
-    return ModuleList([copy.deepcopy(module, dict(memo)) for _ in range(N)])
+    return ModuleList([copy.deepcopy(module) for _ in range(N)])
 
 
 def _check_mask_dtype(name: str, mask: Tensor | None) -> None:
