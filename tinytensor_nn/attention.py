@@ -16,6 +16,7 @@ import tinytensor as tt
 from tinytensor import Tensor
 
 from . import init
+from .functional import basic as F
 from .functional.attention import attention, mask_to_bias
 from .layers import Linear
 from .module import Module, Parameter
@@ -167,21 +168,17 @@ class MultiheadAttention(Module):
     # ---- the three projections ---------------------------------------------------------------
     def _in_projection(self, query: Tensor, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Q W^Q + b_q, K W^K + b_k, V W^V + b_v; one product for self-attention (query is key is value)."""
-        E = self.embed_dim
         b = self.in_proj_bias
         b_q, b_k, b_v = (None, None, None) if b is None else b.chunk(3)
         if self._qkv_same_embed_dim:
-            W = self.in_proj_weight  # (3E, E)
+            W = self.in_proj_weight  # (3E, E): W^Q, W^K, W^V stacked
             if query is key and key is value:
-                qkv = query @ W.mT if b is None else query @ W.mT + b  # (N, L, 3E)
-                return qkv.split(E, dim=-1)
+                qkv = F.linear(query, W, b)  # (N, L, 3E)
+                return qkv.split(self.embed_dim, dim=-1)
             W_q, W_k, W_v = W.chunk(3)
         else:
             W_q, W_k, W_v = self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
-        q, k, v = query @ W_q.mT, key @ W_k.mT, value @ W_v.mT
-        if b is not None:
-            q, k, v = q + b_q, k + b_k, v + b_v
-        return q, k, v
+        return F.linear(query, W_q, b_q), F.linear(key, W_k, b_k), F.linear(value, W_v, b_v)
 
     # ---- checks --------------------------------------------------------------------------
     def _check_inputs(self, query: Tensor, key: Tensor, value: Tensor) -> None:
