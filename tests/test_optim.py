@@ -272,3 +272,12 @@ def test_clip_grad_norm_nonfinite():
     a.grad = tt.tensor([float("inf"), 1.0])
     with pytest.raises(RuntimeError, match="non-finite"):
         nn.utils.clip_grad_norm_([a], 1.0, error_if_nonfinite=True)
+
+
+def test_clip_grad_norm_with_an_empty_gradient(device):
+    a = nn.Parameter(tt.zeros(0, dtype=tt.float64, device=device))
+    b = nn.Parameter(tt.zeros(2, dtype=tt.float64, device=device))
+    a.grad, b.grad = tt.zeros(0, dtype=tt.float64, device=device), tt.tensor([-3.0, 1.0], dtype=tt.float64,
+                                                                             device=device)
+    assert nn.utils.clip_grad_norm_([a, b], 100.0, math.inf).item() == 3.0
+    assert nn.utils.clip_grad_norm_([a, b], 100.0, 2.0).item() == pytest.approx(math.sqrt(10), rel=1e-15)
