@@ -5,6 +5,8 @@ import math
 import numpy as np
 import pytest
 from _nn_testing import module_gradcheck
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tinytensor as tt
 import tinytensor_nn as nn
@@ -39,6 +41,30 @@ def test_sdpa_matches_numpy_reference(device):
     np.testing.assert_allclose(out.numpy(), np_sdpa(q.numpy(), k.numpy(), v.numpy()), rtol=1e-12, atol=1e-12)
     out = F.scaled_dot_product_attention(q, k, v, scale=0.3)
     np.testing.assert_allclose(out.numpy(), np_sdpa(q.numpy(), k.numpy(), v.numpy(), scale=0.3), atol=1e-12)
+
+
+@settings(max_examples=15, deadline=None)
+@given(batch=st.lists(st.integers(1, 3), max_size=2), L=st.integers(1, 5), S=st.integers(1, 5),
+       E=st.integers(1, 4), Ev=st.integers(1, 3), mask=st.sampled_from(["none", "bool", "float", "causal"]),
+       seed=st.integers(0, 1000))
+def test_sdpa_drawn_shapes(batch, L, S, E, Ev, mask, seed):
+    rng = np.random.default_rng(seed)
+    q, k, v = (rng.standard_normal(tuple(batch) + s) for s in [(L, E), (S, E), (S, Ev)])
+    bias, kw = None, {}
+    if mask == "bool":
+        allowed = rng.random((L, S)) > 0.5  # rows may be fully masked: they must come out zero
+        bias, kw = np.where(allowed, 0.0, -np.inf), {"attn_mask": tt.tensor(allowed)}
+    elif mask == "float":
+        bias = rng.standard_normal((L, S))
+        kw = {"attn_mask": tt.tensor(bias)}
+    elif mask == "causal":
+        bias, kw = np.where(np.tril(np.ones((L, S), bool)), 0.0, -np.inf), {"is_causal": True}
+    out = F.scaled_dot_product_attention(tt.tensor(q), tt.tensor(k), tt.tensor(v), **kw).numpy()
+    assert out.shape == tuple(batch) + (L, Ev)
+    with np.errstate(invalid="ignore"):
+        want = np_sdpa(q, k, v, bias)
+    want = np.where(np.isnan(want), 0.0, want)  # rows with no allowed key: zeros (not NaN)
+    np.testing.assert_allclose(out, want, atol=1e-12)
 
 
 def test_sdpa_masks_follow_pytorch_convention(device):

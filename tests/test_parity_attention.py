@@ -103,6 +103,38 @@ def test_sdpa_parity(dtype, case):
         close(tkw["attn_mask"].grad, kw["attn_mask"].grad, dtype, "grad of the float mask")
 
 
+def test_fully_masked_rows_are_zero():
+    """A query with no allowed key: zero output and finite gradients, as torch's CPU SDPA kernel gives
+    (and torch's MultiheadAttention with need_weights=False); torch's need_weights=True path gives NaN."""
+    gen = torch.Generator().manual_seed(0)
+    q, k, v = (randn(2, 3, 4, dtype=torch.float64, gen=gen), randn(2, 5, 4, dtype=torch.float64, gen=gen),
+               randn(2, 5, 2, dtype=torch.float64, gen=gen))
+    allowed = torch.ones(3, 5, dtype=torch.bool)
+    allowed[1] = False
+    ref = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+    tq, tk, tv = to_tt(q), to_tt(k), to_tt(v)
+    out = F.scaled_dot_product_attention(tq, tk, tv, attn_mask=to_tt(allowed))
+    close(out, ref, "float64", "output")
+    np.testing.assert_array_equal(out.numpy()[:, 1], 0.0)
+    g = torch.randn(ref.shape, dtype=torch.float64, generator=gen)
+    (ref * g).sum().backward()
+    (out * to_tt(g, False)).sum().backward()
+    for name, a, b in (("q", q, tq), ("k", k, tk), ("v", v, tv)):
+        close(b.grad, a.grad, "float64", f"grad of {name}")
+
+    torch.manual_seed(0)
+    mha = torch.nn.MultiheadAttention(4, 2, batch_first=True, dtype=torch.float64)
+    ours = nn.MultiheadAttention(4, 2, batch_first=True, dtype=tt.float64)
+    copy_state(mha, ours)
+    x = torch.randn(2, 3, 4, dtype=torch.float64, generator=gen)
+    kpm = torch.tensor([[False, False, True], [True, True, True]])  # batch 1: every key is padding
+    ref_nw, _ = mha(x, x, x, key_padding_mask=kpm, need_weights=False)
+    ref_w, _ = mha(x, x, x, key_padding_mask=kpm)
+    out, w = ours(to_tt(x), to_tt(x), to_tt(x), key_padding_mask=to_tt(kpm))
+    close(out, ref_nw, "float64", "output (torch need_weights=False)")
+    assert torch.isnan(ref_w[1]).all() and np.all(w.numpy()[1] == 0)
+
+
 # ---- MultiheadAttention -------------------------------------------------------------------
 
 

@@ -106,7 +106,8 @@ class MultiheadAttention(Module):
       (S then counts the cached tokens too; rotary positions start at len(kv_cache)).
       weights: (N, L, S) averaged over heads, or (N, num_heads, L, S) with average_attn_weights=False.
 
-    A query whose keys are all masked gets a zero output (PyTorch gives NaN).
+    A query whose keys are all masked gets a zero attention output (as PyTorch with need_weights=False;
+    its need_weights=True path gives NaN) and zero weights.
     """
 
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,

@@ -11,7 +11,7 @@ there a bool mask is True where attention is BLOCKED. Both are converted to one 
 One fused Function computes the whole thing: a single (..., L, S) score array is made, biased,
 softmaxed and multiplied by V in place, and backward needs only the saved probabilities.
 A query row with no allowed key (every position masked) gets all-zero weights and a zero output,
-and finite gradients, where PyTorch's eager kernel gives NaN.
+and finite gradients (as PyTorch's fused CPU kernel; its softmax-then-matmul math path gives NaN).
 """
 from __future__ import annotations
 
