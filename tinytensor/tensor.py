@@ -231,7 +231,7 @@ class Tensor(TensorCore):
             value = ops.cast(value, self.dtype).data
         else:
             value = scalar(value, "__setitem__")
-        self.data[index] = value
+        self.backend.setitem(self.data, index, value)
         self._version[0] += 1
 
     # ---- operators ------------------------------------------------------------------------

@@ -17,9 +17,12 @@ class Backend:
 
     name = "base"
 
-    def __init__(self, xp, device: str):
+    def __init__(self, xp, device: str, array_device=None):
         self.xp = xp
         self.device = device  # canonical device string, e.g. "cpu", "cuda:0"
+        # the namespace's own device object, passed to every array this backend creates (None:
+        # the namespace's default, e.g. NumPy's CPU or CuPy's current device)
+        self._place = {} if array_device is None else {"device": array_device}
         self._to_xp = {}
         self._from_xp = {}
         for dt in DTYPES.values():
@@ -50,7 +53,7 @@ class Backend:
         return self.from_host(host)
 
     def from_host(self, a: np.ndarray):
-        return self.xp.asarray(a)
+        return self.xp.asarray(a, **self._place)
 
     def to_host(self, a) -> np.ndarray:
         return np.asarray(a)
@@ -64,7 +67,15 @@ class Backend:
         return a if a.dtype == xdt else self.xp.astype(a, xdt)
 
     def full(self, shape, value, dtype: DType):
-        return self.xp.full(tuple(shape), value, dtype=self.xp_dtype(dtype))
+        return self.xp.full(tuple(shape), value, dtype=self.xp_dtype(dtype), **self._place)
+
+    # Kernels create arrays only through these two, so that they land on this backend's device.
+    def zeros(self, shape, dtype):
+        """Zeros of a namespace dtype (``x.dtype``), on this backend's device."""
+        return self.xp.zeros(tuple(shape), dtype=dtype, **self._place)
+
+    def arange(self, n: int, dtype=None):
+        return self.xp.arange(n, dtype=dtype, **self._place)
 
     def sum_to(self, a, shape: tuple):
         """Sum a broadcast array back down to ``shape`` (the adjoint of broadcasting)."""
@@ -79,8 +90,8 @@ class Backend:
 
     def tri_mask(self, n: int, m: int, k: int, lower: bool):
         xp = self.xp
-        rows = xp.reshape(xp.arange(n), (n, 1))
-        cols = xp.reshape(xp.arange(m), (1, m))
+        rows = xp.reshape(self.arange(n), (n, 1))
+        cols = xp.reshape(self.arange(m), (1, m))
         return (cols - rows <= k) if lower else (cols - rows >= k)
 
     def matmul(self, a, b):
@@ -131,7 +142,7 @@ class Backend:
             total = total + term / (2 * n + 1)
         series = total * (2.0 / math.sqrt(math.pi))
         # erfc(z) = exp(-z^2)/sqrt(pi) * 1/(z + 1/2/(z + 1/(z + 3/2/(z + ...)))), evaluated bottom-up
-        z = xp.where(small, xp.full(x.shape, 3.0, dtype=x.dtype), ax)
+        z = xp.where(small, xp.full(x.shape, 3.0, dtype=x.dtype, **self._place), ax)
         frac = z
         for k in range(60, 0, -1):
             frac = z + (k / 2.0) / frac
@@ -169,6 +180,21 @@ class Backend:
         (pos,) = xp.nonzero(xp.reshape(mask, (-1,)))
         return xp.take(flat, pos, axis=0)
 
+    def setitem(self, a, index: tuple, value) -> None:
+        """a[index] = value in place. A boolean mask goes through ``where``: the standard (and
+        array_api_strict off the CPU device) supports array keys for reading only."""
+        if not any(hasattr(it, "shape") for it in index):
+            a[index] = value
+            return
+        if "bool" in str(getattr(index[0], "dtype", "")) and all(it is Ellipsis for it in index[1:]):
+            mask = self.xp.reshape(index[0], tuple(index[0].shape) + (1,) * (a.ndim - index[0].ndim))
+            a[...] = self.xp.where(mask, value, a)
+            return
+        raise NotImplementedError(
+            f"backend {self.name!r}: assignment through integer-array indices is supported on numpy "
+            f"and cupy only; use tt.where or index with slices"
+        )
+
     def index_add(self, out, index, values):
         """out[index] += values, accumulating repeated indices (the adjoint of indexing)."""
         if _is_basic(index):
@@ -179,7 +205,7 @@ class Backend:
             return out
         xp = self.xp
         n = math.prod(out.shape)
-        pos = self.getitem(xp.reshape(xp.arange(n), out.shape), index)  # source position of each value
+        pos = self.getitem(xp.reshape(self.arange(n), out.shape), index)  # source position of each value
         values = xp.reshape(xp.broadcast_to(values, pos.shape), (-1,))
         flat = self.scatter_add_flat(n, xp.reshape(pos, (-1,)), values)
         return xp.reshape(xp.reshape(out, (-1,)) + flat, out.shape)
@@ -187,7 +213,7 @@ class Backend:
     def scatter_add_flat(self, size: int, pos, values):
         """A length-``size`` vector v with v[pos[i]] += values[i] (one-hot product; small sizes)."""
         xp = self.xp
-        onehot = xp.astype(xp.reshape(pos, (-1, 1)) == xp.reshape(xp.arange(size), (1, -1)), values.dtype)
+        onehot = xp.astype(xp.reshape(pos, (-1, 1)) == xp.reshape(self.arange(size), (1, -1)), values.dtype)
         return xp.reshape(xp.reshape(values, (1, -1)) @ onehot, (size,))
 
     def take_rows(self, weight, index):
@@ -201,7 +227,7 @@ class Backend:
         xp = self.xp
         flat_idx = xp.reshape(index, (-1,))
         g = xp.reshape(grad, (flat_idx.shape[0], -1))
-        onehot = xp.astype(xp.reshape(flat_idx, (-1, 1)) == xp.reshape(xp.arange(num_rows), (1, -1)), g.dtype)
+        onehot = xp.astype(xp.reshape(flat_idx, (-1, 1)) == xp.reshape(self.arange(num_rows), (1, -1)), g.dtype)
         return xp.reshape(xp.matrix_transpose(onehot) @ g, (num_rows,) + tuple(grad.shape[index.ndim:]))
 
     def einsum(self, spec: str, *operands):

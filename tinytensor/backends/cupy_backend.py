@@ -35,6 +35,9 @@ class CupyBackend(Backend):
     def getitem(self, a, index):
         return a[index]
 
+    def setitem(self, a, index, value):
+        a[index] = value
+
     def erf(self, x):
         from cupyx.scipy.special import erf
 

@@ -85,6 +85,9 @@ class NumpyBackend(Backend):
     def getitem(self, a, index):
         return a[index]
 
+    def setitem(self, a, index, value):
+        a[index] = value
+
     def index_add(self, out, index, values):
         if _is_basic(index):
             out[index] += values

@@ -108,7 +108,7 @@ def one_hot(index, num_classes: int = -1):
             num_classes = hi + 1
         if lo < 0 or hi >= num_classes:
             raise IndexError(f"one_hot: class values must be in [0, {num_classes}), got [{lo}, {hi}]")
-    classes = xp.arange(max(num_classes, 0))
+    classes = index.backend.arange(max(num_classes, 0))
     hot = xp.expand_dims(index.data, axis=-1) == classes
     return like(index, xp.astype(hot, index.backend.xp_dtype(index.dtype)))
 

@@ -146,7 +146,7 @@ class IndexAdd(Function):
 
     def forward(self, g, shape, index):
         self.index = index
-        out = self.xp.zeros(shape, dtype=g.dtype)
+        out = self.backend.zeros(shape, g.dtype)
         return self.backend.index_add(out, index, g)
 
     def backward(self, gy):
@@ -343,7 +343,7 @@ class Pad(Function):
     def forward(self, x, widths, value):
         self.slices = tuple(slice(lo, lo + n) for (lo, _), n in zip(widths, x.shape))
         shape = tuple(n + lo + hi for (lo, hi), n in zip(widths, x.shape))
-        out = self.xp.full(shape, value, dtype=x.dtype)
+        out = self.backend.full(shape, value, self.backend.dtype_of(x))
         out[self.slices] = x
         return out
 

@@ -1,7 +1,9 @@
 """A CuPy stand-in for CPU-only machines: a backend over ``array_api_strict``.
 
-array_api_strict implements only the Array API standard and refuses implicit conversion to NumPy,
-as CuPy does. The op suite passing on it shows the engine has no NumPy-only code path.
+array_api_strict implements only the Array API standard. Its arrays live on array_api_strict's
+second, non-CPU device ("device1"), where they refuse every implicit conversion to NumPy and every
+mix with arrays on its CPU device, as CuPy arrays do. The op suite passing on it shows the engine
+has no NumPy-only code path and creates no array without placing it on the tensor's device.
 Its device type is ``"strict"``: ``tt.tensor(data, device="strict")``.
 """
 from __future__ import annotations
@@ -17,15 +19,15 @@ class StrictBackend(Backend):
     def __init__(self):
         import array_api_strict
 
-        super().__init__(array_api_strict, "strict")
+        super().__init__(array_api_strict, "strict", array_device=array_api_strict.Device("device1"))
 
     def from_host(self, a):
         # a C-contiguous copy (np.ascontiguousarray would turn a 0-d array into shape (1,))
-        return self.xp.asarray(np.array(a, order="C", copy=True))
+        return self.xp.asarray(np.array(a, order="C", copy=True), **self._place)
 
     def to_host(self, a):
-        # the one sanctioned way out: an explicit copy through DLPack, as cupy.asnumpy is
-        return np.from_dlpack(a).copy()
+        # the one sanctioned way out: an explicit copy to the CPU device, as cupy.asnumpy is
+        return np.from_dlpack(a.to_device(self.xp.Device("CPU_DEVICE"))).copy()
 
     def bounds(self, index):
         xp = self.xp
