@@ -1,4 +1,9 @@
-"""The GPU backend over CuPy. CuPy is imported only when this backend is first asked for."""
+"""The GPU backend over CuPy. CuPy is imported only when this backend is first asked for.
+
+The namespace is ``array_api_compat.cupy`` when that package is installed (the ``cuda12``/``cuda13``
+extras bring it): CuPy's own arrays behind the standard's function names on every CuPy version.
+Arrays are created on the current CUDA device; one process drives one GPU at a time.
+"""
 from __future__ import annotations
 
 from .base import Backend, _is_basic
@@ -20,10 +25,14 @@ class CupyBackend(Backend):
             raise RuntimeError(f"the cupy backend found no usable CUDA GPU ({e}); {INSTALL_HINT}") from e
         if not 0 <= index < count:
             raise RuntimeError(f"cuda:{index} does not exist: this machine has {count} CUDA device(s)")
+        try:
+            import array_api_compat.cupy as xp
+        except ImportError:  # CuPy >= 13 mirrors NumPy 2's names in its root namespace
+            xp = cupy
         self.cupy = cupy
         self.index = index
         with cupy.cuda.Device(index):
-            super().__init__(cupy, f"cuda:{index}")
+            super().__init__(xp, f"cuda:{index}")
 
     def from_host(self, a):
         with self.cupy.cuda.Device(self.index):
