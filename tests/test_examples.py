@@ -104,6 +104,19 @@ def test_example_trains_saves_and_resumes(tmp_path, name, tiny, length, resumed_
     assert m and int(m[3 + (name == "char_gpt.py")]) == longer - first, last_line(longer_run)
 
 
+@pytest.mark.parametrize("name, tiny, length", [t[:3] for t in TRAINING], ids=[t[0] for t in TRAINING])
+def test_example_runs_on_a_device_that_is_not_numpy(tmp_path, name, tiny, length):
+    """On the strict stand-in device (registered by conftest.py), which refuses NumPy conversions: the
+    examples move data with tt.tensor(..., device=) and .numpy() only, and use no NumPy-only path."""
+    from threadpoolctl import threadpool_limits
+
+    example = load_example(name.removesuffix(".py"))
+    args = [*tiny, "--device", "strict", "--checkpoint", str(tmp_path / "ckpt.safetensors")]
+    with threadpool_limits(limits=1):  # restores this process's BLAS threads afterwards
+        example.main([*args, length[0], str(length[1])])
+        example.main([*args, length[0], str(length[2]), "--resume"])
+
+
 def test_char_gpt_compares_cached_and_uncached_generation(tmp_path):
     ckpt = tmp_path / "c.safetensors"
     proc = run("char_gpt.py", *TRAINING[2][1], "--steps", "2", "--checkpoint", str(ckpt), cwd=tmp_path)
