@@ -388,7 +388,7 @@ class GPT(Module):
         with tt.no_grad():
             caches = self.new_kv_caches() if use_cache else None
             for _ in range(max_new_tokens):
-                context = idx[:, -self.block_size:]  # (B, <= block_size)
+                context = idx[:, max(0, idx.shape[1] - self.block_size):]  # (B, <= block_size)
                 if caches is None:
                     logits = self(context)
                 elif len(caches[0]) == 0 or idx.shape[1] > self.block_size:  # (re)fill from the context
