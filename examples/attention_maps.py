@@ -46,15 +46,6 @@ import transformer_reverse as flagship  # the reversal model, its data and its t
 PAD, BOS, EOS = flagship.PAD, flagship.BOS, flagship.EOS
 
 
-def limit_blas_threads(n: int) -> None:
-    """Use n BLAS threads. These models multiply small matrices, where threads cost more than they
-    give: on a busy 2-core machine one thread trains several times faster than two."""
-    try:
-        from threadpoolctl import threadpool_limits  # installed with scikit-learn
-    except ImportError:
-        return
-    threadpool_limits(n)
-
 
 # ---- replaying the reversal model layer by layer ----------------------------------------------
 
@@ -227,7 +218,7 @@ def main(argv=None):
     p.add_argument("--example", default="31415926535", help="the digit string whose attention is drawn")
     p.add_argument("--held-out", type=int, default=500, help="sequences for the anti-diagonal score")
     p.add_argument("--resume", action="store_true", help="continue training the checkpoint first")
-    p.add_argument("--threads", type=int, default=1, help="BLAS threads (see limit_blas_threads)")
+    p.add_argument("--threads", type=int, default=1, help="BLAS threads (tt.set_num_threads)")
     g = p.add_argument_group("the reversal model (must match the checkpoint; used to train it if missing)")
     g.add_argument("--train-steps", type=int, default=1500)
     g.add_argument("--batch-size", type=int, default=128)
@@ -238,7 +229,7 @@ def main(argv=None):
     g.add_argument("--dim-feedforward", type=int, default=256)
     g.add_argument("--warmup", type=int, default=400)
     args = p.parse_args(argv)
-    limit_blas_threads(args.threads)
+    tt.set_num_threads(args.threads)
 
     ckpt = Path(args.checkpoint)
     if args.resume or not ckpt.exists():

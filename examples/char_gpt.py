@@ -50,15 +50,6 @@ STDLIB_FILES = (
 )
 
 
-def limit_blas_threads(n: int) -> None:
-    """Use n BLAS threads. These models multiply small matrices, where threads cost more than they
-    give: on a busy 2-core machine one thread trains several times faster than two."""
-    try:
-        from threadpoolctl import threadpool_limits  # installed with scikit-learn
-    except ImportError:
-        return
-    threadpool_limits(n)
-
 
 def stdlib_text(files=STDLIB_FILES) -> tuple[str, list[str]]:
     """The listed stdlib sources concatenated (in that order), and the files that were missing."""
@@ -166,9 +157,9 @@ def main(argv=None):
     p.add_argument("--checkpoint", default="checkpoints/char_gpt.safetensors")
     p.add_argument("--save-every", type=int, default=100)
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint")
-    p.add_argument("--threads", type=int, default=1, help="BLAS threads (see limit_blas_threads)")
+    p.add_argument("--threads", type=int, default=1, help="BLAS threads (tt.set_num_threads)")
     args = p.parse_args(argv)
-    limit_blas_threads(args.threads)
+    tt.set_num_threads(args.threads)
 
     text, missing = stdlib_text()
     codec = CharCodec(text)

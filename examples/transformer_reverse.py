@@ -92,7 +92,8 @@ def exact_match(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 
 def noam_with_cooldown(d_model: int, warmup: int, total: int, factor: float = 1.0):
-    """The paper's lr = factor · d^-0.5 · min(s^-0.5, s · warmup^-1.5), then linearly to 0 over the last 40%."""
+    """The paper's lr = factor · d^-0.5 · min(s^-0.5, s · warmup^-1.5), then linearly to 0 over the
+    last 40% of the steps."""
     def lr(step: int) -> float:
         s = max(step, 1)
         noam = factor * d_model**-0.5 * min(s**-0.5, s * warmup**-1.5)
@@ -104,6 +105,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="BLAS threads (tt.set_num_threads)")
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--max-len", type=int, default=12, help="longest digit string")
@@ -118,9 +120,11 @@ def main(argv=None):
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint")
     args = p.parse_args(argv)
 
+    tt.set_num_threads(args.threads)
     tt.manual_seed(args.seed)
     data_rng = np.random.default_rng(args.seed)
-    test_src, _, test_out = make_batch(np.random.default_rng(10_000 + args.seed), args.test_size, args.max_len)
+    test_rng = np.random.default_rng(10_000 + args.seed)  # a separate stream: held out from training
+    test_src, _, test_out = make_batch(test_rng, args.test_size, args.max_len)
 
     model = Reverser(args.d_model, args.nhead, args.layers, args.dim_feedforward, args.max_len + 2)
     for prm in model.parameters():
@@ -146,8 +150,8 @@ def main(argv=None):
     t0 = time.perf_counter()
     bar = tqdm(range(start, args.steps), initial=start, total=args.steps, desc="train", mininterval=1.0)
     for step in bar:
-        src, tgt_in, tgt_out = (tt.tensor(a, device=args.device) for a in make_batch(data_rng, args.batch_size,
-                                                                                     args.max_len))
+        batch = make_batch(data_rng, args.batch_size, args.max_len)
+        src, tgt_in, tgt_out = (tt.tensor(a, device=args.device) for a in batch)
         logits = model(src, tgt_in)  # (B, T, VOCAB)
         loss = F.cross_entropy(logits.reshape(-1, VOCAB), tgt_out.reshape(-1), ignore_index=PAD,
                                label_smoothing=0.1)
@@ -167,7 +171,10 @@ def main(argv=None):
     model.eval()
     pred = model.greedy_decode(tt.tensor(test_src, device=args.device), args.max_len + 1).numpy()
     ok = exact_match(pred, test_out)
-    digits = lambda row: "".join(str(t - 3) for t in row if t >= 3)
+    def digits(row) -> str:  # the digits before the first EOS
+        row = list(row)
+        return "".join(str(t - 3) for t in row[: row.index(EOS) if EOS in row else None] if t >= 3)
+
     for i in range(3):
         print(f"  {digits(test_src[i]):>12} -> {digits(pred[i]):<12} {'ok' if ok[i] else 'WRONG'}")
     print(f"held-out exact-match accuracy: {ok.mean():.1%} ({ok.sum()}/{len(ok)}), "

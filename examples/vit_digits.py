@@ -31,16 +31,6 @@ from tinytensor_nn.optim import AdamW
 from tinytensor_nn.optim.lr_scheduler import LambdaLR
 
 
-def limit_blas_threads(n: int) -> None:
-    """Use n BLAS threads. These models multiply small matrices, where threads cost more than they
-    give: on a busy 2-core machine one thread trains several times faster than two."""
-    try:
-        from threadpoolctl import threadpool_limits  # installed with scikit-learn
-    except ImportError:
-        return
-    threadpool_limits(n)
-
-
 def warmup_cosine(warmup: int, total: int):
     """lr factor: a linear rise over the first ``warmup`` steps, then a cosine from 1 down to 0 at ``total``.
 
@@ -97,9 +87,9 @@ def main(argv=None):
     p.add_argument("--eval-every", type=int, default=5, help="show test accuracy every N epochs")
     p.add_argument("--checkpoint", default="checkpoints/vit_digits.safetensors")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint")
-    p.add_argument("--threads", type=int, default=1, help="BLAS threads (see limit_blas_threads)")
+    p.add_argument("--threads", type=int, default=1, help="BLAS threads (tt.set_num_threads)")
     args = p.parse_args(argv)
-    limit_blas_threads(args.threads)
+    tt.set_num_threads(args.threads)
 
     tt.manual_seed(args.seed)
     x_tr, y_tr, x_te, y_te = load_digits_split()

@@ -7,7 +7,6 @@ from ..autograd.function import Function
 from ..autograd.tensor_core import TensorCore
 from ._operands import binary, like
 from .broadcast import broadcast_to
-from .elementwise import where
 
 
 class Reshape(Function):
