@@ -131,8 +131,11 @@ class Backend:
         return gy - self.xp.exp(y) * self.xp.sum(gy, axis=axis, keepdims=True)
 
     def erf(self, x):
-        """erf by its Taylor series near 0 and a continued fraction for erfc in the tails."""
+        """erf by its Taylor series near 0 and a continued fraction for erfc in the tails; in float32
+        by a rational approximation (absolute error below 5e-7, a tenth of the series' cost)."""
         xp = self.xp
+        if x.dtype == xp.float32:
+            return _erf_float32(xp, x)
         ax = xp.abs(x)
         small = ax < 2.5
         xs = xp.where(small, x, xp.zeros_like(x))
@@ -149,6 +152,24 @@ class Backend:
         erfc = xp.exp(-z * z) / (frac * math.sqrt(math.pi))
         tail = xp.where(x < 0, erfc - 1.0, 1.0 - erfc)
         return xp.where(small, series, tail)
+
+    def normal_cdf(self, x):
+        """Φ(x) = (1 + erf(x/√2))/2, the standard normal distribution function."""
+        y = self.erf(x * _SQRT1_2)  # a fresh array: updated in place
+        y += 1.0
+        y *= 0.5
+        return y
+
+    def gelu_grad(self, x, gy, cdf):
+        """gy · (Φ(x) + x φ(x)) given cdf = Φ(x), with φ(x) = e^(-x²/2)/√(2π): d/dx xΦ(x), times gy."""
+        out = x * x
+        out *= -0.5
+        out = self.xp.exp(out)
+        out *= x
+        out *= _INV_SQRT_2PI  # x φ(x)
+        out += cdf
+        out *= gy
+        return out
 
     def getitem(self, a, index: tuple):
         """a[index]. The standard allows integer arrays only when every axis gets one, so a single
@@ -236,6 +257,34 @@ class Backend:
     def bounds(self, index):
         """(min, max) of an integer array as Python ints (used to reject out-of-range indices)."""
         return int(self.xp.min(index)), int(self.xp.max(index))
+
+
+_SQRT1_2, _INV_SQRT_2PI = 1.0 / math.sqrt(2.0), 1.0 / math.sqrt(2.0 * math.pi)
+
+# erf(x) ≈ x·P(x²)/Q(x²) on [-4, 4], where float32's erf reaches ±1: the rational approximation
+# Eigen and XLA use for float32. Coefficients from the highest power down.
+_ERF_P = (-2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06, -5.69250639462346e-05,
+          -7.34990630326855e-04, -2.95459980854025e-03, -1.60960333262415e-02)
+_ERF_Q = (-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03, -7.37332916720468e-03,
+          -1.42647390514189e-02)
+
+
+def _erf_float32(xp, x):
+    """erf of a float32 array by Horner's rule, in place on fresh arrays (no full-size temporaries
+    beyond x², P and Q)."""
+    x = xp.clip(x, -4.0, 4.0)
+    x2 = x * x
+    p = x2 * _ERF_P[0]
+    for c in _ERF_P[1:]:
+        p += c
+        p *= x2 if c is not _ERF_P[-1] else x
+    q = x2 * _ERF_Q[0]
+    for c in _ERF_Q[1:-1]:
+        q += c
+        q *= x2
+    q += _ERF_Q[-1]
+    p /= q
+    return p
 
 
 def _is_int_array(it) -> bool:

@@ -332,15 +332,30 @@ class Erf(Function):
 
 
 class Gelu(Function):
+    """x Φ(x) with Φ(x) = (1 + erf(x/√2))/2; Φ is kept for backward (it saves recomputing erf)."""
+
     def forward(self, x):
-        self.save_for_backward(x)
-        return 0.5 * x * (1.0 + self.backend.erf(x * (1.0 / math.sqrt(2.0))))
+        cdf = self.backend.normal_cdf(x)
+        self.save_for_backward(x, cdf)
+        return x * cdf
 
     def backward(self, gy):
-        (x,) = self.saved_tensors
-        cdf = 0.5 * (1.0 + erf(x * (1.0 / math.sqrt(2.0))))
+        x, cdf = self.saved_tensors
+        return GeluBackward.apply(x, gy, cdf)
+
+
+class GeluBackward(Function):
+    """gx = gy · (Φ(x) + xφ(x)) (d/dx xΦ(x)), given Φ(x); a Function of its own so that gelu has a
+    second derivative: ∂gx/∂x = gy · φ(x)(2 - x²),  ∂gx/∂gy = Φ(x) + xφ(x)."""
+
+    def forward(self, x, gy, cdf):
+        self.save_for_backward(x, gy, cdf)
+        return self.backend.gelu_grad(x, gy, cdf)
+
+    def backward(self, gg):
+        x, gy, cdf = self.saved_tensors
         pdf = exp(-0.5 * x * x) * (1.0 / math.sqrt(2.0 * math.pi))
-        return gy * (cdf + x * pdf)  # d/dx xΦ(x) = Φ(x) + xφ(x)
+        return gg * gy * pdf * (2.0 - x * x), GeluBackward.apply(x, gg, cdf), None
 
 
 class GeluTanh(Function):

@@ -35,22 +35,53 @@ def _same_float_dtype(op: str, x: Tensor, *params) -> None:
 
 # ---- linear -----------------------------------------------------------------------------------
 
+class LinearFn(Function):
+    """y = x Wᵀ + b for x (..., in), W (out, in), b (out,) or None: one 2-D product for all leading dims.
+
+    With G = ∂L/∂y and x, G flattened to rows (M, in), (M, out):
+        ∂L/∂x = G W,   ∂L/∂W = Gᵀ x,   ∂L/∂b = Σ_rows G.
+    One op instead of reshape, transpose, matmul, reshape and add: the bias is added in place and
+    W's gradient comes out in W's own (out, in) layout.
+    """
+
+    def forward(self, x, weight, bias):
+        xp = self.xp
+        lead = tuple(x.shape[:-1])
+        x2 = xp.reshape(x, (-1, x.shape[-1]))  # (M, in)
+        y = self.backend.matmul(x2, xp.matrix_transpose(weight))  # (M, out), a fresh array
+        if bias is not None:
+            y += bias  # in place
+        need_x, need_w = self.needs_input_grad[:2]
+        self.save_for_backward(x if need_w else None, weight if need_x else None)
+        self.x_shape = tuple(x.shape)
+        return xp.reshape(y, lead + (weight.shape[0],))  # (..., out)
+
+    def backward(self, gy):
+        x, w = self.saved_tensors
+        need_x, need_w, need_b = self.needs_input_grad
+        g = gy.reshape(-1, gy.shape[-1])  # (M, out)
+        gx = gw = gb = None
+        if need_x:
+            gx = (g @ w).reshape(self.x_shape)  # (..., in)
+        if need_w:
+            gw = g.mT @ x.reshape(-1, x.shape[-1])  # (out, M) @ (M, in)
+        if need_b:
+            gb = g.sum(dim=0)  # (out,)
+        return gx, gw, gb
+
+
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """y = x Wᵀ + b with W of shape (out_features, in_features); x is (..., in_features)."""
     _same_device("linear", input, weight, bias)
     _same_float_dtype("linear", input, weight, bias)
-    if input.ndim == 0 or input.shape[-1] != weight.shape[-1]:
+    if input.ndim == 0 or weight.ndim != 2 or input.shape[-1] != weight.shape[-1]:
         raise ValueError(
             f"linear: input of shape {input.shape} does not end in in_features={weight.shape[-1]} "
             f"(weight shape {weight.shape})"
         )
-    if input.ndim > 2:  # fold the batch dims into one so the product is a single 2-D matmul
-        lead = input.shape[:-1]
-        y = input.reshape(-1, input.shape[-1]) @ weight.mT  # (B*T, out)
-        y = y.reshape(*lead, weight.shape[0])  # (..., out)
-    else:
-        y = input @ weight.mT
-    return y if bias is None else y + bias
+    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
+        raise ValueError(f"linear: bias has shape {bias.shape}, expected ({weight.shape[0]},) (out_features)")
+    return LinearFn.apply(input, weight, bias)  # (..., out)
 
 
 # ---- normalization ----------------------------------------------------------------------------
@@ -60,30 +91,36 @@ class LayerNormFn(Function):
 
     Backward, with x̂ = (x - μ)·rstd and g = ∂L/∂x̂ = gy·w, the mean taken over the normalized dims:
         ∂L/∂x = rstd · (g - mean(g) - x̂ · mean(g · x̂)),   ∂L/∂w = Σ gy·x̂,   ∂L/∂b = Σ gy.
+    Saves x, μ and rstd (x̂ is rebuilt in backward: one pass, where saving it would keep a second
+    x-sized array alive). Plain backward runs on arrays in place; under create_graph it is written
+    with Tensor ops so that it can be differentiated again.
     """
 
     def forward(self, x, weight, bias, k, eps):
         xp = self.xp
         axes = tuple(range(x.ndim - k, x.ndim))
         mu = xp.mean(x, axis=axes, keepdims=True)
-        xc = x - mu
-        rstd = 1.0 / xp.sqrt(xp.mean(xc * xc, axis=axes, keepdims=True) + eps)
-        xhat = xc * rstd
-        y = xhat if weight is None else xhat * weight
+        y = x - mu  # x - μ, a fresh array that becomes x̂ and then y, in place
+        rstd = 1.0 / xp.sqrt(xp.mean(y * y, axis=axes, keepdims=True) + eps)
+        y *= rstd  # x̂
+        if weight is not None:
+            y *= weight
         if bias is not None:
-            y = y + bias
+            y += bias
         self.k, self.eps = k, eps
-        self.save_for_backward(x, weight, xhat, rstd)
+        self.save_for_backward(x, weight, mu, rstd)
         return y
 
     def backward(self, gy):
-        x, w, xhat, rstd = self.saved_tensors
+        x, w, mu, rstd = self.saved_tensors
+        if not is_grad_enabled():
+            return self._backward_arrays(gy, x, w, mu, rstd)
         axes = tuple(range(x.ndim - self.k, x.ndim))
         lead = tuple(range(x.ndim - self.k))
-        if is_grad_enabled():  # create_graph: rebuild x̂ and rstd from x so they carry its gradient
-            xc = x - x.mean(dim=axes, keepdim=True)
-            rstd = ((xc * xc).mean(dim=axes, keepdim=True) + self.eps).rsqrt()
-            xhat = xc * rstd
+        # create_graph: rebuild x̂ and rstd from x so that they carry its gradient
+        xc = x - x.mean(dim=axes, keepdim=True)
+        rstd = ((xc * xc).mean(dim=axes, keepdim=True) + self.eps).rsqrt()
+        xhat = xc * rstd
         gx = gw = gb = None
         if self.needs_input_grad[0]:
             g = gy if w is None else gy * w
@@ -93,6 +130,28 @@ class LayerNormFn(Function):
         if self.needs_input_grad[2]:
             gb = gy.sum(dim=lead) if lead else gy
         return gx, gw, gb
+
+    def _backward_arrays(self, gy, x, w, mu, rstd):
+        """The same formulas on arrays, with as few full-size temporaries as they allow."""
+        xp = self.xp
+        g_arr, rstd = gy.data, rstd.data
+        axes = tuple(range(x.ndim - self.k, x.ndim))
+        lead = tuple(range(x.ndim - self.k))
+        xhat = x.data - mu.data
+        xhat *= rstd
+        gx = gw = gb = None
+        if self.needs_input_grad[1]:
+            gw = xp.sum(g_arr * xhat, axis=lead) if lead else g_arr * xhat
+        if self.needs_input_grad[2]:
+            gb = xp.sum(g_arr, axis=lead) if lead else g_arr
+        if self.needs_input_grad[0]:
+            g = g_arr * w.data if w is not None else g_arr  # ∂L/∂x̂
+            mean_gxhat = xp.mean(g * xhat, axis=axes, keepdims=True)
+            xhat *= mean_gxhat
+            gx = g - xp.mean(g, axis=axes, keepdims=True)  # fresh
+            gx -= xhat
+            gx *= rstd
+        return tuple(None if a is None else gy._wrap(a) for a in (gx, gw, gb))
 
 
 def _normalized(op: str, input: Tensor, normalized_shape) -> tuple:
@@ -185,5 +244,5 @@ def tanh(input: Tensor) -> Tensor:
 
 __all__ = [
     "linear", "layer_norm", "rms_norm", "embedding", "dropout", "softmax", "log_softmax", "relu", "gelu",
-    "silu", "sigmoid", "tanh", "LayerNormFn",
+    "silu", "sigmoid", "tanh", "LinearFn", "LayerNormFn",
 ]

@@ -5,7 +5,7 @@ import math
 
 from tinytensor import Tensor
 
-from .optimizer import Optimizer, _write
+from .optimizer import Optimizer, _modified
 
 
 class Adam(Optimizer):
@@ -43,21 +43,33 @@ class Adam(Optimizer):
                         state["max_exp_avg_sq"] = Tensor(xp.zeros_like(p.data), p.backend)
                 state["step"] += 1
                 t = state["step"]
+                m, v = state["exp_avg"], state["exp_avg_sq"]
+                # every update below is in place on p's, m's and v's arrays; tmp is the one scratch array
                 if wd != 0:
                     if self.decoupled:
-                        _write(p, p.data * (1 - lr * wd))
+                        p.data *= 1 - lr * wd
                     else:
                         g = g + wd * p.data
-                m, v = state["exp_avg"], state["exp_avg_sq"]
-                _write(m, m.data + (1 - b1) * (g - m.data))  # lerp towards g
-                _write(v, v.data * b2 + (1 - b2) * (g * g))
+                tmp = g - m.data
+                tmp *= 1 - b1
+                m.data += tmp  # m ← m + (1-β₁)(g - m), a lerp towards g (PyTorch's rounding)
+                tmp = g * g
+                tmp *= 1 - b2
+                v.data *= b2
+                v.data += tmp  # v ← β₂v + (1-β₂)g²
                 if amsgrad:
                     vmax = state["max_exp_avg_sq"]
-                    _write(vmax, xp.maximum(vmax.data, v.data))
+                    vmax.data[...] = xp.maximum(vmax.data, v.data)
+                    _modified(vmax)
                     v = vmax
                 step_size = lr / (1 - b1 ** t)
-                denom = xp.sqrt(v.data) / math.sqrt(1 - b2 ** t) + eps
-                _write(p, p.data - step_size * (m.data / denom))
+                denom = xp.sqrt(v.data)
+                denom /= math.sqrt(1 - b2 ** t)
+                denom += eps  # √v̂ + eps
+                tmp = m.data / denom
+                tmp *= step_size
+                p.data -= tmp  # θ ← θ - lr/(1-β₁ᵗ) · m / (√v/√(1-β₂ᵗ) + eps)
+                _modified(p, m, state["exp_avg_sq"])
 
 
 class AdamW(Adam):

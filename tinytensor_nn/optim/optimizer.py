@@ -16,6 +16,12 @@ def _write(t: Tensor, new) -> None:
     t._version[0] += 1
 
 
+def _modified(*tensors: Tensor) -> None:
+    """Record that the arrays of ``tensors`` were updated in place (bumps their versions)."""
+    for t in tensors:
+        t._version[0] += 1
+
+
 class Optimizer:
     """Base class: ``param_groups`` (dicts of "params" and hyper-parameters) and ``state[p]``."""
 
