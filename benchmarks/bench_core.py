@@ -19,6 +19,7 @@ import argparse
 import math
 import os
 import sys
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -188,16 +189,22 @@ tt_chain = torch_chain  # the same operators
 
 # ---- workers ----------------------------------------------------------------------------------
 
-def make_step(impl: str, case: str, threads: int, shape=(B, T, C)):
-    """A zero-argument function running one forward+backward, and one returning (loss, *grads)."""
+class Step(NamedTuple):
+    run: Callable  # one forward+backward
+    forward: Callable | None  # the forward alone (None for the NumPy floor, which fuses the two)
+    result: Callable  # (loss, *grads) of one step, to check that the implementations agree
+
+
+def make_step(impl: str, case: str, threads: int, shape=(B, T, C)) -> Step:
     causal = case == "attention-causal"
     if impl == "numpy":
         if case == "chain":
             x, w = chain_inputs()
-            return (lambda: numpy_chain(x, w)), (lambda: numpy_chain(x, w))
-        x, w_qkv, w_o = attention_inputs(shape=shape)
-        run = lambda: numpy_attention(x, w_qkv, w_o, causal)  # noqa: E731
-        return run, run
+            run = lambda: numpy_chain(x, w)  # noqa: E731
+        else:
+            x, w_qkv, w_o = attention_inputs(shape=shape)
+            run = lambda: numpy_attention(x, w_qkv, w_o, causal)  # noqa: E731
+        return Step(run, None, run)
 
     if impl == "torch":
         import torch as lib
@@ -216,13 +223,15 @@ def make_step(impl: str, case: str, threads: int, shape=(B, T, C)):
         forward = tt_attention
     leaves = [make(a) for a in (chain_inputs() if case == "chain" else attention_inputs(shape=shape))]
 
-    def run():
+    def fwd():
         for leaf in leaves:
             leaf.grad = None
         if case == "chain":
-            loss = torch_chain(*leaves) if impl == "torch" else tt_chain(*leaves)
-        else:
-            loss = forward(lib, *leaves, causal=causal, mask=mask)
+            return torch_chain(*leaves) if impl == "torch" else tt_chain(*leaves)
+        return forward(lib, *leaves, causal=causal, mask=mask)
+
+    def run():
+        loss = fwd()
         loss.backward()  # as in a training loop: the forward's intermediates are out of scope
         return loss
 
@@ -230,7 +239,7 @@ def make_step(impl: str, case: str, threads: int, shape=(B, T, C)):
         loss = run()
         return (loss.item(),) + tuple(leaf.grad.numpy() for leaf in leaves)
 
-    return run, result
+    return Step(run, fwd, result)
 
 
 def worker(args) -> None:
@@ -238,16 +247,17 @@ def worker(args) -> None:
         keep_freed_memory()
     if args.case == "memory":
         # the first full-size step in this process; a tiny step first pays for lazy initialisation
-        tiny, _ = make_step(args.worker, "attention-causal", args.threads, shape=(1, 8, 64))
-        tiny()
-        run, _ = make_step(args.worker, "attention-causal", args.threads)
+        make_step(args.worker, "attention-causal", args.threads, shape=(1, 8, 64)).run()
+        run = make_step(args.worker, "attention-causal", args.threads).run
         rss = peak_rss_delta(run) if rss_available() else None
         traced = peak_traced(run) if args.worker != "torch" else None
         report({"rss": rss, "traced": traced})
         return
-    run, result = make_step(args.worker, args.case, args.threads)
-    timing = time_it(run, warmup=args.warmup, repeat=args.repeat)
-    loss, *grads = result()
+    step = make_step(args.worker, args.case, args.threads)
+    timing = time_it(step.run, warmup=args.warmup, repeat=args.repeat)
+    if step.forward is not None:
+        timing["forward"] = time_it(step.forward, warmup=args.warmup, repeat=args.repeat)["median"]
+    loss, *grads = step.result()
     report({
         **timing, "loss": float(loss), "grad_sums": [float(np.abs(g).sum()) for g in grads],
         "blas": blas_summary(),
@@ -294,6 +304,10 @@ def render(res: dict, malloc: str, args) -> str:
     f, p, t = (res["chain", i]["median"] * 1e6 / CHAIN_OPS for i in IMPLS)
     rows.append([f"chain of {CHAIN_OPS} ops, (4,): per op", f"{f:.2f} us", f"{p:.2f} us", f"{t:.2f} us",
                  ratio(t, f), ratio(t, p), "tt <= 0.8x torch", check_agreement(res, "chain")])
+    pf, tf = (res["chain", i]["forward"] * 1e6 / CHAIN_OPS for i in ("torch", "tinytensor"))
+    rows.append(["  of which forward", "-", f"{pf:.2f} us", f"{tf:.2f} us", "-", ratio(tf, pf), "", ""])
+    rows.append(["  of which backward", "-", f"{p - pf:.2f} us", f"{t - tf:.2f} us", "-",
+                 ratio(t - tf, p - pf), "", ""])
     rows.append(["  overhead over the floor", "-", f"{p - f:.2f} us", f"{t - f:.2f} us", "-",
                  ratio(t - f, p - f), "", ""])
     mem = {i: res["memory", i] for i in IMPLS}

@@ -158,7 +158,7 @@ class Function(Node):
 
 def _resolve(to_save, args, raw, out, results) -> tuple:
     """(kind, value, version) for each saved array: an input tensor, an output, or a constant."""
-    raw_ids = [id(r) for r in raw]  # saved arrays are matched by identity
+    raw_ids = list(map(id, raw))  # saved arrays are matched by identity
     saved = []
     for array in to_save:
         key = id(array)
