@@ -122,6 +122,20 @@ def test_fully_masked_rows_give_zeros_and_finite_gradients(device):
     assert np.isfinite(fmask.grad.numpy()).all()
 
 
+@pytest.mark.parametrize("spread", [0.0, 30.0, 100.0])
+def test_sdpa_rows_far_apart_keep_float32_precision(spread):
+    # the softmax shifts every row by the largest score of all; rows far below it take the row-max way
+    rng = np.random.default_rng(0)
+    q, k, v = (rng.standard_normal(s) for s in [(2, 4, 6, 8), (2, 4, 5, 8), (2, 4, 5, 3)])
+    bias = rng.standard_normal((6, 5))
+    bias[2] += spread  # query 2's scores sit `spread` above the others'
+    q, k, v, bias = (a.astype(np.float32).astype(np.float64) for a in (q, k, v, bias))
+    want = np_sdpa(q, k, v, bias)
+    got = F.scaled_dot_product_attention(*(tt.tensor(a, dtype=tt.float32) for a in (q, k, v)),
+                                         attn_mask=tt.tensor(bias, dtype=tt.float32))
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-6)
+
+
 def test_sdpa_dropout_uses_the_seeded_generator(device):
     q, k, v = rand(2, 3, 4, device=device), rand(2, 5, 4, device=device), rand(2, 5, 3, device=device)
     tt.manual_seed(7)

@@ -168,17 +168,23 @@ class MultiheadAttention(Module):
 
     # ---- the three projections ---------------------------------------------------------------
     def _in_projection(self, query: Tensor, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Q W^Q + b_q, K W^K + b_k, V W^V + b_v; one product for self-attention (query is key is value)."""
+        """Q W^Q + b_q, K W^K + b_k, V W^V + b_v; one product for self-attention (query is key is value),
+        two for cross-attention to one memory (key is value)."""
         b = self.in_proj_bias
-        b_q, b_k, b_v = (None, None, None) if b is None else b.chunk(3)
         if self._qkv_same_embed_dim:
             W = self.in_proj_weight  # (3E, E): W^Q, W^K, W^V stacked
             if query is key and key is value:
                 qkv = F.linear(query, W, b)  # (N, L, 3E)
                 return qkv.split(self.embed_dim, dim=-1)
+            if key is value:  # cross-attention to one memory: K W^K and K W^V in one product
+                E = self.embed_dim
+                q = F.linear(query, W[:E], None if b is None else b[:E])  # (N, L, E)
+                kv = F.linear(key, W[E:], None if b is None else b[E:])  # (N, S, 2E)
+                return (q, *kv.split(E, dim=-1))
             W_q, W_k, W_v = W.chunk(3)
         else:
             W_q, W_k, W_v = self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
+        b_q, b_k, b_v = (None, None, None) if b is None else b.chunk(3)
         return F.linear(query, W_q, b_q), F.linear(key, W_k, b_k), F.linear(value, W_v, b_v)
 
     # ---- checks --------------------------------------------------------------------------
@@ -231,14 +237,16 @@ class MultiheadAttention(Module):
                 "MultiheadAttention: is_causal=True is a hint that needs attn_mask as well (as in PyTorch); "
                 "pass attn_mask=Transformer.generate_square_subsequent_mask(L)"
             )
-        self_attention = query is key and key is value
+        self_attention, one_memory = query is key and key is value, key is value
         batched = query.ndim == 3
         if not batched:  # one sequence: add a batch dim of 1 and drop it at the end
             query, key, value = (t.unsqueeze(0) for t in (query, key, value))  # (1, L, E)
         elif not self.batch_first:
             query, key, value = (t.transpose(0, 1) for t in (query, key, value))  # (N, L, E)
-        if self_attention:
+        if self_attention:  # keep them one object: the projections are then one product
             key = value = query
+        elif one_memory:
+            value = key
         N, L, E = query.shape
         nh, hs = self.num_heads, self.head_dim
         past = 0 if kv_cache is None else len(kv_cache)
