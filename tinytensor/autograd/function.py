@@ -115,7 +115,7 @@ class Function(Node):
             self.next_edges = tuple(edges)
         self._to_save = ()
         try:
-            out = self.forward(*raw, **kwargs)
+            out = self.forward(*raw, **kwargs) if kwargs else self.forward(*raw)
         except (ValueError, TypeError, IndexError) as e:
             raise type(e)(f"{cls.__name__}: {e} (inputs: {_describe(args)})") from e
         tensor_cls = first._result_cls or type(first)

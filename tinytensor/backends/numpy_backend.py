@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import math
 import sys
 
 import numpy as np
@@ -52,7 +53,8 @@ class NumpyBackend(Backend):
         # a stack of matrices times one matrix, (..., n, k) @ (k, m), is one (N, k) @ (k, m) product:
         # one large BLAS call instead of one per matrix
         if b.ndim == 2 and a.ndim > 2 and a.flags.c_contiguous:
-            return (a.reshape(-1, a.shape[-1]) @ b).reshape(a.shape[:-1] + b.shape[-1:])
+            rows = math.prod(a.shape[:-1])
+            return (a.reshape(rows, a.shape[-1]) @ b).reshape(a.shape[:-1] + b.shape[-1:])
         return a @ b
 
     def where(self, cond, a, b):

@@ -1,6 +1,8 @@
 """Matrix products: matmul with NumPy's rules (batched, broadcast batch dims, 1-D cases), einsum."""
 from __future__ import annotations
 
+import math
+
 from ..autograd.function import Function
 from ._operands import binary
 from .broadcast import broadcast_shapes, sum_to
@@ -22,7 +24,8 @@ class MatMul(Function):
             ga = sum_to(gy @ b.mT, self.a_shape)  # dL/dA = G Bᵀ
         if self.needs_input_grad[1]:
             if len(self.b_shape) == 2 and a.ndim > 2:  # one matrix for a stack: Σ over it in one product
-                gb = a.reshape(-1, a.shape[-1]).mT @ gy.reshape(-1, gy.shape[-1])
+                rows = math.prod(a.shape[:-1])
+                gb = a.reshape(rows, a.shape[-1]).mT @ gy.reshape(rows, gy.shape[-1])
             else:
                 gb = sum_to(a.mT @ gy, self.b_shape)  # dL/dB = Aᵀ G
         return ga, gb
