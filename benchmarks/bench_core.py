@@ -12,6 +12,14 @@ Three implementations of each case, each timed in a process of its own with the 
 Cases: multi-head self-attention (B=16, T=128, d_model=256, 8 heads, float32) without and with a
 causal mask; a chain of 2,000 ops on shape-(4,) tensors (per-op cost); the attention step's peak
 memory, measured in a fresh process per implementation.
+
+Where tinytensor's time goes beyond the floor: in attention, every tinytensor op makes a new array
+where the floor works in place (scale, mask, softmax backward), masked_fill's backward is one more
+pass over the (B, nh, T, T) scores (the floor knows softmax already zeroed them), and the gradients
+of q, k, v are copied twice (reshape, then the split's concatenation) where the floor writes them
+into one buffer. Per op it is Python: an op is a chain of Python calls (operator, dtype/shape
+checks, ``Function.apply``, ``forward``, a new Tensor, the graph node), and its backward runs
+Tensor ops through the same machinery, which is what makes ``create_graph=True`` work.
 """
 from __future__ import annotations
 
@@ -26,6 +34,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.dirname(HERE)]  # _common, and tinytensor from this checkout
 from _common import (  # noqa: E402
+    BLAS_OVERRIDES,
     blas_summary,
     fmt_mib,
     fmt_ms,
@@ -260,8 +269,16 @@ def worker(args) -> None:
     loss, *grads = step.result()
     report({
         **timing, "loss": float(loss), "grad_sums": [float(np.abs(g).sum()) for g in grads],
-        "blas": blas_summary(),
+        "blas": blas_summary() + (_torch_blas() if args.worker == "torch" else ""),
     })
+
+
+def _torch_blas() -> str:
+    """PyTorch links its BLAS (MKL) statically, so threadpoolctl cannot see it: ask torch."""
+    import torch
+
+    mkl = "MKL" if torch.backends.mkl.is_available() else "no MKL"
+    return f"; torch: {mkl}, {torch.backends.cpu.get_cpu_capability()}, x{torch.get_num_threads()}"
 
 
 # ---- the table ----------------------------------------------------------------------------------
@@ -342,8 +359,9 @@ def main() -> None:
     results = {m: measure(args, m) for m in mallocs}
     first = results[mallocs[0]]
     print(f"tinytensor core benchmark: B={B} T={T} d_model={C} heads={NH} float32; chain of {CHAIN_OPS} ops")
+    was_set = ", ".join(f"{v}={os.environ[v]}" for v in BLAS_OVERRIDES if v in os.environ)
     print(f"threads: {args.threads} for every worker (OMP/MKL/OPENBLAS_NUM_THREADS, torch.set_num_threads); "
-          f"OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset")
+          f"{'/'.join(BLAS_OVERRIDES)} unset in the workers ({was_set or 'none was set here'})")
     print(f"BLAS (numpy worker): {first['attention', 'numpy']['blas']}")
     print(f"BLAS (torch worker): {first['attention', 'torch']['blas']}")
     print(f"times: median of {args.repeat} after {args.warmup} warm-up steps; each implementation in its "
