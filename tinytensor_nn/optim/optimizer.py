@@ -10,14 +10,9 @@ import copy
 from tinytensor import Tensor
 
 
-def _write(t: Tensor, new) -> None:
-    """t's array ← new, in place (bumps t's version, so a graph that saved t notices, as in PyTorch)."""
-    t.data[...] = new
-    t._version[0] += 1
-
-
 def _modified(*tensors: Tensor) -> None:
-    """Record that the arrays of ``tensors`` were updated in place (bumps their versions)."""
+    """Record that the arrays of ``tensors`` were updated in place: bumps their versions, so that a
+    graph that saved one of them notices (as in PyTorch)."""
     for t in tensors:
         t._version[0] += 1
 

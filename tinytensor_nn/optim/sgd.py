@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from tinytensor import Tensor
 
-from .optimizer import Optimizer, _write
+from .optimizer import Optimizer, _modified
 
 
 class SGD(Optimizer):
@@ -34,7 +34,10 @@ class SGD(Optimizer):
                     buf = state.get("momentum_buffer")
                     if buf is None:
                         buf = state["momentum_buffer"] = Tensor(g * 1.0, p.backend)  # a copy
-                    else:
-                        _write(buf, buf.data * mu + (1 - tau) * g)
+                    else:  # in place: b ← μb + (1-τ)g
+                        buf.data *= mu
+                        buf.data += (1 - tau) * g
+                        _modified(buf)
                     g = g + mu * buf.data if nesterov else buf.data
-                _write(p, p.data - lr * g)
+                p.data -= lr * g  # in place: θ ← θ - lr·d
+                _modified(p)
