@@ -19,9 +19,12 @@ Adam's state), and for tinytensor also the NumPy buffers tracemalloc sees.
 from __future__ import annotations
 
 import argparse
+import gc
 import math
 import os
+import statistics
 import sys
+import time
 import zlib
 
 import numpy as np
@@ -122,9 +125,23 @@ class EncoderClassifier:
         return self.head(self.encoder(x))  # (B, T, classes)
 
 
+class Step:
+    """One step in three phases: ``forward()`` -> loss (or output), ``backward(out)``, ``update()``.
+    Calling it runs all three and returns what forward gave."""
+
+    def __init__(self, forward, backward, update=lambda: None):
+        self.forward, self.backward, self.update = forward, backward, update
+
+    def __call__(self):
+        out = self.forward()
+        self.backward(out)
+        self.update()
+        return out
+
+
 def make_steps(impl: str, case: str, threads: int, sizes: list[tuple[int, int]]):
-    """(steps, leaves): one ``step()`` per (batch, seq) in ``sizes``, all on ONE model (and optimizer);
-    a step returns its loss (or output) tensor. ``leaves``: tensors whose gradients are compared."""
+    """(steps, leaves): one Step per (batch, seq) in ``sizes``, all on ONE model (and optimizer);
+    ``leaves``: tensors whose gradients are compared between the implementations."""
     lib, nn, F, optim, make = build(impl, threads)
     if case == "mha":
         mha = nn.MultiheadAttention(MHA["d_model"], MHA["nhead"], batch_first=True)
@@ -135,15 +152,13 @@ def make_steps(impl: str, case: str, threads: int, sizes: list[tuple[int, int]])
             x_np, g_np = mha_data(batch, seq)
             x, g = make(x_np).requires_grad_(), make(g_np)
 
-            def step():
+            def forward():
                 for p in params:
                     p.grad = None
                 x.grad = None
-                y, _ = mha(x, x, x, need_weights=False)  # (B, T, C)
-                y.backward(g)
-                return y
+                return mha(x, x, x, need_weights=False)[0]  # (B, T, C)
 
-            return step, x
+            return Step(forward, lambda y: y.backward(g)), x
 
         steps = [mha_step(b, t) for b, t in sizes]
         return [s for s, _ in steps], [steps[0][1], mha.in_proj_weight, mha.out_proj.weight]
@@ -157,19 +172,34 @@ def make_steps(impl: str, case: str, threads: int, sizes: list[tuple[int, int]])
         x_np, y_np = encoder_data(batch, seq)
         x, y = make(x_np), make(y_np).reshape(-1)
 
-        def step():
+        def forward():
             opt.zero_grad()
             logits = model(x)  # (B, T, classes)
-            loss = F.cross_entropy(logits.reshape(-1, ENC["classes"]), y)
-            loss.backward()
-            opt.step()
-            return loss
+            return F.cross_entropy(logits.reshape(-1, ENC["classes"]), y)
 
-        return step
+        return Step(forward, lambda loss: loss.backward(), opt.step)
 
     first = model.encoder.layers[0]
     return ([encoder_step(b, t) for b, t in sizes],
             [first.self_attn.in_proj_weight, first.linear1.weight, model.head.weight])
+
+
+def time_phases(step: Step, repeat: int) -> dict:
+    """Median seconds of each phase over ``repeat`` steps."""
+    times = {"forward": [], "backward": [], "update": []}
+    for _ in range(repeat):
+        gc.collect()
+        t0 = time.perf_counter()
+        out = step.forward()
+        t1 = time.perf_counter()
+        step.backward(out)
+        t2 = time.perf_counter()
+        step.update()
+        t3 = time.perf_counter()
+        del out
+        for k, dt in zip(times, (t1 - t0, t2 - t1, t3 - t2)):
+            times[k].append(dt)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def full_size(case: str) -> tuple[int, int]:
@@ -196,6 +226,7 @@ def worker(args) -> None:
         "grad_sums": [float(np.abs(t.grad.numpy()).sum()) for t in leaves],
     }
     timing = time_it(step, warmup=args.warmup, repeat=args.repeat)
+    timing["phases"] = time_phases(step, args.repeat)
     report({**timing, **result, "blas": blas_summary()})
 
 
@@ -233,6 +264,18 @@ def render(res: dict) -> str:
     headers = ["case", "torch step", "tt step", "tt/torch", "torch peak", "tt peak", "tt/torch",
                "tt traced", "first step"]
     return table(headers, rows)
+
+
+def render_phases(res: dict) -> str:
+    rows = []
+    for case in CASES:
+        p, t = res[case, "torch"]["phases"], res[case, "tinytensor"]["phases"]
+        for phase in ("forward", "backward", "update"):
+            if case == "mha" and phase == "update":
+                continue
+            rows.append([f"{LABELS[case]}: {phase}", fmt_ms(p[phase]), fmt_ms(t[phase]),
+                         ratio(t[phase], p[phase])])
+    return table(["phase (median, the same worker runs)", "torch", "tt", "tt/torch"], rows)
 
 
 def main() -> None:
@@ -289,6 +332,8 @@ def main() -> None:
           "the memory live before it; tt traced: NumPy buffers only (tracemalloc)")
     print()
     print(render(res))
+    print()
+    print(render_phases(res))
 
 
 if __name__ == "__main__":
