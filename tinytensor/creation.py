@@ -80,7 +80,8 @@ def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False)
         dtype = float32 if isinstance(fill_value, float) else as_dtype(type(fill_value))
     dtype = as_dtype(dtype)
     backend = for_device(device if device is not None else _default["device"])
-    t = Tensor(backend.full(tuple(size) if isinstance(size, (tuple, list)) else (size,), fill_value, dtype), backend)
+    shape = tuple(size) if isinstance(size, (tuple, list)) else (size,)
+    t = Tensor(backend.full(shape, fill_value, dtype), backend)
     return t.requires_grad_() if requires_grad else t
 
 

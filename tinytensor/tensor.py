@@ -78,7 +78,9 @@ class Tensor(TensorCore):
     def item(self):
         """The single value as a Python number."""
         if self.data.size != 1:
-            raise RuntimeError(f"item(): a tensor with {self.data.size} elements cannot be converted to a scalar")
+            raise RuntimeError(
+                f"item(): a tensor with {self.data.size} elements cannot be converted to a scalar"
+            )
         return self.numpy().reshape(()).item()
 
     def __float__(self):
@@ -227,7 +229,9 @@ class Tensor(TensorCore):
         index = ops.shape._prepare_index(self, index)
         if isinstance(value, Tensor):
             if value.backend is not self.backend:
-                raise RuntimeError(f"__setitem__: value is on {value.device} but this tensor is on {self.device}")
+                raise RuntimeError(
+                    f"__setitem__: value is on {value.device} but this tensor is on {self.device}"
+                )
             value = ops.cast(value, self.dtype).data
         else:
             value = scalar(value, "__setitem__")
@@ -277,7 +281,8 @@ class Tensor(TensorCore):
     eq, ne, lt, le, gt, ge = ops.eq, ops.ne, ops.lt, ops.le, ops.gt, ops.ge
     sum, mean, var, std, prod, logsumexp = ops.sum, ops.mean, ops.var, ops.std, ops.prod, ops.logsumexp
     max, min, amax, amin, argmax, argmin = ops.max, ops.min, ops.amax, ops.amin, ops.argmax, ops.argmin
-    reshape, view, flatten, permute, transpose = ops.reshape, ops.view, ops.flatten, ops.permute, ops.transpose
+    reshape, view, flatten = ops.reshape, ops.view, ops.flatten
+    permute, transpose = ops.permute, ops.transpose
     swapaxes, unsqueeze, squeeze, expand = ops.swapaxes, ops.unsqueeze, ops.squeeze, ops.expand
     broadcast_to, split, chunk, tril, triu = ops.broadcast_to, ops.split, ops.chunk, ops.tril, ops.triu
     softmax, log_softmax = ops.softmax, ops.log_softmax

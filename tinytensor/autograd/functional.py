@@ -24,7 +24,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
                                "tensors without requires_grad=True)")
         if g is None:
             if out.data.size != 1:
-                raise RuntimeError(f"grad: grad_outputs is needed for the non-scalar output of shape {out.shape}")
+                raise RuntimeError(
+                    f"grad: grad_outputs is needed for the non-scalar output of shape {out.shape}"
+                )
             g = out._wrap(out.backend.full(out.shape, 1, out.dtype))
         roots.append(out._edge())
         root_grads.append(g)

@@ -110,7 +110,9 @@ class TensorCore:
                 )
             gradient = self._wrap(self.backend.full(self.shape, 1, self.dtype))
         elif tuple(gradient.shape) != self.shape:
-            raise RuntimeError(f"backward(): gradient has shape {tuple(gradient.shape)}, expected {self.shape}")
+            raise RuntimeError(
+                f"backward(): gradient has shape {tuple(gradient.shape)}, expected {self.shape}"
+            )
         root = (self, 0) if self.grad_fn is None else (self.grad_fn, self._output_nr)
         run_backward([root], [gradient], retain_graph=retain_graph or create_graph,
                      create_graph=create_graph)

@@ -234,8 +234,7 @@ class Backend:
     def scatter_add_flat(self, size: int, pos, values):
         """A length-``size`` vector v with v[pos[i]] += values[i] (one-hot product; small sizes)."""
         xp = self.xp
-        onehot = xp.astype(xp.reshape(pos, (-1, 1)) == xp.reshape(self.arange(size), (1, -1)), values.dtype)
-        return xp.reshape(xp.reshape(values, (1, -1)) @ onehot, (size,))
+        return xp.reshape(xp.reshape(values, (1, -1)) @ self._one_hot(pos, size, values.dtype), (size,))
 
     def take_rows(self, weight, index):
         """weight[index] for an integer array of any shape (embedding lookup)."""
@@ -248,8 +247,13 @@ class Backend:
         xp = self.xp
         flat_idx = xp.reshape(index, (-1,))
         g = xp.reshape(grad, (flat_idx.shape[0], -1))
-        onehot = xp.astype(xp.reshape(flat_idx, (-1, 1)) == xp.reshape(self.arange(num_rows), (1, -1)), g.dtype)
+        onehot = self._one_hot(flat_idx, num_rows, g.dtype)  # (n, num_rows)
         return xp.reshape(xp.matrix_transpose(onehot) @ g, (num_rows,) + tuple(grad.shape[index.ndim:]))
+
+    def _one_hot(self, index, n: int, dtype):
+        """(len(index), n) matrix with a 1 at (i, index[i]), in ``dtype``."""
+        xp = self.xp
+        return xp.astype(xp.reshape(index, (-1, 1)) == xp.reshape(self.arange(n), (1, -1)), dtype)
 
     def einsum(self, spec: str, *operands):
         raise NotImplementedError(f"einsum is not available on the {self.name!r} backend")

@@ -76,7 +76,8 @@ class MaxAlong(Function):
         (idx,) = self.saved_tensors
         xp = gy.backend.xp
         n = self.shape[self.dim]
-        pos = xp.reshape(gy.backend.arange(n), tuple(n if i == self.dim else 1 for i in range(len(self.shape))))
+        along = tuple(n if i == self.dim else 1 for i in range(len(self.shape)))
+        pos = xp.reshape(gy.backend.arange(n), along)
         hit = like(gy, xp.astype(pos == idx.data, gy.backend.xp_dtype(gy.dtype)))
         if not self.keepdim:
             gy = gy.unsqueeze(self.dim)

@@ -175,13 +175,12 @@ def _prepare_index(x, index):
         if it is None:
             out.append(it)
             continue
-        if isinstance(it, (list, tuple)) or (not isinstance(it, (int, slice, TensorCore)) and hasattr(it, "shape")):
-            if isinstance(it, TensorCore):
-                pass
-            elif hasattr(it, "__array_namespace__") and not isinstance(it, (list, tuple)):
+        if isinstance(it, (list, tuple)):
+            it = like(x, x.backend.asarray(it))  # a Python list of indices, as NumPy and PyTorch take
+        elif not isinstance(it, (int, slice, TensorCore)) and hasattr(it, "shape"):
+            if hasattr(it, "__array_namespace__"):
                 raise TypeError("index: wrap index arrays with tt.tensor(..., device=x.device)")
-            else:
-                it = like(x, x.backend.asarray(it))
+            it = like(x, x.backend.asarray(it))
         if isinstance(it, TensorCore):
             if it.backend is not x.backend:
                 raise RuntimeError(f"index: index tensor is on {it.device} but the tensor is on {x.device}")
