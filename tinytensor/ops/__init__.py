@@ -77,4 +77,15 @@ from .shape import (
     view,
 )
 
-__all__ = [n for n in dir() if not n.startswith("_")]
+# The public ops: tinytensor re-exports exactly these, and the conformance catalogue is checked
+# against them (cast, sum_to and getitem are internal: Tensor.to, broadcasting and x[i] reach them).
+__all__ = [
+    "abs", "add", "amax", "amin", "argmax", "argmin", "broadcast_shapes", "broadcast_to", "cat",
+    "chunk", "clamp", "clip", "cos", "div", "dropout", "einsum", "embedding", "eq", "erf", "exp",
+    "expand", "flatten", "ge", "gelu", "gt", "isfinite", "isnan", "le", "log", "log_softmax",
+    "logical_and", "logical_not", "logical_or", "logical_xor", "logsumexp", "lt", "masked_fill",
+    "matmul", "max", "maximum", "mean", "min", "minimum", "mul", "ne", "neg", "one_hot", "pad",
+    "permute", "pow", "prod", "relu", "reshape", "rsqrt", "sigmoid", "sign", "silu", "sin", "softmax",
+    "split", "sqrt", "squeeze", "stack", "std", "sub", "sum", "swapaxes", "tanh", "transpose", "tril",
+    "triu", "unsqueeze", "var", "view", "where",
+]
