@@ -128,9 +128,10 @@ def test_checker_catches_a_wrong_forward_and_gradient_dtype(device):
     spec = _spec("exp_off", lambda x: x.exp() + 1e-4, np.exp)
     with pytest.raises(AssertionError):
         check_forward(spec, spec.sample(Draw(seed=0)), device, "float64")
+    # a backward that returns another dtype is converted by the engine's gradient contract, so the
+    # gradient reaching the leaf has the leaf's dtype and the checker has nothing left to catch
     spec = _spec("double_grad", Float64Grad.apply, lambda x: x * 2)
-    with pytest.raises(AssertionError, match="gradient dtype float64"):
-        check_forward(spec, spec.sample(Draw(seed=0)), device, "float32")
+    check_forward(spec, spec.sample(Draw(seed=0)), device, "float32")
 
 
 def test_checker_catches_a_wrong_output_dtype(device):

@@ -4,39 +4,12 @@ from __future__ import annotations
 import numpy as np
 
 from . import ops
-from .autograd.function import Function
 from .autograd.grad_mode import is_grad_enabled
 from .autograd.tensor_core import TensorCore
 from .backends import for_device
 from .dtypes import DType, as_dtype, bool_, float16, float32, float64, int32, int64
 from .ops._operands import scalar
-
-
-class Clone(Function):
-    def forward(self, x):
-        return self.xp.asarray(x, copy=True)
-
-    def backward(self, gy):
-        return gy
-
-
-class ToDevice(Function):
-    """An explicit copy between devices; the gradient is copied back."""
-
-    def forward(self, x, target):
-        self.source = self.backend
-        return target.from_host(self.backend.to_host(x))
-
-    def backward(self, gy):
-        return gy._to_backend(self.source), None
-
-
-def _transfer(x, target):
-    """ToDevice.apply, with the result labelled with the target backend (Function.apply labels its
-    outputs with the inputs' backend, which is right for every other op)."""
-    out = ToDevice.apply(x, target)
-    out.backend = target
-    return out
+from .ops.copy import clone, to_backend
 
 
 class Tensor(TensorCore):
@@ -120,14 +93,13 @@ class Tensor(TensorCore):
         out = self
         if device is not None:
             target = for_device(device)
-            if target is not self.backend:
-                out = _transfer(out, target)
+            out = to_backend(out, target)
         if dtype is not None:
             out = ops.cast(out, as_dtype(dtype))
         return out
 
     def _to_backend(self, backend):
-        return _transfer(self, backend) if backend is not self.backend else self
+        return to_backend(self, backend)
 
     def cpu(self):
         return self.to("cpu")
@@ -155,7 +127,7 @@ class Tensor(TensorCore):
 
     def clone(self):
         """A copy with its own memory; gradients flow through it."""
-        return Clone.apply(self)
+        return clone(self)
 
     def __deepcopy__(self, memo):
         """copy.deepcopy (of a tensor, a Module, a state dict): a new leaf with its own copy of the data,

@@ -7,6 +7,10 @@ The graph is a DAG of Nodes (one per op call). Each Node has ``next_edges``: for
 We walk it without recursion: first count, for every node, how many edges point at it; then run
 nodes from a ready stack, each once all the gradients flowing into it have arrived (Kahn's
 topological order). A 100,000-op chain costs a loop, not a Python stack frame per op.
+
+What happens around each step (tensor hooks, ``retain_grad``, accumulating into ``.grad``,
+``autograd.grad``'s capture, tools that watch the walk) is the job of a ``Listener``; the walk
+itself is only the loop in ``run_backward``.
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from contextvars import ContextVar
 from .grad_mode import is_anomaly_enabled, set_grad_enabled
 
 # Tools that look inside a backward pass (autograd.explain, autograd.memory_report) install an
-# observer here; the walk then reports every step to it. Unused, it costs one check per step.
+# observer here; the walk then reports every step to it.
 _observer: ContextVar = ContextVar("tinytensor_backward_observer", default=None)
 
 
@@ -40,11 +44,12 @@ def observe_backward(observer):
 class Node:
     """A recorded op in the graph; Function subclasses it."""
 
-    __slots__ = ("next_edges", "_out_meta", "_hooks", "_retained", "_freed", "__weakref__")
+    __slots__ = ("next_edges", "_out_meta", "_in_meta", "_hooks", "_retained", "_freed", "__weakref__")
 
     def __init__(self):
         self.next_edges = ()
         self._out_meta = None  # None: one output; [(shape, dtype), ...] for multi-output ops
+        self._in_meta = ()  # (shape, dtype, backend) of each input that needs a gradient, else None
         self._hooks = None  # {output_nr: [hook, ...]} for non-leaf tensors
         self._retained = None  # {output_nr: weakref to tensor} for retain_grad()
         self._freed = False
@@ -60,7 +65,60 @@ class Node:
         self._freed = True
 
 
+# ---- the walk --------------------------------------------------------------------------------
+
+def run_backward(roots, root_grads, *, retain_graph: bool, create_graph: bool, listener=None,
+                 capture=None):
+    """Propagate ``root_grads`` from ``roots`` ((node or leaf, output_nr) pairs) to the leaves.
+
+    ``listener`` decides what reaching a leaf means: by default (``Accumulate``) its gradient is
+    added to ``.grad``; ``autograd.grad`` passes ``capture``, a dict of the targets whose gradients
+    it wants, and gets them there instead (``Capture``).
+    """
+    if listener is None:
+        listener = Accumulate(create_graph) if capture is None else Capture(create_graph, capture)
+    observer = _observer.get()
+    if observer is not None and (observer := observer.begin(retain_graph)) is not None:
+        listener = Observed(listener, observer)
+    listener.start(root_grads)
+    deps = _count_dependencies(roots)
+    buffers: dict[int, list] = {}  # id(node or leaf) -> the gradients of its outputs so far
+    ready = []
+    for (target, nr), g in zip(roots, root_grads):
+        if _deliver(buffers, target, nr, g, create_graph) and deps.get(id(target), 0) == 0:
+            ready.append(target)
+
+    with set_grad_enabled(create_graph):
+        while ready:
+            target = ready.pop()
+            grads = buffers.pop(id(target))
+            if not isinstance(target, Node):  # a leaf: every gradient for it has arrived
+                listener.leaf(target, grads[0], buffers)
+                continue
+            if all(g is None for g in grads):  # no gradient flows through it
+                out_grads = (None,) * len(target.next_edges)
+            else:
+                grads = listener.before_node(target, grads)
+                if target._freed:
+                    _raise_freed(target)
+                out_grads = target.run_backward(grads)
+            listener.after_node(target, grads, out_grads, buffers)
+            edges = target.next_edges
+            if not retain_graph:
+                target.release()
+            for edge, g in zip(edges, out_grads):
+                if edge is None:
+                    continue
+                nxt = edge[0]
+                _deliver(buffers, nxt, edge[1], g, create_graph)
+                deps[id(nxt)] -= 1
+                if not deps[id(nxt)]:
+                    ready.append(nxt)
+            grads = out_grads = g = None  # free this step's gradients before the next step
+
+
 def _count_dependencies(roots) -> dict:
+    """For every node and leaf reachable from the roots: how many edges point at it."""
     deps: dict[int, int] = {}
     stack = list({id(t): t for t, _ in roots}.values())  # two outputs of one node: walk it once
     seen = {id(t) for t in stack}
@@ -80,74 +138,15 @@ def _count_dependencies(roots) -> dict:
     return deps
 
 
-def _sum(a, b, create_graph: bool):
-    """a + b for two gradients of one tensor; recorded only when building a graph of the backward."""
-    return a + b if create_graph else a._wrap(a.data + b.data)
-
-
-def run_backward(roots, root_grads, *, retain_graph: bool, create_graph: bool, capture=None):
-    """Propagate ``root_grads`` from ``roots`` ((node or leaf, output_nr) pairs) to the leaves.
-
-    Without ``capture`` the gradients of leaves are accumulated into their ``.grad``. With
-    ``capture`` (a dict ``{(id(target), output_nr): None}``, used by ``autograd.grad``) the total
-    gradient arriving at each listed target is stored there instead and no ``.grad`` is touched.
-    """
-    observer = _observer.get()
-    if observer is not None:
-        observer = observer.begin(retain_graph)
-    deps = _count_dependencies(roots)
-    buffers: dict[int, list] = {}
-    ready = []
-    for (target, nr), g in zip(roots, root_grads):
-        key = id(target)
-        if key not in buffers:
-            buffers[key] = [None] * _num_outputs(target)
-            if deps.get(key, 0) == 0:
-                ready.append(target)
-        buf = buffers[key]
+def _deliver(buffers: dict, target, nr: int, g, create_graph: bool) -> bool:
+    """Add gradient ``g`` to output ``nr`` of ``target``'s buffer; True if the buffer is new."""
+    buf = buffers.get(id(target))
+    new = buf is None
+    if new:
+        buf = buffers[id(target)] = [None] * _num_outputs(target)
+    if g is not None:
         buf[nr] = g if buf[nr] is None else _sum(buf[nr], g, create_graph)
-
-    anomaly = is_anomaly_enabled()
-    with set_grad_enabled(create_graph):
-        while ready:
-            target = ready.pop()
-            grads = buffers.pop(id(target))
-            if isinstance(target, Node):
-                if grads[0] is None and all(g is None for g in grads):
-                    out_grads = (None,) * len(target.next_edges)  # no gradient flows through it
-                else:
-                    if target._hooks or target._retained or capture is not None:
-                        _before_node(target, grads, capture)
-                    if target._freed:
-                        _raise_freed(target)
-                    out_grads = target.run_backward(grads)
-                    if anomaly:
-                        _check_finite(target, out_grads)
-                if observer is not None:
-                    observer.node(target, grads, out_grads, buffers)
-                edges = target.next_edges
-                if not retain_graph:
-                    target.release()
-                for edge, g in zip(edges, out_grads):
-                    if edge is None:
-                        continue
-                    nxt, nr = edge
-                    key = id(nxt)
-                    buf = buffers.get(key)
-                    if buf is None:
-                        buf = buffers[key] = [None] * _num_outputs(nxt)
-                    if g is not None:
-                        old = buf[nr]
-                        buf[nr] = g if old is None else _sum(old, g, create_graph)
-                    left = deps[key] - 1
-                    deps[key] = left
-                    if not left:
-                        ready.append(nxt)
-                grads = out_grads = g = old = None  # free this step's gradients before the next step
-            else:
-                _finish_leaf(target, grads[0], capture, create_graph)
-                if observer is not None:
-                    observer.leaf(target, grads[0], buffers)
+    return new
 
 
 def _num_outputs(target) -> int:
@@ -155,24 +154,9 @@ def _num_outputs(target) -> int:
     return 1 if meta is None else len(meta)
 
 
-def _before_node(node: Node, grads: list, capture) -> None:
-    """Run tensor hooks, fill retain_grad() tensors and autograd.grad captures for node's outputs."""
-    if node._hooks or node._retained:
-        for nr, g in enumerate(grads):
-            if g is None:
-                continue
-            for hook in (node._hooks or {}).get(nr, ()):
-                new = hook(g)
-                g = g if new is None else new
-            grads[nr] = g
-            ref = (node._retained or {}).get(nr)
-            tensor = ref() if ref is not None else None
-            if tensor is not None:
-                tensor.grad = g if tensor.grad is None else tensor.grad + g
-    if capture is not None:
-        for nr, g in enumerate(grads):
-            if (id(node), nr) in capture:
-                capture[(id(node), nr)] = g
+def _sum(a, b, create_graph: bool):
+    """a + b for two gradients of one tensor; recorded only when building a graph of the backward."""
+    return a + b if create_graph else a._wrap(a.data + b.data)
 
 
 def _raise_freed(node: Node):
@@ -182,22 +166,136 @@ def _raise_freed(node: Node):
     )
 
 
-def _check_finite(node: Node, grads) -> None:
-    for g in grads:
-        if g is not None and not g.isfinite().all().item():
-            raise RuntimeError(f"detect_anomaly: {node.name()}.backward produced NaN or inf values")
+# ---- the gradient contract -------------------------------------------------------------------
+
+def conform_grad(g, shape: tuple, dtype, backend, who: str):
+    """``g`` as the gradient of a tensor of ``shape``/``dtype`` on ``backend``, or an error naming ``who``.
+
+    A gradient with extra or stretched dimensions that sum down to ``shape`` is summed (a backward
+    that forgot to undo broadcasting); another dtype is cast; another shape or device is an error.
+    """
+    if not hasattr(g, "data") or not hasattr(g, "backend"):
+        raise TypeError(f"{who}: returned a {type(g).__name__} as a gradient; expected a Tensor or None")
+    if g.backend is not backend:
+        raise RuntimeError(
+            f"{who}: returned a gradient on {g.backend.device} for a tensor on {backend.device}"
+        )
+    gshape = g.data.shape
+    if gshape != shape:
+        lead = len(gshape) - len(shape)
+        if lead < 0 or any(s != 1 and s != n for s, n in zip(shape, gshape[lead:])):
+            raise RuntimeError(
+                f"{who}: returned a gradient of shape {tuple(gshape)} for a tensor of shape {tuple(shape)}"
+            )
+        axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape) if s == 1 != gshape[lead + i])
+        g = (g.sum(dim=axes, keepdim=True) if axes else g).reshape(shape)
+    if g.dtype is not dtype:
+        if not dtype.is_floating_point:
+            raise RuntimeError(f"{who}: a gradient for a tensor of dtype {dtype}, which cannot have one")
+        g = g.to(dtype=dtype)
+    return g
 
 
-def _finish_leaf(leaf, grad, capture, create_graph: bool):
-    if grad is None:
-        return
-    for hook in leaf._hooks or ():
-        new = hook(grad)
-        grad = grad if new is None else new
-    if capture is not None:
-        if (id(leaf), 0) in capture:
-            capture[(id(leaf), 0)] = grad
-        return
-    if not create_graph:
-        grad = grad.detach()
-    leaf.grad = grad if leaf.grad is None else _sum(leaf.grad, grad, create_graph)
+# ---- listeners: what happens around each step ------------------------------------------------
+
+class Accumulate:
+    """The default listener: runs tensor hooks, fills ``retain_grad()`` tensors and accumulates each
+    leaf's gradient into its ``.grad``, which is always an array of the leaf's own: writable, the
+    leaf's shape and dtype, shared with no other tensor and no broadcast view."""
+
+    def __init__(self, create_graph: bool):
+        self.create_graph = create_graph
+        self.anomaly = is_anomaly_enabled()
+        self.given = set()  # ids of the arrays already handed out in this walk (roots, .grads)
+
+    def start(self, root_grads) -> None:
+        self.given.update(id(g.data) for g in root_grads)
+
+    def before_node(self, node: Node, grads: list) -> list:
+        if node._hooks or node._retained:
+            for nr, g in enumerate(grads):
+                if g is None:
+                    continue
+                g = grads[nr] = _run_hooks((node._hooks or {}).get(nr, ()), g, f"a hook on {node.name()}")
+                ref = (node._retained or {}).get(nr)
+                tensor = ref() if ref is not None else None
+                if tensor is not None:
+                    tensor.grad = self.own(g) if tensor.grad is None else _sum(tensor.grad, g, False)
+        return grads
+
+    def after_node(self, node: Node, grads, out_grads, buffers) -> None:
+        if self.anomaly:
+            for g in out_grads:
+                if g is not None and not g.isfinite().all().item():
+                    raise RuntimeError(f"detect_anomaly: {node.name()}.backward produced NaN or inf values")
+
+    def leaf(self, leaf, grad, buffers) -> None:
+        if grad is None:
+            return
+        grad = _run_hooks(leaf._hooks or (), grad, "a hook on a leaf tensor")
+        if leaf.grad is None:
+            leaf.grad = self.own(grad)
+        else:
+            leaf.grad = _sum(leaf.grad, grad if self.create_graph else grad.detach(), self.create_graph)
+
+    def own(self, g):
+        """g, or a copy of it when its array is a view, read-only, or already handed out."""
+        data = g.data
+        if g.backend.owns(data) and id(data) not in self.given:
+            self.given.add(id(data))
+            return g if self.create_graph else g.detach()
+        if self.create_graph:
+            return g.clone()  # recorded: the copy stays differentiable
+        copy = g._wrap(g.backend.copy(data))
+        self.given.add(id(copy.data))
+        return copy
+
+
+class Capture(Accumulate):
+    """``autograd.grad``: the total gradient reaching each target in ``wanted`` (a dict
+    ``{(id(node or leaf), output_nr): None}``) is stored there; no ``.grad`` is touched."""
+
+    def __init__(self, create_graph: bool, wanted: dict):
+        super().__init__(create_graph)
+        self.wanted = wanted
+
+    def before_node(self, node, grads):
+        grads = super().before_node(node, grads)
+        for nr, g in enumerate(grads):
+            if (id(node), nr) in self.wanted:
+                self.wanted[(id(node), nr)] = g
+        return grads
+
+    def leaf(self, leaf, grad, buffers):
+        if grad is not None and (id(leaf), 0) in self.wanted:
+            self.wanted[(id(leaf), 0)] = _run_hooks(leaf._hooks or (), grad, "a hook on a leaf tensor")
+
+
+class Observed:
+    """A listener that also reports every step to an observer (autograd.explain, memory_report)."""
+
+    def __init__(self, inner, observer):
+        self.inner, self.observer = inner, observer
+
+    def start(self, root_grads):
+        self.inner.start(root_grads)
+
+    def before_node(self, node, grads):
+        return self.inner.before_node(node, grads)
+
+    def after_node(self, node, grads, out_grads, buffers):
+        self.inner.after_node(node, grads, out_grads, buffers)
+        self.observer.node(node, grads, out_grads, buffers)
+
+    def leaf(self, leaf, grad, buffers):
+        self.inner.leaf(leaf, grad, buffers)
+        self.observer.leaf(leaf, grad, buffers)
+
+
+def _run_hooks(hooks, g, who: str):
+    """Each hook sees the gradient; one that returns a tensor replaces it (checked like a backward's)."""
+    for hook in hooks:
+        new = hook(g)
+        if new is not None:
+            g = conform_grad(new, g.data.shape, g.dtype, g.backend, who)
+    return g

@@ -17,7 +17,7 @@ Writing backward with Tensor ops means the backward pass is itself recorded when
 """
 from __future__ import annotations
 
-from .engine import Node
+from .engine import Node, conform_grad
 from .grad_mode import is_grad_enabled
 from .tensor_core import TensorCore
 
@@ -85,9 +85,20 @@ class Function(Node):
         so ``forward`` can save only what the needed gradients use.
         """
         self = cls.__new__(cls)
-        track = cls.differentiable and is_grad_enabled()  # may this call be recorded at all?
+        first, raw = self._collect_inputs(args)
+        self._to_save = ()
+        try:
+            out = self.forward(*raw, **kwargs) if kwargs else self.forward(*raw)
+        except (ValueError, TypeError, IndexError, RuntimeError) as e:
+            e.add_note(f"in {cls.__name__} (inputs: {_describe(args)})")
+            raise
+        return self._wrap_outputs(out, first, args, raw)
+
+    def _collect_inputs(self, args):
+        """The inputs' arrays for forward; with any input that requires grad, the graph edges."""
+        track = self.differentiable and is_grad_enabled()  # may this call be recorded at all?
         first = None
-        raw, needs, edges = [], [], []
+        raw, needs, edges, meta = [], [], [], []
         for a in args:
             if isinstance(a, TensorCore):
                 if first is None:
@@ -99,38 +110,47 @@ class Function(Node):
                 if track and a.requires_grad:  # its gradient goes to its producer, or to it if a leaf
                     needs.append(True)
                     edges.append((a, 0) if a.grad_fn is None else (a.grad_fn, a._output_nr))
+                    meta.append((a.data.shape, a.dtype, backend))
                     continue
             else:
                 raw.append(a)
             needs.append(False)
             edges.append(None)
+            meta.append(None)
         if first is None:
-            raise TypeError(f"{cls.__name__}: expected at least one Tensor argument")
+            raise TypeError(f"{type(self).__name__}: expected at least one Tensor argument")
         self.backend = backend
         self.xp = backend.xp
         self.needs_input_grad = tuple(needs)
-        record = True in needs
-        if record:
+        if True in needs:
             Node.__init__(self)
             self.next_edges = tuple(edges)
-        self._to_save = ()
-        try:
-            out = self.forward(*raw, **kwargs) if kwargs else self.forward(*raw)
-        except (ValueError, TypeError, IndexError) as e:
-            raise type(e)(f"{cls.__name__}: {e} (inputs: {_describe(args)})") from e
+            self._in_meta = tuple(meta)
+        return first, raw
+
+    def _wrap_outputs(self, out, first, args, raw):
+        """Tensors for forward's arrays; recorded as outputs of this node if they can have gradients.
+
+        Differentiability follows dtype: an integer or bool output never requires grad.
+        """
+        backend = self.backend
+        record = True in self.needs_input_grad
         tensor_cls = first._result_cls or type(first)
-        version = first._version if cls.is_view else None
+        version = first._version if self.is_view else None
         if type(out) is tuple:
-            results = tuple(tensor_cls(o, backend, record, self if record else None, i, version)
-                            for i, o in enumerate(out))
+            floats = [record and backend.dtype_of(o).is_floating_point for o in out]
+            results = tuple(tensor_cls(o, backend, f, self if f else None, i, version)
+                            for i, (o, f) in enumerate(zip(out, floats)))
+            record = True in floats
             if record:
                 self._out_meta = [(r.shape, r.dtype) for r in results]
         else:
+            record = record and backend.dtype_of(out).is_floating_point
             results = tensor_cls(out, backend, record, self if record else None, 0, version)
         if record:
             self._tensor_cls = tensor_cls
             self._saved = _resolve(self._to_save, args, raw, out, results) if self._to_save else ()
-            self._to_save = ()
+        self._to_save = ()
         return results
 
     def run_backward(self, grads):
@@ -145,7 +165,16 @@ class Function(Node):
                 out = out + (None,) * (n - len(out))  # trailing non-tensor options
             else:
                 raise RuntimeError(f"{self.name()}.backward returned {len(out)} gradients for {n} inputs")
-        return out
+        # the gradient contract: each gradient matches its input's shape, dtype and device
+        checked = []
+        for g, meta in zip(out, self._in_meta):
+            if g is not None and meta is not None:
+                shape, dtype, backend = meta
+                if g.__class__ is not self._tensor_cls or g.data.shape != shape or g.dtype is not dtype \
+                        or g.backend is not backend:
+                    g = conform_grad(g, shape, dtype, backend, f"{self.name()}.backward")
+            checked.append(g)
+        return checked
 
     def _zero_grad(self, i):
         shape, dtype = self._out_meta[i]

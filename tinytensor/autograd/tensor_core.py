@@ -21,6 +21,8 @@ class TensorCore:
 
     def __init__(self, data, backend, requires_grad: bool = False, grad_fn: Node | None = None,
                  output_nr: int = 0, version: list | None = None):
+        if type(data) in backend.scalar_types:  # NumPy's reductions return scalars: keep arrays
+            data = backend.xp.asarray(data)
         self.data = data
         self.backend = backend
         self.requires_grad = requires_grad

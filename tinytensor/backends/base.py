@@ -16,6 +16,7 @@ class Backend:
     """Owns ``xp`` and the kernels; one instance serves one device."""
 
     name = "base"
+    scalar_types = frozenset()  # types the namespace returns for 0-d results that are not arrays
 
     def __init__(self, xp, device: str, array_device=None):
         self.xp = xp
@@ -60,6 +61,14 @@ class Backend:
 
     def supports_dlpack(self) -> bool:
         return True
+
+    def owns(self, a) -> bool:
+        """Whether ``a`` is an array of its own (not a view, writable); False when unknown."""
+        return False
+
+    def copy(self, a):
+        """A new array with the values of ``a`` (also of a broadcast view), on this device."""
+        return self.xp.asarray(a, copy=True)
 
     # ---- helpers over the standard ------------------------------------------------------------
     def astype(self, a, dtype: DType):

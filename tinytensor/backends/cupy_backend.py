@@ -41,6 +41,12 @@ class CupyBackend(Backend):
     def to_host(self, a):
         return self.cupy.asnumpy(a)
 
+    def owns(self, a):
+        return a.base is None
+
+    def copy(self, a):
+        return a.copy()
+
     def getitem(self, a, index):
         return a[index]
 

@@ -22,6 +22,14 @@ class NumpyBackend(Backend):
     def from_host(self, a):
         return np.asarray(a)
 
+    scalar_types = frozenset({np.float16, np.float32, np.float64, np.int32, np.int64, np.bool_})
+
+    def owns(self, a):
+        return a.base is None and a.flags.writeable
+
+    def copy(self, a):
+        return a.copy()  # C order, also for a broadcast view
+
     @staticmethod
     def keep_freed_memory() -> bool:
         """Opt in to glibc malloc keeping freed memory for reuse; True if it took effect (glibc only).

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numbers
 
+from ..autograd.function import Function
 from ..autograd.tensor_core import TensorCore
 from ..dtypes import float32, promote, scalar_dtype
 
@@ -21,10 +22,20 @@ def scalar(value, op: str):
     )
 
 
+class Cast(Function):
+    """A dtype conversion; the gradient is converted back. An integer or bool result has no gradient
+    (Function.apply records only floating-point outputs), so float -> int cuts the graph."""
+
+    def forward(self, x, dtype):
+        self.in_dtype = self.backend.dtype_of(x)
+        return self.backend.astype(x, dtype)
+
+    def backward(self, gy):
+        return Cast.apply(gy, dtype=self.in_dtype)
+
+
 def cast(t: TensorCore, dtype):
     """t converted to dtype (differentiable); the same tensor when it already has that dtype."""
-    from .elementwise import Cast
-
     return t if t.dtype is dtype else Cast.apply(t, dtype=dtype)
 
 

@@ -8,16 +8,6 @@ from ..autograd.tensor_core import TensorCore
 from ._operands import binary, floating, like, scalar
 from .broadcast import broadcast_shapes, sum_to
 
-
-class Cast(Function):
-    def forward(self, x, dtype):
-        self.in_dtype = self.backend.dtype_of(x)
-        return self.backend.astype(x, dtype)
-
-    def backward(self, gy):
-        return Cast.apply(gy, dtype=self.in_dtype) if self.in_dtype.is_floating_point else None
-
-
 # ---- binary arithmetic ----------------------------------------------------------------------
 
 class _Binary(Function):

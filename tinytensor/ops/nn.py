@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..autograd.function import Function
 from ._operands import floating, like
-from .reduction import normalize_dims
+from .dims import normalize_dims
 
 
 class Softmax(Function):
@@ -67,18 +67,18 @@ class LogSoftmaxBackward(Function):
 def softmax(x, dim: int = -1):
     """e^x / Σ e^x along dim, shifted by the max so that ±1e4 logits stay finite."""
     x = floating(x)
-    if not normalize_dims(dim, x.ndim, "softmax"):  # a 0-d tensor: softmax over its one element
+    if not normalize_dims(dim, x.ndim, "softmax", x.shape):  # a 0-d tensor: softmax over its one element
         return Softmax.apply(x.reshape(1), 0).reshape(())
-    (d,) = normalize_dims(dim, x.ndim, "softmax")
+    (d,) = normalize_dims(dim, x.ndim, "softmax", x.shape)
     return Softmax.apply(x, d)
 
 
 def log_softmax(x, dim: int = -1):
     """x - logsumexp(x) along dim."""
     x = floating(x)
-    if not normalize_dims(dim, x.ndim, "log_softmax"):
+    if not normalize_dims(dim, x.ndim, "log_softmax", x.shape):
         return LogSoftmax.apply(x.reshape(1), 0).reshape(())
-    (d,) = normalize_dims(dim, x.ndim, "log_softmax")
+    (d,) = normalize_dims(dim, x.ndim, "log_softmax", x.shape)
     return LogSoftmax.apply(x, d)
 
 

@@ -7,21 +7,8 @@ import math
 from ..autograd.function import Function
 from ._operands import floating, like
 from .broadcast import broadcast_to
+from .dims import normalize_dims
 from .elementwise import exp, where
-
-
-def normalize_dims(dim, ndim: int, op: str) -> tuple:
-    if dim is None:
-        return tuple(range(ndim))
-    dims = (dim,) if isinstance(dim, int) else tuple(dim)
-    out = []
-    for d in dims:
-        if not -builtins.max(ndim, 1) <= d < builtins.max(ndim, 1):
-            raise IndexError(f"{op}: dim {d} is out of range for a tensor with {ndim} dimensions")
-        out.append(d % ndim if ndim else 0)
-    if len(set(out)) != len(out):
-        raise ValueError(f"{op}: dim {dim} repeats a dimension")
-    return tuple(sorted(out)) if ndim else ()  # a 0-d tensor accepts dim 0 / -1 and keeps its value
 
 
 def _kept_shape(shape, dims):
@@ -115,7 +102,7 @@ class LogSumExp(Function):
 
 def sum(x, dim=None, keepdim: bool = False):
     """Σ over dim."""
-    dims = normalize_dims(dim, x.ndim, "sum")
+    dims = normalize_dims(dim, x.ndim, "sum", x.shape)
     if not x.dtype.is_floating_point and x.dtype.name != "int64":
         from ..dtypes import int64
         x = x.to(dtype=int64)  # integer sums accumulate in int64, as PyTorch
@@ -125,7 +112,7 @@ def sum(x, dim=None, keepdim: bool = False):
 def mean(x, dim=None, keepdim: bool = False):
     """Arithmetic mean over dim."""
     x = floating(x)
-    dims = normalize_dims(dim, x.ndim, "mean")
+    dims = normalize_dims(dim, x.ndim, "mean", x.shape)
     n = math.prod(x.shape[d] for d in dims)
     return Sum.apply(x, dims, keepdim) * (1.0 / n) if n else Sum.apply(x, dims, keepdim) * float("nan")
 
@@ -133,7 +120,7 @@ def mean(x, dim=None, keepdim: bool = False):
 def var(x, dim=None, correction: int = 1, keepdim: bool = False):
     """Σ (x - mean)² / (n - correction)."""
     x = floating(x)
-    dims = normalize_dims(dim, x.ndim, "var")
+    dims = normalize_dims(dim, x.ndim, "var", x.shape)
     n = math.prod(x.shape[d] for d in dims)
     d = x - mean(x, dims, keepdim=True)
     denom = builtins.max(n - correction, 0)
@@ -163,13 +150,13 @@ class SqrtOfVar(Function):
 def amax(x, dim=None, keepdim: bool = False):
     """Maximum over dim; ties split the gradient equally."""
     _nonempty(x, "amax")
-    return Amax.apply(x, normalize_dims(dim, x.ndim, "amax"), keepdim)
+    return Amax.apply(x, normalize_dims(dim, x.ndim, "amax", x.shape), keepdim)
 
 
 def amin(x, dim=None, keepdim: bool = False):
     """Minimum over dim; ties split the gradient equally."""
     _nonempty(x, "amin")
-    return Amin.apply(x, normalize_dims(dim, x.ndim, "amin"), keepdim)
+    return Amin.apply(x, normalize_dims(dim, x.ndim, "amin", x.shape), keepdim)
 
 
 def max(x, dim=None, keepdim: bool = False):
@@ -177,10 +164,10 @@ def max(x, dim=None, keepdim: bool = False):
     if dim is None:
         return amax(x)
     _nonempty(x, "max")
-    if not normalize_dims(dim, x.ndim, "max"):  # 0-d: its own maximum, at index 0
+    if not normalize_dims(dim, x.ndim, "max", x.shape):  # 0-d: its own maximum, at index 0
         values, idx = max(x.reshape(1), 0)
         return values, idx
-    (d,) = normalize_dims(dim, x.ndim, "max")
+    (d,) = normalize_dims(dim, x.ndim, "max", x.shape)
     idx = argmax(x, d, keepdim=keepdim)
     return MaxAlong.apply(x, idx.data, d, keepdim), idx
 
@@ -190,10 +177,10 @@ def min(x, dim=None, keepdim: bool = False):
     if dim is None:
         return amin(x)
     _nonempty(x, "min")
-    if not normalize_dims(dim, x.ndim, "min"):  # 0-d: its own minimum, at index 0
+    if not normalize_dims(dim, x.ndim, "min", x.shape):  # 0-d: its own minimum, at index 0
         values, idx = min(x.reshape(1), 0)
         return values, idx
-    (d,) = normalize_dims(dim, x.ndim, "min")
+    (d,) = normalize_dims(dim, x.ndim, "min", x.shape)
     idx = argmin(x, d, keepdim=keepdim)
     return MaxAlong.apply(x, idx.data, d, keepdim), idx
 
@@ -201,7 +188,7 @@ def min(x, dim=None, keepdim: bool = False):
 def argmax(x, dim=None, keepdim: bool = False):
     """Index of the first maximum (over the flattened tensor when dim is None)."""
     _nonempty(x, "argmax")
-    dims = () if dim is None else normalize_dims(dim, x.ndim, "argmax")
+    dims = () if dim is None else normalize_dims(dim, x.ndim, "argmax", x.shape)
     d = dims[0] if dims else None  # None: over the flattened tensor (also for a 0-d tensor)
     return Argmax.apply(x, d, keepdim)
 
@@ -209,7 +196,7 @@ def argmax(x, dim=None, keepdim: bool = False):
 def argmin(x, dim=None, keepdim: bool = False):
     """Index of the first minimum."""
     _nonempty(x, "argmin")
-    dims = () if dim is None else normalize_dims(dim, x.ndim, "argmin")
+    dims = () if dim is None else normalize_dims(dim, x.ndim, "argmin", x.shape)
     d = dims[0] if dims else None
     return Argmin.apply(x, d, keepdim)
 
@@ -217,12 +204,12 @@ def argmin(x, dim=None, keepdim: bool = False):
 def logsumexp(x, dim=None, keepdim: bool = False):
     """log Σ e^x, computed stably (shifted by the max)."""
     x = floating(x)
-    return LogSumExp.apply(x, normalize_dims(dim, x.ndim, "logsumexp"), keepdim)
+    return LogSumExp.apply(x, normalize_dims(dim, x.ndim, "logsumexp", x.shape), keepdim)
 
 
 def prod(x, dim=None, keepdim: bool = False):
     """Π over dim; the gradient is exact also where inputs are zero."""
-    return Prod.apply(x, normalize_dims(dim, x.ndim, "prod"), keepdim)
+    return Prod.apply(x, normalize_dims(dim, x.ndim, "prod", x.shape), keepdim)
 
 
 class Prod(Function):

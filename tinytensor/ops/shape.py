@@ -7,6 +7,7 @@ from ..autograd.function import Function
 from ..autograd.tensor_core import TensorCore
 from ._operands import binary, like
 from .broadcast import broadcast_to
+from .dims import normalize_dim
 
 
 class Reshape(Function):
@@ -63,9 +64,12 @@ view = reshape
 
 def flatten(x, start_dim: int = 0, end_dim: int = -1):
     """Merge dims start_dim..end_dim into one."""
+    s = normalize_dim(start_dim, x.ndim, "flatten", x.shape)
+    e = normalize_dim(end_dim, x.ndim, "flatten", x.shape)
+    if s > e:
+        raise RuntimeError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} (shape {x.shape})")
     if x.ndim == 0:
         return reshape(x, (1,))
-    s, e = start_dim % x.ndim, end_dim % x.ndim
     shape = x.shape[:s] + (math.prod(x.shape[s : e + 1]),) + x.shape[e + 1 :]
     return reshape(x, shape)
 
@@ -74,20 +78,23 @@ def permute(x, *dims):
     """Reorder dimensions: y.shape[i] = x.shape[dims[i]]."""
     if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
         dims = tuple(dims[0])
-    if sorted(d % max(x.ndim, 1) for d in dims) != list(range(x.ndim)):
+    if len(dims) != x.ndim:
         raise ValueError(f"permute: dims {dims} are not a permutation of the {x.ndim} dims of {x.shape}")
-    dims = tuple(d % x.ndim for d in dims)
+    dims = tuple(normalize_dim(d, x.ndim, "permute", x.shape) for d in dims)
+    if len(set(dims)) != len(dims):
+        raise ValueError(f"permute: dims {dims} repeat a dimension (shape {x.shape})")
     return x if dims == tuple(range(x.ndim)) else Permute.apply(x, dims)
 
 
 def transpose(x, dim0: int, dim1: int):
     """Swap two dimensions."""
+    d0 = normalize_dim(dim0, x.ndim, "transpose", x.shape)
+    d1 = normalize_dim(dim1, x.ndim, "transpose", x.shape)
+    if d0 == d1:
+        return x
     axes = list(range(x.ndim))
-    for d in (dim0, dim1):
-        if not -x.ndim <= d < x.ndim:
-            raise IndexError(f"transpose: dim {d} out of range for shape {x.shape}")
-    axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
-    return permute(x, axes)
+    axes[d0], axes[d1] = axes[d1], axes[d0]
+    return Permute.apply(x, tuple(axes))
 
 
 swapaxes = transpose
@@ -95,10 +102,7 @@ swapaxes = transpose
 
 def unsqueeze(x, dim: int):
     """Insert a size-1 dimension at dim."""
-    n = x.ndim + 1
-    if not -n <= dim < n:
-        raise IndexError(f"unsqueeze: dim {dim} out of range for shape {x.shape}")
-    dim %= n
+    dim = normalize_dim(dim, x.ndim + 1, "unsqueeze", x.shape)
     return Reshape.apply(x, x.shape[:dim] + (1,) + x.shape[dim:])
 
 
@@ -107,11 +111,8 @@ def squeeze(x, dim=None):
     if dim is None:
         dims = [i for i, n in enumerate(x.shape) if n == 1]
     else:
-        dims = (dim,) if isinstance(dim, int) else tuple(dim)
-        for d in dims:
-            if not -max(x.ndim, 1) <= d < max(x.ndim, 1):
-                raise IndexError(f"squeeze: dim {d} out of range for shape {x.shape}")
-        dims = [d % max(x.ndim, 1) for d in dims]
+        dims = (dim,) if not isinstance(dim, (tuple, list)) else tuple(dim)
+        dims = [normalize_dim(d, x.ndim, "squeeze", x.shape) for d in dims]
     shape = tuple(n for i, n in enumerate(x.shape) if not (i in dims and n == 1))
     return x if shape == x.shape else Reshape.apply(x, shape)
 
@@ -123,6 +124,10 @@ def expand(x, *sizes):
     lead = len(sizes) - x.ndim
     if lead < 0:
         raise ValueError(f"expand: cannot expand shape {x.shape} to fewer dims {sizes}")
+    for i, s in enumerate(sizes[:lead]):
+        if s < 0:
+            raise ValueError(f"expand: size {s} is not allowed in a new leading dimension {i} "
+                             f"(expanding {x.shape} to {sizes})")
     shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
     return broadcast_to(x, shape)
 
@@ -261,7 +266,10 @@ def cat(tensors, dim: int = 0):
     if not tensors:
         raise ValueError("cat: expected a non-empty list of tensors")
     ref = tensors[0]
-    dim = dim % max(ref.ndim, 1)
+    for i, t in enumerate(tensors):
+        if t.ndim == 0:
+            raise ValueError(f"cat: a 0-d tensor (position {i}) cannot be concatenated; use stack")
+    dim = normalize_dim(dim, ref.ndim, "cat", ref.shape)
     for t in tensors[1:]:
         if t.ndim != ref.ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, ref.shape)) if i != dim):
             raise ValueError(
@@ -285,18 +293,22 @@ def stack(tensors, dim: int = 0):
     shapes = {tuple(t.shape) for t in tensors}
     if len(shapes) > 1:
         raise ValueError(f"stack: all tensors must have one shape, got {sorted(shapes)}")
-    return cat([unsqueeze(t, dim) for t in tensors], dim=dim % (tensors[0].ndim + 1))
+    dim = normalize_dim(dim, tensors[0].ndim + 1, "stack", tensors[0].shape)
+    return cat([unsqueeze(t, dim) for t in tensors], dim=dim)
 
 
 def split(x, split_size_or_sections, dim: int = 0):
     """Pieces of size split_size (the last may be smaller), or of the listed sizes."""
-    dim = dim % x.ndim
+    if x.ndim == 0:
+        raise ValueError("split: a 0-d tensor cannot be split")
+    dim = normalize_dim(dim, x.ndim, "split", x.shape)
     n = x.shape[dim]
     if isinstance(split_size_or_sections, int):
         step = split_size_or_sections
-        if step <= 0:
-            raise ValueError(f"split: split_size must be positive, got {step}")
-        sizes = [min(step, n - s) for s in range(0, n, step)]
+        if step < 0 or step == 0 and n:
+            raise ValueError(f"split: split_size must be positive, got {step} (dimension {dim} of {x.shape})")
+        # an empty dimension still gives one (empty) piece, as PyTorch
+        sizes = [min(step, n - s) for s in range(0, n, step)] or [0]
     else:
         sizes = list(split_size_or_sections)
         if sum(sizes) != n:
@@ -306,8 +318,15 @@ def split(x, split_size_or_sections, dim: int = 0):
 
 def chunk(x, chunks: int, dim: int = 0):
     """Split into ``chunks`` pieces of (nearly) equal size."""
-    n = x.shape[dim % x.ndim]
-    return split(x, max(1, -(-n // chunks)), dim)
+    if chunks <= 0:
+        raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+    if x.ndim == 0:
+        raise ValueError("chunk: a 0-d tensor cannot be chunked")
+    dim = normalize_dim(dim, x.ndim, "chunk", x.shape)
+    n = x.shape[dim]
+    if n == 0:  # PyTorch gives `chunks` empty pieces
+        return list(Split.apply(x, (0,) * chunks, dim))
+    return split(x, -(-n // chunks), dim)
 
 
 class Tri(Function):
