@@ -31,26 +31,47 @@ class Module:
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
 
-    # ---- registration through attributes --------------------------------------------------
+    # ---- registration through attributes (PyTorch's rules) ---------------------------------
     def __setattr__(self, name, value):
-        if "_parameters" not in self.__dict__:
-            raise AttributeError(
-                f"{type(self).__name__}: call super().__init__() before assigning attributes"
-            )
-        if name in self._buffers and (value is None or isinstance(value, Tensor)):
-            self._buffers[name] = value  # re-assigning a buffer keeps it a buffer
-            return
-        if value is None and (name in self._parameters or name in self._modules):
-            store = self._parameters if name in self._parameters else self._modules
-            store[name] = None  # `self.bias = None` keeps the slot registered, as in PyTorch
-            return
-        for store in (self._parameters, self._buffers, self._modules):
-            store.pop(name, None)
-        if isinstance(value, (Parameter, Module)):
-            self.__dict__.pop(name, None)  # a plain attribute of that name would shadow the registration
-            (self._parameters if isinstance(value, Parameter) else self._modules)[name] = value
+        """``m.w = Parameter(...)`` registers a parameter, ``m.sub = Module()`` a submodule; a name that is
+        registered keeps its kind: a parameter takes only a Parameter or None, a submodule only a Module
+        or None, a buffer only a Tensor or None (TypeError otherwise, as in PyTorch)."""
+        d = self.__dict__
+        if isinstance(value, Parameter):
+            self._register_by_assignment(name, value, self._parameters if "_parameters" in d else None)
+        elif "_parameters" in d and name in self._parameters:
+            if value is not None:
+                raise TypeError(
+                    f"{type(self).__name__}: cannot assign {_typename(value)!r} as parameter {name!r} "
+                    f"(Parameter or None expected); wrap it (m.{name} = nn.Parameter(t)) or write in place "
+                    f"(with tt.no_grad(): m.{name}.copy_(t))"
+                )
+            self._parameters[name] = None  # `self.bias = None` keeps the slot registered
+        elif isinstance(value, Module):
+            self._register_by_assignment(name, value, self._modules if "_modules" in d else None)
+        elif "_modules" in d and name in self._modules:
+            if value is not None:
+                raise TypeError(f"{type(self).__name__}: cannot assign {_typename(value)!r} as child module "
+                                f"{name!r} (Module or None expected)")
+            self._modules[name] = None
+        elif "_buffers" in d and name in self._buffers:
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"{type(self).__name__}: cannot assign {_typename(value)!r} as buffer "
+                                f"{name!r} (Tensor or None expected)")
+            self._buffers[name] = value  # re-assigning a buffer keeps it a buffer (and its persistence)
         else:
             object.__setattr__(self, name, value)
+
+    def _register_by_assignment(self, name: str, value, store: dict | None) -> None:
+        """``m.name = value`` for a Parameter or Module: it takes the name over from any other kind."""
+        if store is None:
+            raise AttributeError(f"{type(self).__name__}: call super().__init__() before assigning "
+                                 f"{'parameters' if isinstance(value, Parameter) else 'submodules'}")
+        self.__dict__.pop(name, None)
+        for other in (self._parameters, self._buffers, self._modules):
+            other.pop(name, None)
+        self.__dict__.get("_non_persistent", set()).discard(name)
+        store[name] = value
 
     def __getattr__(self, name):
         d = self.__dict__
@@ -63,22 +84,53 @@ class Module:
         for store in (self._parameters, self._buffers, self._modules):
             if name in store:
                 del store[name]
+                self.__dict__.get("_non_persistent", set()).discard(name)
                 return
         object.__delattr__(self, name)
 
+    def _check_new_name(self, kind: str, name, store: dict) -> None:
+        """PyTorch's checks on a name given to register_buffer/register_parameter/add_module."""
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(
+                f"{type(self).__name__}: call super().__init__() before registering a {kind}"
+            )
+        if not isinstance(name, str):
+            raise TypeError(
+                f"{type(self).__name__}: {kind} name should be a string, got {_typename(name)}"
+            )
+        if name == "" or "." in name:
+            raise KeyError(
+                f"{type(self).__name__}: {kind} name {name!r} must be non-empty and contain no '.'"
+            )
+        if name not in store and hasattr(self, name):
+            raise KeyError(f"{type(self).__name__}: attribute {name!r} already exists; delete it first")
+
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
         """A tensor that belongs to the module's state (moved by .to()) but is not learned."""
-        self.__dict__.pop(name, None)
+        self._check_new_name("buffer", name, self._buffers)
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"{type(self).__name__}: cannot assign {_typename(tensor)!r} as buffer {name!r} "
+                            f"(Tensor or None expected)")
         self._buffers[name] = tensor
-        if not persistent:
-            self.__dict__.setdefault("_non_persistent", set()).add(name)
+        non_persistent = self.__dict__.setdefault("_non_persistent", set())
+        if persistent:
+            non_persistent.discard(name)
+        else:
+            non_persistent.add(name)
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
-        self.__dict__.pop(name, None)
+        """Register ``param`` (a Parameter, or None for an empty slot) under ``name``."""
+        self._check_new_name("parameter", name, self._parameters)
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"{type(self).__name__}: cannot assign {_typename(param)!r} as parameter "
+                            f"{name!r} (Parameter or None expected)")
         self._parameters[name] = param
 
     def add_module(self, name: str, module: "Module | None") -> None:
-        self.__dict__.pop(name, None)
+        """Register ``module`` (or None for an empty slot) as the submodule ``name``."""
+        self._check_new_name("submodule", name, self._modules)
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(self).__name__}: {_typename(module)} is not a Module subclass")
         self._modules[name] = module
 
     # ---- calling ---------------------------------------------------------------------------
@@ -145,36 +197,43 @@ class Module:
         return out
 
     def load_state_dict(self, state: dict, strict: bool = True):
-        """Copy tensors in by name. Shape mismatches always fail; missing/unexpected keys fail if strict."""
+        """Copy tensors in by name, all or nothing: every key, shape, dtype and device is checked first,
+        and on any error no tensor has changed. Shape, dtype and device mismatches always fail; missing and
+        unexpected keys fail if strict (else they are returned, as in PyTorch)."""
+        return self._prepare_load(state, strict)()
+
+    def _prepare_load(self, state: dict, strict: bool = True, source: str | None = None):
+        """Check ``state`` against this module's; return a function that writes it (and cannot fail).
+
+        Raises RuntimeError listing every problem; ``source`` (a file name) is named in the message."""
         own = self.state_dict()
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
-        mismatched = [
-            f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-            for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)
-        ]
-        problems = []
-        if mismatched:
-            problems.append("size mismatch for " + "; ".join(mismatched))
+        problems, writes = [], []
+        for k, target in own.items():
+            if k not in state:
+                continue
+            src, problem = _fit(k, state[k], target)
+            if problem:
+                problems.append(problem)
+            else:
+                writes.append((target, src))
         if strict and missing:
             problems.append(f"missing keys: {missing}")
         if strict and unexpected:
             problems.append(f"unexpected keys: {unexpected}")
         if problems:
-            raise RuntimeError(f"load_state_dict for {type(self).__name__}: " + " | ".join(problems))
-        with tt.no_grad():
-            for k, target in own.items():
-                if k in state:
-                    src = state[k]
-                    if not isinstance(src, Tensor):
-                        src = tt.tensor(src, dtype=target.dtype, device=target.device)
-                    if src.device != target.device:
-                        raise RuntimeError(
-                            f"load_state_dict: {k} is on {src.device} but the model is on {target.device}; "
-                            f"load with device= or move the state first"
-                        )
-                    target.copy_(src)
-        return _IncompatibleKeys(missing, unexpected)
+            where = f" from {source!r}" if source is not None else ""
+            raise RuntimeError(f"load_state_dict for {type(self).__name__}{where}: " + " | ".join(problems)
+                               + " (nothing was loaded)")
+
+        def write():
+            with tt.no_grad():
+                for target, src in writes:
+                    target.copy_(src)  # same shape, dtype and device: cannot fail half-way
+            return _IncompatibleKeys(missing, unexpected)
+
+        return write
 
     # ---- modes, devices, dtypes ----------------------------------------------------------
     def train(self, mode: bool = True) -> "Module":
@@ -240,6 +299,35 @@ class Module:
         if not lines:
             return head + ")"
         return head + "\n  " + "\n  ".join(lines) + "\n)"
+
+
+def _fit(key: str, src, target: Tensor) -> tuple[Tensor | None, str | None]:
+    """``src`` as a tensor of ``target``'s dtype on its device, or a description of why it cannot be.
+    A floating target takes any floating or integer source (rounded as copy_ does, like PyTorch); an
+    integer target only integers; a bool target only bools."""
+    if not isinstance(src, Tensor):
+        try:
+            src = tt.tensor(src, device=target.device)
+        except Exception as e:  # a user's value of any kind: report it with the others
+            return None, f"{key}: expected a Tensor, got {_typename(src)} ({e})"
+    if tuple(src.shape) != tuple(target.shape):
+        return None, f"size mismatch for {key}: checkpoint {tuple(src.shape)} vs model {tuple(target.shape)}"
+    have, want = src.dtype, target.dtype
+    if want.is_floating_point:
+        fits = have is not tt.bool
+    else:
+        fits = not have.is_floating_point and (have is tt.bool) == (want is tt.bool)
+    if not fits:
+        return None, f"{key}: dtype {have} cannot be loaded into a {want} tensor"
+    if src.device != target.device:
+        return None, (f"{key} is on {src.device} but the model is on {target.device}; load with device= "
+                      f"or move the state first")
+    with tt.no_grad():
+        return (src.detach() if have is want else src.detach().to(want)), None
+
+
+def _typename(value) -> str:
+    return type(value).__name__
 
 
 def _is_dtype(a) -> bool:

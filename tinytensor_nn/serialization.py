@@ -12,13 +12,25 @@ counts, the scheduler, tinytensor's random-generator state, ``extra``) as JSON i
 Restoring all of it makes training continue exactly as if it had never stopped.
 
 Every write is atomic: the bytes go to a temporary file in the same directory, are flushed to disk, and
-the temporary file then replaces the target in one step. A crash leaves the old file untouched.
+the temporary file then replaces the target in one step (the directory is flushed too). A crash leaves the
+old file untouched. The new file gets the permissions a plain ``open(path, "w")`` would give (0666 less the
+umask), a replaced file keeps its own; a symbolic link is followed, so its target is replaced and the link
+stays. A writer that fails removes its temporary file; one killed outright (SIGKILL, power loss) leaves it
+as ``.<name>.<host>.<pid>.<random>.tmp``, which the next save to the same path deletes once that process is
+gone.
+
+Loading is all or nothing: ``load_checkpoint`` checks the model's, the optimizer's and the scheduler's
+state (every key, shape, dtype and device), the RNG state and ``extra`` before it writes anything, and on
+any error nothing has changed. A file that is not a valid checkpoint raises ``CheckpointError`` (a
+ValueError) naming the file and the entry.
 """
 from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
+import socket
+import stat
 
 import numpy as np
 import safetensors.numpy
@@ -33,13 +45,71 @@ VERSION = 1
 
 # ---- files --------------------------------------------------------------------------------------
 
+class CheckpointError(ValueError):
+    """A file that is not a valid (tinytensor) safetensors file or checkpoint; names the file and entry."""
+
+
+class MissingEntryError(CheckpointError, KeyError):
+    """A checkpoint without the section or entry asked for (also a KeyError)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+def _tmp_prefix(path: str) -> str:
+    return f".{os.path.basename(path)}."
+
+
+def _remove_stale_temps(path: str) -> None:
+    """Delete the temporary files that writers to ``path`` on this host left when they were killed."""
+    if os.name != "posix":  # os.kill(pid, 0) only probes on POSIX
+        return
+    directory, prefix, host = os.path.dirname(path), _tmp_prefix(path), socket.gethostname()
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        if not (name.startswith(prefix) and name.endswith(".tmp")):
+            continue
+        parts = name[len(prefix):-len(".tmp")].rsplit(".", 2)  # host, pid, random
+        if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
+            continue
+        try:
+            os.kill(int(parts[1]), 0)
+            continue  # the writer is alive (perhaps writing right now)
+        except ProcessLookupError:
+            pass
+        except (OSError, OverflowError):  # PermissionError: alive, another user's; or not a pid
+            continue
+        try:
+            os.unlink(os.path.join(directory, name))
+        except OSError:
+            pass
+
+
 def _atomic_write(path, data: bytes) -> None:
     """Write data to path so that readers see either the old file or the whole new one."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    path = os.path.realpath(os.fspath(path))  # through a symlink: replace its target, keep the link
+    directory = os.path.dirname(path)
+    _remove_stale_temps(path)
+    try:
+        old = os.stat(path)
+    except FileNotFoundError:
+        old = None
+    tmp = os.path.join(directory, f"{_tmp_prefix(path)}{socket.gethostname()}.{os.getpid()}."
+                                  f"{secrets.token_hex(4)}.tmp")
+    # O_EXCL: never follow or reuse another file; mode 0o666 is reduced by the umask, as open() does
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
+            if old is not None:  # a replaced file keeps its permissions (and owner, where allowed)
+                os.chmod(tmp, stat.S_IMODE(old.st_mode))
+                if hasattr(os, "chown") and (old.st_uid, old.st_gid) != (os.getuid(), os.getgid()):
+                    try:
+                        os.chown(tmp, old.st_uid, old.st_gid)
+                    except OSError:
+                        pass
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -89,27 +159,28 @@ def _read(path) -> tuple[dict, dict]:
         arrays = safetensors.numpy.load(raw)
         n = int.from_bytes(raw[:8], "little")
         header = json.loads(raw[8 : 8 + n])
-    except Exception as e:
-        raise ValueError(f"load: {os.fspath(path)!r} is not a valid safetensors file ({e})") from e
+    except Exception as e:  # safetensors' own error type, or the header's JSON
+        raise CheckpointError(f"load: {os.fspath(path)!r} is not a valid safetensors file ({e})") from e
     return arrays, header.get("__metadata__") or {}
 
 
-def _tensor(name: str, array: np.ndarray, device) -> Tensor:
+def _tensor(name: str, array: np.ndarray, device, path: str) -> Tensor:
     if array.dtype.name not in ("float16", "float32", "float64", "int32", "int64", "bool"):
-        raise TypeError(f"load: tensor {name!r} has dtype {array.dtype}, which tinytensor does not support")
+        raise TypeError(f"load: tensor {name!r} in {path!r} has dtype {array.dtype}, which tinytensor "
+                        f"does not support")
     backend = for_device(device)
     try:
         return Tensor(backend.from_host(np.require(array, requirements="C")), backend)
     except TypeError as e:
         raise TypeError(
-            f"load: tensor {name!r} ({array.dtype}) cannot be placed on {backend.device}: {e}"
+            f"load: tensor {name!r} ({array.dtype}) in {path!r} cannot be placed on {backend.device}: {e}"
         ) from e
 
 
 def load(path, device="cpu") -> dict:
     """Read a safetensors file into {name: Tensor} on device."""
     arrays, _ = _read(path)
-    return {name: _tensor(name, a, device) for name, a in arrays.items()}
+    return {name: _tensor(name, a, device, os.fspath(path)) for name, a in arrays.items()}
 
 
 def load_metadata(path) -> dict:
@@ -178,41 +249,88 @@ def save_checkpoint(path, model=None, optimizer=None, scheduler=None, extra: dic
     save(tensors, path, metadata=meta)
 
 
+def _section(path: str, meta: dict, key: str):
+    """The JSON section ``key`` of a checkpoint's metadata, decoded."""
+    if key not in meta:
+        raise MissingEntryError(f"load_checkpoint: {path!r} holds no {key} state")
+    try:
+        return _decode(json.loads(meta[key]))
+    except (json.JSONDecodeError, TypeError) as e:
+        raise CheckpointError(f"load_checkpoint: {path!r}: the metadata entry {key!r} is corrupt "
+                              f"(not JSON: {e})") from e
+
+
+def _optimizer_state(path: str, arrays: dict, meta: dict) -> dict:
+    """The optimizer's state_dict as stored: scalars in the metadata, tensors as
+    ``optimizer.state.<index>.<name>``."""
+    info = _section(path, meta, "optimizer")
+    if not (isinstance(info, dict) and isinstance(info.get("param_groups"), list)
+            and isinstance(info.get("scalars"), dict)):
+        raise CheckpointError(f"load_checkpoint: {path!r}: the metadata entry 'optimizer' is corrupt "
+                              f"(expected 'param_groups' and 'scalars')")
+    state: dict = {}
+    for i, s in info["scalars"].items():
+        if not (i.isdigit() and isinstance(s, dict)):
+            raise CheckpointError(f"load_checkpoint: {path!r}: the optimizer scalars of {i!r} are corrupt")
+        state[int(i)] = dict(s)
+    for k, a in arrays.items():
+        if k.startswith("optimizer.state."):
+            idx, _, name = k[len("optimizer.state."):].partition(".")
+            if not (idx.isdigit() and name):
+                raise CheckpointError(f"load_checkpoint: {path!r}: the entry {k!r} is not named "
+                                      f"optimizer.state.<index>.<name>")
+            state.setdefault(int(idx), {})[name] = _tensor(k, a, "cpu", path)
+    return {"state": state, "param_groups": info["param_groups"]}
+
+
 def load_checkpoint(path, model=None, optimizer=None, scheduler=None, strict: bool = True,
                     restore_rng: bool = True, device=None):
     """Restore what save_checkpoint stored into the given objects; returns ``extra`` (or None).
 
-    Model tensors are loaded onto ``device`` (default: where the model's parameters are).
-    """
+    All or nothing: everything is checked before anything is written. Model tensors are loaded onto
+    ``device`` (default: where the model's parameters are)."""
+    path = os.fspath(path)
     arrays, meta = _read(path)
     if meta.get("format") != FORMAT:
-        raise ValueError(f"load_checkpoint: {os.fspath(path)!r} is not a tinytensor checkpoint (use load())")
+        raise CheckpointError(f"load_checkpoint: {path!r} is not a tinytensor checkpoint (use load())")
+    if meta.get("version") != str(VERSION):
+        raise CheckpointError(f"load_checkpoint: {path!r} has version {meta.get('version')!r}; this "
+                              f"tinytensor reads version {VERSION}")
+    writes = []  # each checked, none run until all are
     if model is not None:
         if "model" not in meta:
-            raise KeyError(f"load_checkpoint: {os.fspath(path)!r} holds no model state")
+            raise MissingEntryError(f"load_checkpoint: {path!r} holds no model state")
         if device is None:
             first = next(iter(model.state_dict().values()), None)
             device = first.device if first is not None else "cpu"
-        state = {k[len("model."):]: _tensor(k, a, device)
+        state = {k[len("model."):]: _tensor(k, a, device, path)
                  for k, a in arrays.items() if k.startswith("model.")}
-        model.load_state_dict(state, strict=strict)
+        writes.append(model._prepare_load(state, strict=strict, source=path))
     if optimizer is not None:
-        if "optimizer" not in meta:
-            raise KeyError(f"load_checkpoint: {os.fspath(path)!r} holds no optimizer state")
-        info = _decode(json.loads(meta["optimizer"]))
-        state: dict = {int(i): dict(s) for i, s in info["scalars"].items()}
-        for k, a in arrays.items():
-            if k.startswith("optimizer.state."):
-                idx, name = k[len("optimizer.state."):].split(".", 1)
-                state.setdefault(int(idx), {})[name] = _tensor(k, a, "cpu")
-        optimizer.load_state_dict({"state": state, "param_groups": info["param_groups"]})
+        sd = _optimizer_state(path, arrays, meta)
+        writes.append(optimizer._prepare_load(sd, source=path,
+                                              entry=lambda idx, name: f"optimizer.state.{idx}.{name}"))
     if scheduler is not None:
-        if "scheduler" not in meta:
-            raise KeyError(f"load_checkpoint: {os.fspath(path)!r} holds no scheduler state")
-        scheduler.load_state_dict(_decode(json.loads(meta["scheduler"])))
+        sched = _section(path, meta, "scheduler")
+        own = scheduler.state_dict()
+        if not isinstance(sched, dict) or sched.keys() != own.keys():
+            got = sorted(sched) if isinstance(sched, dict) else type(sched).__name__
+            raise CheckpointError(f"load_checkpoint: {path!r}: the scheduler state holds {got}, "
+                                  f"{type(scheduler).__name__} has {sorted(own)}")
+        writes.append(lambda: scheduler.load_state_dict(sched))
     if restore_rng:
-        tt.set_rng_state(json.loads(meta["rng"]))
-    return _decode(json.loads(meta["extra"])) if "extra" in meta else None
+        rng = _section(path, meta, "rng")
+        try:  # the state a generator accepts: try it on a scratch one first
+            np.random.default_rng().bit_generator.state = rng
+        except (TypeError, ValueError, KeyError) as e:
+            raise CheckpointError(f"load_checkpoint: {path!r}: the metadata entry 'rng' is corrupt "
+                                  f"({e})") from e
+        writes.append(lambda: tt.set_rng_state(rng))
+    extra = _section(path, meta, "extra") if "extra" in meta else None
+    for write in writes:
+        write()
+    return extra
 
 
-__all__ = ["save", "load", "load_metadata", "save_checkpoint", "load_checkpoint"]
+__all__ = ["save", "load", "load_metadata", "save_checkpoint", "load_checkpoint", "CheckpointError",
+           "MissingEntryError"]

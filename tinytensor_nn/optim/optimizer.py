@@ -104,38 +104,82 @@ class Optimizer:
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        """Restore hyper-parameters and state; state tensors are copied to each parameter's device,
-        and floating ones to its dtype."""
-        groups = state_dict["param_groups"]
+        """Restore hyper-parameters and state, all or nothing: the whole state is checked first (groups,
+        every parameter's state names, shapes and dtypes) and on any error nothing has changed. State
+        tensors are copied to each parameter's device, and floating ones to its dtype."""
+        self._prepare_load(state_dict)()
+
+    def _expected_state(self, group: dict) -> dict:
+        """{name: type} that a parameter's state must hold once it has any (``step`` int, the running
+        averages Tensor); subclasses say which, for the hyper-parameters in ``group``."""
+        return {}
+
+    def _prepare_load(self, state_dict: dict, source: str | None = None, entry=None):
+        """Check ``state_dict``; return a function that installs it (and cannot fail).
+
+        Raises ValueError naming the parameter and the state entry, as ``entry(index, name)`` spells it
+        (default ``state[index]['name']``); ``source`` (a file) is named too."""
+        name = f"{type(self).__name__}.load_state_dict" + (f" from {source!r}" if source is not None else "")
+        entry = entry or (lambda idx, key: f"state[{idx}][{key!r}]")
+
+        def bad(msg):
+            return ValueError(f"{name}: {msg} (nothing was loaded)")
+
+        if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= state_dict.keys():
+            raise bad("expected a dict with 'state' and 'param_groups' (from Optimizer.state_dict())")
+        groups, states = state_dict["param_groups"], state_dict["state"]
         if len(groups) != len(self.param_groups):
-            raise ValueError(
-                f"{type(self).__name__}.load_state_dict: the state has {len(groups)} parameter groups, "
-                f"the optimizer {len(self.param_groups)}"
-            )
-        for saved, own in zip(groups, self.param_groups):
+            raise bad(f"the state has {len(groups)} parameter groups, the optimizer {len(self.param_groups)}")
+        merged_groups = []
+        for i, (saved, own) in enumerate(zip(groups, self.param_groups)):
+            if not isinstance(saved, dict) or "params" not in saved:
+                raise bad(f"param group {i} is not a dict with 'params'")
             if len(saved["params"]) != len(own["params"]):
-                raise ValueError(
-                    f"{type(self).__name__}.load_state_dict: a group has {len(saved['params'])} parameters "
-                    f"in the state but {len(own['params'])} in the optimizer"
-                )
+                raise bad(f"group {i} has {len(saved['params'])} parameters in the state but "
+                          f"{len(own['params'])} in the optimizer")
+            merged = {k: copy.deepcopy(v) for k, v in saved.items() if k != "params"}
+            merged_groups.append(dict(own, **merged))
+        known = {str(i) for saved in groups for i in saved["params"]}
+        unknown = [i for i in states if str(i) not in known]
+        if unknown:
+            raise bad(f"the state holds parameters {unknown} that no param group lists")
         new_state = {}
-        for saved, own in zip(groups, self.param_groups):
-            for idx, p in zip(saved["params"], own["params"]):
-                s = state_dict["state"].get(idx, state_dict["state"].get(str(idx)))
-                if s is not None:
-                    new_state[p] = {k: _cast_state(v, p, k) for k, v in s.items()}
-        for saved, own in zip(groups, self.param_groups):
-            for k, v in saved.items():
-                if k != "params":
-                    own[k] = copy.deepcopy(v)
-        self.state = new_state
+        for i, (saved, group) in enumerate(zip(groups, merged_groups)):
+            expected = self._expected_state(group)
+            for idx, p in zip(saved["params"], group["params"]):
+                s = states.get(idx, states.get(str(idx)))
+                if not s:
+                    continue  # no state yet: the next step starts it, as for a fresh optimizer
+                if not isinstance(s, dict):
+                    raise bad(f"the state of parameter {idx} is a {type(s).__name__}, expected a dict")
+                for key, kind in expected.items():
+                    where = f"{entry(idx, key)} (group {i}, parameter of shape {p.shape})"
+                    if key not in s:
+                        raise bad(f"{where} is missing; the state holds {sorted(s)}")
+                    v = s[key]
+                    if kind is int and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+                        raise bad(f"{where} must be a non-negative int, got {v!r}")
+                    if kind is Tensor and not (isinstance(v, Tensor) and v.dtype.is_floating_point):
+                        raise bad(f"{where} must be a floating-point Tensor, got "
+                                  f"{v.dtype if isinstance(v, Tensor) else type(v).__name__}")
+                new_state[p] = {}
+                for key, v in s.items():
+                    if isinstance(v, Tensor) and tuple(v.shape) != p.shape:
+                        raise bad(f"{entry(idx, key)} has shape {v.shape}, its parameter {p.shape}")
+                    new_state[p][key] = _cast_state(v, p)
+
+        def install():
+            for own, merged in zip(self.param_groups, merged_groups):
+                own.update(merged)
+            self.state = new_state
+
+        return install
 
 
-def _cast_state(value, p: Tensor, name: str):
+def _cast_state(value, p: Tensor):
+    """A state tensor as a fresh array on the parameter's device (floating ones in its dtype)."""
     if not isinstance(value, Tensor):
         return value
-    if tuple(value.shape) != p.shape:
-        raise ValueError(f"load_state_dict: state {name!r} has shape {value.shape}, its parameter {p.shape}")
     host = value.numpy()
     if value.dtype.is_floating_point:
         host = host.astype(p.dtype.name)
