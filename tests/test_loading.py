@@ -189,6 +189,32 @@ def test_load_state_dict_with_one_bad_entry_late_changes_nothing(bad):
         assert [p._version[0] for p in net.parameters()] == versions
 
 
+def test_load_on_every_device_is_all_or_nothing(device):
+    tt.manual_seed(0)
+    net = Net().to(device)
+    before = snapshot(net)
+    elsewhere = "strict" if net.tail.w.device == "cpu" else "cpu"
+    state = other_state(net)
+    state["tail.flag"] = state["tail.flag"].to(elsewhere)
+    with pytest.raises(RuntimeError, match=f"tail.flag is on {elsewhere} but the model is on"):
+        net.load_state_dict(state)
+    assert snapshot(net) == before
+    state["tail.flag"] = state["tail.flag"].to(net.tail.w.device)
+    net.load_state_dict(state)
+    assert snapshot(net) == {k: (v.dtype, v.numpy().tobytes()) for k, v in state.items()}
+    opt = optim.Adam(net.parameters(), lr=0.1)
+    (net.body(tt.randn(2, 3, device=device)).sum() + net.tail.w.sum()).backward()
+    opt.step()
+    cpu_state = {"state": {i: {k: (v.to("cpu") if isinstance(v, tt.Tensor) else v) for k, v in s.items()}
+                           for i, s in opt.state_dict()["state"].items()},
+                 "param_groups": opt.state_dict()["param_groups"]}
+    twin = optim.Adam(net.parameters(), lr=0.1)
+    twin.load_state_dict(cpu_state)  # state tensors move to each parameter's device
+    for p in net.parameters():
+        assert twin.state[p]["exp_avg"].device == p.device
+        np.testing.assert_array_equal(twin.state[p]["exp_avg"].numpy(), opt.state[p]["exp_avg"].numpy())
+
+
 def test_load_state_dict_reports_every_problem_at_once():
     net = Net()
     state = dict(other_state(net), **{"body.0.weight": tt.zeros(1), "extra": tt.ones(1)})
