@@ -43,13 +43,22 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
         raise TypeError("tensor(): for arrays of other libraries use tt.from_dlpack(array)")
     host = np.array(data, dtype=None if dtype is None else dtype.name)
     if dtype is None:
-        if host.dtype == np.float64 and not isinstance(data, np.ndarray):
-            host = host.astype(np.float32)  # Python floats default to float32
+        if host.dtype == np.float64 and not _has_numpy_float64(data):
+            host = host.astype(np.float32)  # Python floats default to float32; NumPy's float64 stays
         elif host.dtype.kind in "iu" and host.dtype != np.int32:
             host = host.astype(np.int64)
         elif host.dtype.kind not in "fiub":
             raise TypeError(f"tensor(): unsupported data of NumPy dtype {host.dtype}")
     return _finish(host, device, None, requires_grad)
+
+
+def _has_numpy_float64(data) -> bool:
+    """Whether data is, or holds, a NumPy float64 array or scalar (PyTorch keeps those float64)."""
+    if isinstance(data, (np.ndarray, np.generic)):
+        return data.dtype == np.float64
+    if isinstance(data, (list, tuple)):
+        return any(isinstance(d, (np.ndarray, np.generic)) and d.dtype == np.float64 for d in _flat(data))
+    return False
 
 
 def _flat(data):

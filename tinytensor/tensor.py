@@ -150,63 +150,112 @@ class Tensor(TensorCore):
     def is_floating_point(self) -> bool:
         return self.dtype.is_floating_point
 
-    # ---- in-place updates (no autograd through them; version counter catches misuse) -------
-    def _write(self, new, op: str):
-        if is_grad_enabled() and self.requires_grad:
-            what = "a leaf tensor that requires grad" if self.is_leaf else "a tensor that is part of a graph"
+    # ---- in-place updates -------------------------------------------------------------------
+    # Outside autograd (no_grad, or nothing involved requires grad) an update writes into the array
+    # and bumps the version counter, which makes a backward that saved the old values fail loudly.
+    # When autograd is involved it is recorded: the tensor's history is replaced by an IndexPut
+    # node (the old history gets no gradient where the values were overwritten), as PyTorch does.
+    def _records(self, value, op: str) -> bool:
+        """Whether writing ``value`` into this tensor must be recorded for backward."""
+        if not is_grad_enabled() or not (self.requires_grad or getattr(value, "requires_grad", False)):
+            return False
+        if self.requires_grad and self.is_leaf:
             raise RuntimeError(
-                f"{op}: in-place update of {what} (shape {self.shape}); wrap it in tt.no_grad() or "
-                f"use the out-of-place op"
+                f"{op}: in-place update of a leaf tensor that requires grad (shape {self.shape}); wrap it in "
+                f"tt.no_grad() or use the out-of-place op"
             )
+        if len(self._version) > 1:  # shares memory with a view (or is one): its history would be stale
+            raise RuntimeError(
+                f"{op}: in-place update with autograd of a tensor that shares memory with a view (shape "
+                f"{self.shape}; views come from reshape, indexing with slices, transpose, expand ...): "
+                f"not supported, write it out of place (e.g. x = x + y, or tt.where / tt.cat)"
+            )
+        return True
+
+    def _snapshot(self):
+        """This tensor's current values in a copy, in the same place in the graph (for an op that
+        reads the tensor it is about to overwrite)."""
+        return type(self)(self.backend.copy(self.data), self.backend, self.requires_grad, self.grad_fn,
+                          self._output_nr)
+
+    def _update(self, op: str, fn, *args):
+        """self ← fn(self, *args) in place."""
+        if self._records(next((a for a in args if getattr(a, "requires_grad", False)), None), op):
+            return self._put(fn(self._snapshot(), *args), (Ellipsis,), op)
+        return self._write(fn(self, *args), op)
+
+    def _write(self, new, op: str):
+        """self ← new (a Tensor broadcast to self's shape, or a number) in place, unrecorded."""
         if isinstance(new, Tensor):
             if new.backend is not self.backend:
                 raise RuntimeError(f"{op}: source is on {new.device} but this tensor is on {self.device}")
+            if new.dtype.is_floating_point and not self.dtype.is_floating_point:
+                raise RuntimeError(f"{op}: result type {new.dtype.name} can't be cast to {self.dtype.name}")
             new = new.data
         self.data[...] = new
         self._version[0] += 1
         return self
 
+    def _put(self, value, index: tuple, op: str):
+        """self[index] ← value, recorded: the tensor becomes the output of an IndexPut node."""
+        if isinstance(value, Tensor) and value.dtype.is_floating_point and not self.dtype.is_floating_point:
+            raise RuntimeError(f"{op}: result type {value.dtype.name} can't be cast to {self.dtype.name}")
+        if isinstance(value, Tensor):
+            value = ops.cast(value, self.dtype)
+        out = ops.shape.index_put(self, value, index)
+        self.data[...] = out.data
+        self.grad_fn, self._output_nr, self.requires_grad = out.grad_fn, out._output_nr, True
+        self._version[0] += 1
+        return self
+
     def add_(self, other, alpha=1):
-        return self._write(ops.add(self, other if alpha == 1 else ops.mul(other, alpha)), "add_")
+        return self._update("add_", ops.add, other if alpha == 1 else ops.mul(other, alpha))
 
     def sub_(self, other, alpha=1):
-        return self._write(ops.sub(self, other if alpha == 1 else ops.mul(other, alpha)), "sub_")
+        return self._update("sub_", ops.sub, other if alpha == 1 else ops.mul(other, alpha))
 
     def mul_(self, other):
-        return self._write(ops.mul(self, other), "mul_")
+        return self._update("mul_", ops.mul, other)
 
     def div_(self, other):
-        return self._write(ops.div(self, other), "div_")
+        return self._update("div_", ops.div, other)
 
     def clamp_(self, min=None, max=None):
-        return self._write(ops.clamp(self, min, max), "clamp_")
+        return self._update("clamp_", ops.clamp, min, max)
 
     def masked_fill_(self, mask, value):
-        return self._write(ops.masked_fill(self, mask, value), "masked_fill_")
+        return self._update("masked_fill_", ops.masked_fill, mask, value)
 
     def fill_(self, value):
-        return self._write(scalar(value, "fill_"), "fill_")
+        value = scalar(value, "fill_")
+        if self._records(value, "fill_"):
+            return self._put(value, (Ellipsis,), "fill_")
+        return self._write(value, "fill_")
 
     def zero_(self):
-        return self._write(0, "zero_")
+        return self.fill_(0)
 
     def copy_(self, src):
         if tuple(src.shape) != self.shape and ops.broadcast_shapes(src.shape, self.shape) != self.shape:
             raise ValueError(f"copy_: source shape {src.shape} does not broadcast to {self.shape}")
+        if self._records(src, "copy_"):
+            return self._put(src, (Ellipsis,), "copy_")
         return self._write(ops.cast(src, self.dtype), "copy_")
 
     def __setitem__(self, index, value):
-        if is_grad_enabled() and self.requires_grad:
-            self._write(None, "__setitem__")
         index = ops.shape._prepare_index(self, index)
         if isinstance(value, Tensor):
             if value.backend is not self.backend:
                 raise RuntimeError(
                     f"__setitem__: value is on {value.device} but this tensor is on {self.device}"
                 )
-            value = ops.cast(value, self.dtype).data
         else:
             value = scalar(value, "__setitem__")
+        if self._records(value, "__setitem__"):
+            self._put(value, index, "__setitem__")
+            return
+        if isinstance(value, Tensor):
+            value = ops.cast(value, self.dtype).data
         self.backend.setitem(self.data, index, value)
         self._version[0] += 1
 

@@ -136,7 +136,11 @@ class Function(Node):
         backend = self.backend
         record = True in self.needs_input_grad
         tensor_cls = first._result_cls or type(first)
-        version = first._version if self.is_view else None
+        version = None
+        if self.is_view:  # the output shares the input's memory, and so its version counter
+            version = first._version
+            if len(version) == 1:
+                version.append(True)  # marks memory seen by several tensors (Tensor._records)
         if type(out) is tuple:
             floats = [record and backend.dtype_of(o).is_floating_point for o in out]
             results = tuple(tensor_cls(o, backend, f, self if f else None, i, version)

@@ -243,7 +243,8 @@ class Backend:
     def scatter_add_flat(self, size: int, pos, values):
         """A length-``size`` vector v with v[pos[i]] += values[i] (one-hot product; small sizes)."""
         xp = self.xp
-        return xp.reshape(xp.reshape(values, (1, -1)) @ self._one_hot(pos, size, values.dtype), (size,))
+        sums = self._rows_of_sums(pos, size, xp.reshape(values, (-1, 1)))
+        return xp.reshape(sums, (size,))
 
     def take_rows(self, weight, index):
         """weight[index] for an integer array of any shape (embedding lookup)."""
@@ -256,8 +257,29 @@ class Backend:
         xp = self.xp
         flat_idx = xp.reshape(index, (-1,))
         g = xp.reshape(grad, (flat_idx.shape[0], -1))
-        onehot = self._one_hot(flat_idx, num_rows, g.dtype)  # (n, num_rows)
-        return xp.reshape(xp.matrix_transpose(onehot) @ g, (num_rows,) + tuple(grad.shape[index.ndim:]))
+        sums = self._rows_of_sums(flat_idx, num_rows, g)
+        return xp.reshape(sums, (num_rows,) + tuple(grad.shape[index.ndim:]))
+
+    def _rows_of_sums(self, index, n: int, g):
+        """out[r] = Σ_{i: index[i] = r} g[i] for a (len(index), m) array g, as one-hot products.
+
+        A product adds 0 · g[i] for every other row, and 0 · inf is NaN: so the product sums only
+        the finite entries, and each row's count of NaN, +inf and -inf entries (products of 0/1
+        arrays, always finite) decides where the sum is NaN or ±inf, as a scatter-add would give.
+        """
+        xp = self.xp
+        dt = g.dtype
+        onehot_t = xp.matrix_transpose(self._one_hot(index, n, dt))  # (n, len(index))
+        finite = xp.isfinite(g)
+        total = onehot_t @ xp.where(finite, g, xp.zeros_like(g))
+        if bool(xp.all(finite)):
+            return total
+        nan = onehot_t @ xp.astype(xp.isnan(g), dt) > 0
+        pos = onehot_t @ xp.astype(g == xp.inf, dt) > 0
+        neg = onehot_t @ xp.astype(g == -xp.inf, dt) > 0
+        total = xp.where(pos, xp.full_like(total, xp.inf), total)
+        total = xp.where(neg, xp.full_like(total, -xp.inf), total)
+        return xp.where(nan | (pos & neg), xp.full_like(total, xp.nan), total)
 
     def _one_hot(self, index, n: int, dtype):
         """(len(index), n) matrix with a 1 at (i, index[i]), in ``dtype``."""

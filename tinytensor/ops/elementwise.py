@@ -5,7 +5,8 @@ import math
 
 from ..autograd.function import Function
 from ..autograd.tensor_core import TensorCore
-from ._operands import binary, floating, like, scalar
+from ..dtypes import scalar_dtype
+from ._operands import binary, cast, floating, like, scalar
 from .broadcast import broadcast_shapes, sum_to
 
 # ---- binary arithmetic ----------------------------------------------------------------------
@@ -83,13 +84,17 @@ class Pow(_Binary):
     def backward(self, gy):
         a, b, y = self.saved_tensors
         ga = gb = None
-        if self.needs_input_grad[0]:
-            ga = gy * b * a ** (b - 1)  # d/da a^b = b a^(b-1)
-        if self.needs_input_grad[1] and not isinstance(a, TensorCore):  # a number ** tensor
-            gb = gy * y * math.log(a) if a > 0 else gy * 0.0
-        elif self.needs_input_grad[1]:
-            safe = where(a > 0, a, 1.0)  # d/db a^b = a^b ln a, taken as 0 where a <= 0
-            gb = gy * where(a > 0, y * log(safe), 0.0)
+        if self.needs_input_grad[0]:  # d/da a^b = b a^(b-1), and 0 where b = 0 (a^0 = 1 everywhere)
+            if isinstance(b, TensorCore):
+                ga = select(b != 0, gy * b * a ** (b - 1))
+            else:
+                ga = gy * (b * a ** (b - 1)) if b != 0 else select(gy != gy, gy)  # all zeros
+        if self.needs_input_grad[1]:  # d/db a^b = a^b ln a, and 0 where a = 0 and b >= 0 (as PyTorch)
+            if isinstance(a, TensorCore):
+                gb = select(~((a == 0) & (b >= 0)), gy * (y * log(a)))
+            else:  # a number ** tensor
+                gb = gy * (y * _log(a))
+                gb = select(~(b >= 0), gb) if a == 0 else gb
         return self.reduce(ga, gb)
 
 
@@ -117,9 +122,21 @@ class Minimum(_Binary):
 
 def _select_grads(fn, gy, a, b, a_wins):
     """maximum/minimum: the winner takes the gradient; ties split it equally (as PyTorch)."""
-    tie = (a == b).float().to(dtype=gy.dtype) * 0.5
-    wa = a_wins.to(dtype=gy.dtype) + tie
-    return fn.reduce(gy * wa, gy * (1.0 - wa))
+    tie = a == b
+    half = select(tie, gy * 0.5)
+    ga = where(a_wins, gy, half) if fn.needs_input_grad[0] else None
+    gb = where(a_wins | tie, half, gy) if fn.needs_input_grad[1] else None
+    return fn.reduce(ga, gb)
+
+
+def select(keep, g):
+    """g where ``keep``, else 0: how a gradient is zeroed. A mask multiplied in instead would turn
+    an inf or NaN upstream gradient into NaN where the derivative is 0 (0 · inf = NaN)."""
+    return where(keep, g, 0.0)
+
+
+def _log(a: float) -> float:
+    return math.log(a) if a > 0 else -math.inf if a == 0 else math.nan
 
 
 def add(a, b):
@@ -297,7 +314,7 @@ class Relu(Function):
 
     def backward(self, gy):
         (x,) = self.saved_tensors
-        return gy * (x > 0).to(dtype=gy.dtype)  # d/dx relu = 1[x > 0]
+        return select(x > 0, gy)  # d/dx relu = 1[x > 0]
 
 
 class Silu(Function):
@@ -369,7 +386,7 @@ class Abs(Function):
 
     def backward(self, gy):
         (x,) = self.saved_tensors
-        return gy * sign(x)  # d/dx |x| = sign(x), 0 at 0
+        return select(x != 0, gy * sign(x))  # d/dx |x| = sign(x), 0 at 0
 
 
 class Clamp(Function):
@@ -380,12 +397,11 @@ class Clamp(Function):
 
     def backward(self, gy):
         (x,) = self.saved_tensors
-        inside = x == x  # all True
-        if self.lo is not None:
-            inside = inside & (x >= self.lo)
-        if self.hi is not None:
-            inside = inside & (x <= self.hi)
-        return gy * inside.to(dtype=gy.dtype), None, None
+        if self.lo is not None and self.hi is not None:
+            inside = (x >= self.lo) & (x <= self.hi)
+        else:
+            inside = x >= self.lo if self.lo is not None else x <= self.hi
+        return select(inside, gy), None, None  # d/dx clamp = 1 inside [lo, hi]
 
 
 def neg(x):
@@ -464,7 +480,11 @@ def clamp(x, min=None, max=None):
         raise ValueError("clamp: at least one of min and max must be given")
     lo = None if min is None else scalar(min, "clamp")
     hi = None if max is None else scalar(max, "clamp")
-    return Clamp.apply(x, lo, hi)
+    dtype = x.dtype  # an integer tensor with a float bound is clamped in float32 (as PyTorch)
+    for bound in (lo, hi):
+        if bound is not None:
+            dtype = scalar_dtype(dtype, bound)
+    return Clamp.apply(cast(x, dtype), lo, hi)
 
 
 clip = clamp
@@ -519,7 +539,17 @@ def masked_fill(x, mask, value):
     """x with ``value`` wherever the bool ``mask`` (broadcast to x) is True."""
     if getattr(mask, "dtype", None) is None or mask.dtype.name != "bool":
         raise TypeError(f"masked_fill: mask must be a bool Tensor, got {getattr(mask, 'dtype', type(mask))}")
-    broadcast_shapes(tuple(mask.shape), tuple(x.shape), op="masked_fill")
+    if tuple(broadcast_shapes(tuple(mask.shape), tuple(x.shape), op="masked_fill")) != tuple(x.shape):
+        raise ValueError(f"masked_fill: mask of shape {mask.shape} does not broadcast to the shape {x.shape}")
+    # the result keeps x's dtype: the value is converted to it (2.7 fills an int64 tensor with 2)
+    if isinstance(value, TensorCore):
+        if value.ndim != 0:
+            raise ValueError(f"masked_fill: value must be a number or a 0-d tensor, got shape {value.shape}")
+        value = cast(value, x.dtype)
+    else:
+        value = scalar(value, "masked_fill")
+        value = float(value) if x.dtype.is_floating_point else bool(value) if x.dtype.name == "bool" \
+            else int(value)
     return where(mask, value, x)
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 import math
 
 from ..autograd.function import Function
-from ._operands import binary
+from ._operands import binary, like
 from .broadcast import broadcast_shapes, sum_to
+from .elementwise import where
 
 
 class MatMul(Function):
@@ -71,17 +72,42 @@ class Einsum(Function):
                 grads.append(None)
                 continue
             others = [t for j, t in enumerate(terms) if j != i]
+            rest = [s for j, s in enumerate(saved) if j != i]
+            sizes = dict(zip(term, saved[i].shape))
+            letters = "".join(dict.fromkeys(term))  # each letter once: a repeated one is a diagonal
             # letters summed out of operand i alone (absent from the output and the other operands):
             # the gradient is constant along them, so compute it without them and broadcast
-            missing = [c for c in term if c not in out and all(c not in t for t in others)]
-            kept = "".join(c for c in term if c not in missing)
-            rest = [s for j, s in enumerate(saved) if j != i]
+            missing = [c for c in letters if c not in out and all(c not in t for t in others)]
+            kept = "".join(c for c in letters if c not in missing)
             g = einsum(",".join([out] + others) + "->" + kept, gy, *rest)
             if missing:
-                shape = saved[i].shape
-                g = g.reshape(tuple(1 if c in missing else n for c, n in zip(term, shape))).expand(*shape)
-            grads.append(g)
+                g = g.reshape(tuple(1 if c in missing else sizes[c] for c in letters))
+                g = g.expand(*(sizes[c] for c in letters))
+            grads.append(_on_diagonals(g, letters, term) if len(letters) < len(term) else g)
         return tuple(grads)
+
+
+def _on_diagonals(g, letters: str, term: str):
+    """The gradient of an operand whose ``term`` repeats letters ("ii", "iji"): ``g`` (over each
+    letter once, in ``letters`` order) on the diagonals the repeats pick, zero elsewhere."""
+    shape = [g.shape[letters.index(c)] for c in term]
+    first = {c: term.index(c) for c in letters}
+    # g with a size-1 axis at every repeat, broadcast over the operand's shape
+    g = g.reshape(tuple(n if first[c] == k else 1 for k, (c, n) in enumerate(zip(term, shape))))
+    on = None
+    for k, c in enumerate(term):
+        if first[c] != k:  # position k must equal position first[c]
+            a = arange_along(g, shape, first[c])
+            b = arange_along(g, shape, k)
+            on = (a == b) if on is None else on & (a == b)
+    return where(on, g.expand(*shape), 0.0)
+
+
+def arange_along(ref, shape, axis: int):
+    """0, 1, ... along ``axis`` of an array of ``shape`` (size 1 elsewhere), on ref's device."""
+    bk = ref.backend
+    view = tuple(n if k == axis else 1 for k, n in enumerate(shape))
+    return like(ref, bk.xp.reshape(bk.arange(shape[axis]), view))
 
 
 def einsum(spec: str, *operands):

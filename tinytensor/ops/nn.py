@@ -9,7 +9,7 @@ from .dims import normalize_dims
 class Softmax(Function):
     def forward(self, x, dim):
         self.dim = dim
-        y = self.backend.softmax(x, dim)
+        y = self.backend.softmax(x, dim) if x.size else self.xp.zeros_like(x)
         self.save_for_backward(y)
         return y
 
@@ -38,7 +38,7 @@ class SoftmaxBackward(Function):
 class LogSoftmax(Function):
     def forward(self, x, dim):
         self.dim = dim
-        y = self.backend.log_softmax(x, dim)
+        y = self.backend.log_softmax(x, dim) if x.size else self.xp.zeros_like(x)
         self.save_for_backward(y)
         return y
 

@@ -8,7 +8,7 @@ from ..autograd.function import Function
 from ._operands import floating, like
 from .broadcast import broadcast_to
 from .dims import normalize_dims
-from .elementwise import exp, where
+from .elementwise import exp, select, where
 
 
 def _kept_shape(shape, dims):
@@ -39,10 +39,9 @@ class Amax(Function):
     def backward(self, gy):
         x, y = self.saved_tensors
         y = y.reshape(_kept_shape(x.shape, self.dims))
-        hit = (x == y.detach()).to(dtype=gy.dtype)
-        count = hit.sum(dim=self.dims, keepdim=True)
-        gy = gy.reshape(y.shape)
-        return gy * hit / count
+        hit = x == y.detach()
+        count = hit.sum(dim=self.dims, keepdim=True).to(dtype=gy.dtype)
+        return select(hit, gy.reshape(y.shape) / count)
 
 
 class Amin(Amax):
@@ -61,14 +60,12 @@ class MaxAlong(Function):
 
     def backward(self, gy):
         (idx,) = self.saved_tensors
-        xp = gy.backend.xp
         n = self.shape[self.dim]
         along = tuple(n if i == self.dim else 1 for i in range(len(self.shape)))
-        pos = xp.reshape(gy.backend.arange(n), along)
-        hit = like(gy, xp.astype(pos == idx.data, gy.backend.xp_dtype(gy.dtype)))
+        pos = like(gy, gy.backend.xp.reshape(gy.backend.arange(n), along))
         if not self.keepdim:
             gy = gy.unsqueeze(self.dim)
-        return gy * hit, None, None, None
+        return select(pos == idx, gy), None, None, None  # the gradient goes to the chosen index
 
 
 class Argmax(Function):
@@ -90,7 +87,12 @@ class Argmin(Argmax):
 class LogSumExp(Function):
     def forward(self, x, dims, keepdim):
         self.dims, self.keepdim = dims, keepdim
-        y = self.backend.logsumexp(x, dims, keepdims=keepdim)
+        if any(x.shape[d] == 0 for d in dims):  # log Σ over nothing = log 0
+            shape = _kept_shape(x.shape, dims) if keepdim else tuple(
+                n for i, n in enumerate(x.shape) if i not in dims)
+            y = self.backend.full(shape, -math.inf, self.backend.dtype_of(x))
+        else:
+            y = self.backend.logsumexp(x, dims, keepdims=keepdim)
         self.save_for_backward(x, y)
         return y
 
@@ -149,21 +151,23 @@ class SqrtOfVar(Function):
 
 def amax(x, dim=None, keepdim: bool = False):
     """Maximum over dim; ties split the gradient equally."""
-    _nonempty(x, "amax")
-    return Amax.apply(x, normalize_dims(dim, x.ndim, "amax", x.shape), keepdim)
+    dims = normalize_dims(dim, x.ndim, "amax", x.shape)
+    _nonempty(x, dims, dim, "amax")
+    return Amax.apply(x, dims, keepdim)
 
 
 def amin(x, dim=None, keepdim: bool = False):
     """Minimum over dim; ties split the gradient equally."""
-    _nonempty(x, "amin")
-    return Amin.apply(x, normalize_dims(dim, x.ndim, "amin", x.shape), keepdim)
+    dims = normalize_dims(dim, x.ndim, "amin", x.shape)
+    _nonempty(x, dims, dim, "amin")
+    return Amin.apply(x, dims, keepdim)
 
 
 def max(x, dim=None, keepdim: bool = False):
     """Without dim: the maximum (as amax). With dim: (values, indices); the gradient goes to indices."""
     if dim is None:
         return amax(x)
-    _nonempty(x, "max")
+    _nonempty(x, normalize_dims(dim, x.ndim, "max", x.shape), dim, "max")
     if not normalize_dims(dim, x.ndim, "max", x.shape):  # 0-d: its own maximum, at index 0
         values, idx = max(x.reshape(1), 0)
         return values, idx
@@ -176,7 +180,7 @@ def min(x, dim=None, keepdim: bool = False):
     """Without dim: the minimum (as amin). With dim: (values, indices)."""
     if dim is None:
         return amin(x)
-    _nonempty(x, "min")
+    _nonempty(x, normalize_dims(dim, x.ndim, "min", x.shape), dim, "min")
     if not normalize_dims(dim, x.ndim, "min", x.shape):  # 0-d: its own minimum, at index 0
         values, idx = min(x.reshape(1), 0)
         return values, idx
@@ -187,16 +191,16 @@ def min(x, dim=None, keepdim: bool = False):
 
 def argmax(x, dim=None, keepdim: bool = False):
     """Index of the first maximum (over the flattened tensor when dim is None)."""
-    _nonempty(x, "argmax")
     dims = () if dim is None else normalize_dims(dim, x.ndim, "argmax", x.shape)
+    _nonempty(x, dims, dim, "argmax")
     d = dims[0] if dims else None  # None: over the flattened tensor (also for a 0-d tensor)
     return Argmax.apply(x, d, keepdim)
 
 
 def argmin(x, dim=None, keepdim: bool = False):
     """Index of the first minimum."""
-    _nonempty(x, "argmin")
     dims = () if dim is None else normalize_dims(dim, x.ndim, "argmin", x.shape)
+    _nonempty(x, dims, dim, "argmin")
     d = dims[0] if dims else None
     return Argmin.apply(x, d, keepdim)
 
@@ -236,6 +240,10 @@ class Prod(Function):
         return gy.reshape(y.shape) * where(zero, at_zero, at_nonzero)
 
 
-def _nonempty(x, op):
-    if x.data.size == 0:
-        raise RuntimeError(f"{op}: expected a non-empty tensor, got shape {x.shape}")
+def _nonempty(x, dims: tuple, dim, op: str) -> None:
+    """A max/min-like reduction needs an element in every slice it reduces (PyTorch's rule)."""
+    if dim is None and x.data.size == 0:
+        raise RuntimeError(f"{op}: a tensor of shape {x.shape} has no elements; give the reduction dim")
+    for d in dims:
+        if x.shape[d] == 0:
+            raise IndexError(f"{op}: reduction dim {d} of a tensor of shape {x.shape} has size 0")

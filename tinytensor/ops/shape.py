@@ -6,7 +6,7 @@ import math
 from ..autograd.function import Function
 from ..autograd.tensor_core import TensorCore
 from ._operands import binary, like
-from .broadcast import broadcast_to
+from .broadcast import broadcast_to, sum_to
 from .dims import normalize_dim
 
 
@@ -135,7 +135,7 @@ def expand(x, *sizes):
 # ---- indexing ---------------------------------------------------------------------------------
 
 class Getitem(Function):
-    is_view = True  # basic indexing gives a view; advanced gives a copy, which is harmless here
+    """x[index] with an advanced index (integer arrays, bool masks): a copy."""
 
     def forward(self, x, index):
         self.in_shape, self.index = x.shape, index
@@ -143,6 +143,12 @@ class Getitem(Function):
 
     def backward(self, gy):
         return IndexAdd.apply(gy, self.in_shape, self.index), None
+
+
+class BasicGetitem(Getitem):
+    """x[index] with ints, slices, None and Ellipsis only: a view sharing x's memory (and version)."""
+
+    is_view = True
 
 
 class IndexAdd(Function):
@@ -154,13 +160,39 @@ class IndexAdd(Function):
         return self.backend.index_add(out, index, g)
 
     def backward(self, gy):
-        return Getitem.apply(gy, self.index), None, None
+        return _getitem(gy, self.index), None, None
+
+
+class IndexPut(Function):
+    """x with x[index] = value (a copy): what an in-place write records. The gradient of x is zero
+    where value was written, and value's gradient is the upstream gradient there."""
+
+    def forward(self, x, value, index):
+        self.index = index
+        self.value_shape = getattr(value, "shape", None)
+        out = self.backend.copy(x)
+        self.backend.setitem(out, index, value)
+        return out
+
+    def backward(self, gy):
+        gx = IndexPut.apply(gy, 0.0, self.index) if self.needs_input_grad[0] else None
+        gv = sum_to(_getitem(gy, self.index), self.value_shape) if self.needs_input_grad[1] else None
+        return gx, gv, None
+
+
+def index_put(x, value, index: tuple):
+    """x with x[index] = value, out of place and differentiable; ``index`` as _prepare_index gives it."""
+    return IndexPut.apply(x, value, index)
 
 
 def getitem(x, index):
     """x[index] with ints, slices, None, Ellipsis, integer tensors and bool masks."""
-    index = _prepare_index(x, index)
-    return Getitem.apply(x, index)
+    return _getitem(x, _prepare_index(x, index))
+
+
+def _getitem(x, index: tuple):
+    basic = all(it is None or it is Ellipsis or isinstance(it, (int, slice)) for it in index)
+    return (BasicGetitem if basic else Getitem).apply(x, index)
 
 
 def _prepare_index(x, index):
@@ -365,7 +397,7 @@ class Pad(Function):
         return out
 
     def backward(self, gy):
-        return Getitem.apply(gy, self.slices), None, None
+        return BasicGetitem.apply(gy, self.slices), None, None
 
 
 def pad(x, pad, mode: str = "constant", value: float = 0.0):
