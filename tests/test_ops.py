@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import tinytensor as tt
-from tinytensor.autograd import Function
+from tinytensor.autograd import Function, gradcheck, gradgradcheck
+from tinytensor.autograd.functional import numerical_vjp
 from tinytensor.testing import (
     OPS,
     Draw,
@@ -94,6 +95,19 @@ class DetachedGradSin(Function):
         return gy * tt.tensor(np.cos(x.numpy()), device=x.device)
 
 
+class UpstreamDetachedSin(Function):
+    """Right first derivative, but the upstream gradient enters it as a constant: the gradient
+    does not depend on the upstream gradient in the graph (wrong under double backward)."""
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return self.xp.sin(x)
+
+    def backward(self, gy):
+        (x,) = self.saved_tensors
+        return x.cos() * gy.detach()
+
+
 class Float64Grad(Function):
     """Right values, but the gradient comes back in float64 whatever the input dtype."""
 
@@ -122,6 +136,29 @@ def test_checker_catches_a_missing_second_derivative(device):
     check_gradient(spec, sample, device)  # first order is right
     with pytest.raises(AssertionError, match="second-order"):
         check_second_order(spec, sample, device)
+
+
+def test_gradgradcheck_checks_every_input_and_the_upstream_gradient(device):
+    x = tt.tensor(np.linspace(-1.0, 1.0, 6).reshape(2, 3), dtype=tt.float64, device=device,
+                  requires_grad=True)
+    assert gradcheck(DetachedGradSin.apply, [x]) and gradcheck(UpstreamDetachedSin.apply, [x])
+    assert gradgradcheck(lambda x: x.sin(), [x])
+    with pytest.raises(AssertionError, match=r"respect to input 0 \(shape \(2, 3\)\) is missing"):
+        gradgradcheck(DetachedGradSin.apply, [x])
+    with pytest.raises(AssertionError, match="respect to the upstream gradient of output 0"):
+        gradgradcheck(UpstreamDetachedSin.apply, [x])
+    assert gradgradcheck(UpstreamDetachedSin.apply, [x], raise_exception=False) is False
+    spec = _spec("sin_upstream_detached", UpstreamDetachedSin.apply, np.sin)
+    with pytest.raises(AssertionError, match="second-order"):
+        check_second_order(spec, spec.sample(Draw(seed=0)), device)
+
+
+def test_numerical_vjp_is_the_central_difference(device):
+    x = tt.tensor([[0.5, -1.0, 2.0]], dtype=tt.float64, device=device)
+    u = np.array([[1.0, -2.0, 0.5]])
+    np.testing.assert_allclose(numerical_vjp(lambda x: x**3, [x], 0, [u]), 3 * x.numpy() ** 2 * u,
+                               rtol=1e-8)
+    np.testing.assert_allclose(numerical_vjp(lambda x: (x.sum(), x * 2), [x], 0), 3.0, rtol=1e-8)
 
 
 def test_checker_catches_a_wrong_forward_and_gradient_dtype(device):

@@ -49,8 +49,18 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
     return tuple(result)
 
 
-def _numerical_jvp(fn, inputs, i, upstream, eps):
-    """(f(x + eps e_k) - f(x - eps e_k)) / 2eps · upstream for every element k of inputs[i]."""
+def _as_list(outs) -> list:
+    return list(outs) if isinstance(outs, (tuple, list)) else [outs]
+
+
+def numerical_vjp(fn, inputs, i: int, upstream=None, eps: float = 1e-6) -> np.ndarray:
+    """Σₒ upstreamₒ · ∂fn(inputs)ₒ/∂inputs[i] by central differences, in float64, as a NumPy array.
+
+    Element k of the result is (f(x + ε eₖ) − f(x − ε eₖ)) / 2ε with f = Σₒ upstreamₒ · fnₒ and x =
+    inputs[i]: the vector–Jacobian product an analytic backward must match. ``fn`` returns a Tensor
+    or a tuple of Tensors; ``upstream`` holds one array per output (None: all ones). Use float64
+    inputs: the perturbation is applied in float64 and then cast to the input's dtype.
+    """
     x = inputs[i]
     host = x.numpy().astype(np.float64)
     out = np.zeros(host.size)
@@ -63,11 +73,21 @@ def _numerical_jvp(fn, inputs, i, upstream, eps):
             xi.requires_grad = x.requires_grad
             args = list(inputs)
             args[i] = xi
-            outs = fn(*args)
-            outs = outs if isinstance(outs, (tuple, list)) else (outs,)
-            vals.append(sum(float((o.numpy().astype(np.float64) * u).sum()) for o, u in zip(outs, upstream)))
+            outs = _as_list(fn(*args))
+            ups = [1.0] * len(outs) if upstream is None else upstream
+            vals.append(sum(float((o.numpy().astype(np.float64) * u).sum()) for o, u in zip(outs, ups)))
         out[k] = (vals[0] - vals[1]) / (2 * eps)
     return out.reshape(host.shape)
+
+
+def _require_float64(inputs, what: str) -> None:
+    for t in inputs:
+        if isinstance(t, TensorCore) and t.requires_grad and t.dtype.name != "float64":
+            raise TypeError(f"{what}: use float64 inputs for a meaningful check, got {t.dtype}")
+
+
+def _constant(like, array):
+    return like._wrap(like.backend.from_host(np.asarray(array).astype(like.dtype.name)))
 
 
 def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3, seed: int = 0,
@@ -77,22 +97,16 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
     A random upstream gradient is drawn for every output, so errors that cancel under a
     gradient of ones are still caught.
     """
-    inputs = list(inputs) if isinstance(inputs, (tuple, list)) else [inputs]
-    for t in inputs:
-        if isinstance(t, TensorCore) and t.requires_grad and t.dtype.name != "float64":
-            raise TypeError(f"gradcheck: use float64 inputs for a meaningful check, got {t.dtype}")
+    inputs = _as_list(inputs)
+    _require_float64(inputs, "gradcheck")
     rng = np.random.default_rng(seed)
-    outs = fn(*inputs)
-    outs = list(outs) if isinstance(outs, (tuple, list)) else [outs]
+    outs = _as_list(fn(*inputs))
     upstream = [rng.standard_normal(o.shape) for o in outs]
     diff_inputs = [i for i, t in enumerate(inputs) if isinstance(t, TensorCore) and t.requires_grad]
-    analytic = grad(
-        outs, [inputs[i] for i in diff_inputs],
-        [o._wrap(o.backend.from_host(u.astype(o.dtype.name))) for o, u in zip(outs, upstream)],
-        allow_unused=True,
-    )
+    analytic = grad(outs, [inputs[i] for i in diff_inputs],
+                    [_constant(o, u) for o, u in zip(outs, upstream)], allow_unused=True)
     for i, g in zip(diff_inputs, analytic):
-        num = _numerical_jvp(fn, inputs, i, upstream, eps)
+        num = numerical_vjp(fn, inputs, i, upstream, eps)
         ana = np.zeros_like(num) if g is None else g.numpy().astype(np.float64)
         if not np.allclose(ana, num, atol=atol, rtol=rtol):
             if not raise_exception:
@@ -105,20 +119,58 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
     return True
 
 
-def gradgradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
-                  seed: int = 0) -> bool:
-    """gradcheck of the function inputs -> grad(fn(inputs)) · u, i.e. of the second derivatives."""
-    inputs = list(inputs) if isinstance(inputs, (tuple, list)) else [inputs]
+def gradgradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3, seed: int = 0,
+                  raise_exception: bool = True) -> bool:
+    """Check the second derivatives of fn: differentiate its analytic gradient by double backward and
+    compare with central differences of that gradient (use float64).
+
+    The gradient g(x, u) = uᵀ ∂fn/∂x is taken with a random upstream gradient u for every output,
+    and g is checked as a function of every input that requires grad *and* of u, against a random
+    vector w. A part of g that does not depend on x in the graph (a backward computed on constants)
+    counts as a zero second derivative, so it fails wherever the numerical one is not zero.
+    """
+    inputs = _as_list(inputs)
+    _require_float64(inputs, "gradgradcheck")
     rng = np.random.default_rng(seed + 1)
-    outs = fn(*inputs)
-    outs = list(outs) if isinstance(outs, (tuple, list)) else [outs]
-    upstream = [o._wrap(o.backend.from_host(rng.standard_normal(o.shape).astype(o.dtype.name))) for o in outs]
+    outs = _as_list(fn(*inputs))
     diff = [i for i, t in enumerate(inputs) if isinstance(t, TensorCore) and t.requires_grad]
+    kept = [k for k, o in enumerate(outs) if o.requires_grad]  # outputs with a graph to differentiate
+    ups = [_constant(outs[k], rng.standard_normal(outs[k].shape)) for k in kept]
+    for u in ups:
+        u.requires_grad = True
+    n = len(inputs)
 
     def first_grads(*args):
-        o = fn(*args)
-        o = list(o) if isinstance(o, (tuple, list)) else [o]
-        gs = grad(o, [args[i] for i in diff], upstream, create_graph=True, allow_unused=True)
-        return tuple(g for g in gs if g is not None and g.requires_grad)
+        """g(x, u): the analytic gradient of fn at args[:n] for the upstream args[n:], zeros where unused."""
+        o = _as_list(fn(*args[:n]))
+        o = [o[k] for k in kept]
+        gs = [None] * len(diff)
+        if o:
+            gs = grad(o, [args[i] for i in diff], list(args[n:]), create_graph=True, allow_unused=True)
+        return tuple(_constant(args[i], np.zeros(args[i].shape)) if g is None else g
+                     for i, g in zip(diff, gs))
 
-    return gradcheck(first_grads, inputs, eps=eps, atol=atol, rtol=rtol, seed=seed)
+    args = inputs + ups
+    gs = first_grads(*args)
+    ws = [rng.standard_normal(g.shape) for g in gs]
+    variables = diff + list(range(n, n + len(ups)))
+    live = [(g, w) for g, w in zip(gs, ws) if g.requires_grad]
+    analytic = [None] * len(variables)
+    if live:
+        analytic = grad([g for g, _ in live], [args[v] for v in variables],
+                        [_constant(g, w) for g, w in live], allow_unused=True)
+    for v, g in zip(variables, analytic):
+        num = numerical_vjp(first_grads, args, v, ws, eps)
+        ana = np.zeros_like(num) if g is None else g.numpy().astype(np.float64)
+        if np.allclose(ana, num, atol=atol, rtol=rtol):
+            continue
+        if not raise_exception:
+            return False
+        what = (f"input {v} (shape {inputs[v].shape})" if v < n
+                else f"the upstream gradient of output {kept[v - n]} (shape {args[v].shape})")
+        missing = " is missing (the gradient does not depend on it in the graph)" if g is None else ""
+        raise AssertionError(
+            f"gradgradcheck failed: the second-order gradient with respect to {what}{missing}; "
+            f"max abs error {np.abs(ana - num).max():.3g}\nanalytic:\n{ana}\nnumerical:\n{num}"
+        )
+    return True

@@ -1,7 +1,8 @@
 """Conformance harness: the op catalogue, the checks, devices and a pytest plugin.
 
 A backend (the built-in ones, or a third party's) passes when every op of ``OPS`` matches its NumPy
-reference forward and its gradients (first and second order) match central differences:
+reference forward and its gradients (first and second order) match central differences (the ops in
+``NON_DIFFERENTIABLE`` are checked forward only, and their results must carry no graph):
 
     from tinytensor.testing import run_conformance
     print(run_conformance("strict"))
@@ -9,7 +10,7 @@ reference forward and its gradients (first and second order) match central diffe
 or under pytest, with ``pytest_plugins = ["tinytensor.testing.pytest_plugin"]`` in conftest.py and
 ``from tinytensor.testing.suite import *`` in a test module.
 """
-from .catalogue import OPS, OpSpec, Sample, ops_by_name
+from .catalogue import NON_DIFFERENTIABLE, OPS, OpSpec, Sample, ops_by_name
 from .checks import (
     Unsupported,
     check_backward_meta,
@@ -24,7 +25,8 @@ from .draw import DOMAINS, Draw
 from .strict_backend import StrictBackend, register_strict_backend
 
 __all__ = [
-    "OPS", "OpSpec", "Sample", "ops_by_name", "Unsupported", "check_backward_meta", "check_forward",
+    "OPS", "NON_DIFFERENTIABLE", "OpSpec", "Sample", "ops_by_name", "Unsupported", "check_backward_meta",
+    "check_forward",
     "check_gradient", "check_sample", "check_second_order", "ConformanceReport", "run_conformance",
     "available_devices", "DOMAINS", "Draw", "StrictBackend", "register_strict_backend",
 ]

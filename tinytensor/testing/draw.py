@@ -58,6 +58,18 @@ def _with_zeros(rng, shape):
     return np.where(rng.random(shape) < 0.35, 0.0, x)
 
 
+def _ties(rng, shape):
+    """Whole numbers in [-2, 2]: equal values across operands (comparisons), exact in every dtype."""
+    return rng.integers(-2, 3, shape).astype(np.float64)
+
+
+def _nonfinite(rng, shape):
+    """Standard normal with about a third of the entries inf, -inf or NaN (isfinite, isnan)."""
+    x = rng.standard_normal(shape)
+    special = rng.choice([np.inf, -np.inf, np.nan], shape)
+    return np.where(rng.random(shape) < 0.35, special, x)
+
+
 def _logits(rng, shape):
     """Large logits (±1e4 scale): softmax must stay finite."""
     return rng.standard_normal(shape) * 1e4
@@ -66,6 +78,7 @@ def _logits(rng, shape):
 DOMAINS = {
     "real": _real, "positive": _positive, "nonzero": _nonzero, "distinct": _distinct,
     "distinct_shifted": _distinct_shifted, "with_zeros": _with_zeros, "logits": _logits,
+    "ties": _ties, "nonfinite": _nonfinite,
 }
 
 

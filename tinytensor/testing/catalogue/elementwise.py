@@ -1,0 +1,163 @@
+"""Elementwise ops: arithmetic (operators and functions, tensor-tensor with broadcasting, and
+scalars), unary math, clamp, where, masked_fill."""
+from __future__ import annotations
+
+import math
+import operator
+
+import numpy as np
+
+import tinytensor as tt
+
+from ..draw import Draw
+from .base import OpSpec, Sample, functional, same, unary_sample
+
+# ---- arithmetic -------------------------------------------------------------------------------
+
+
+def binary_sample(dom_a, dom_b, scalars):
+    """Two broadcasting tensors, or one tensor and a Python scalar on either side."""
+
+    def sample(d: Draw) -> Sample:
+        form = d.choice(("tensors", "tensors", "scalar_right", "scalar_left"))
+        how = d.choice(("op", "fn"))
+        s = d.choice(scalars)
+        if form == "tensors":
+            sa, sb = d.broadcast_shapes(2)
+            return Sample((d.array(sa, dom_a), d.array(sb, dom_b)), dict(form=form, s=s, how=how))
+        dom = dom_a if form == "scalar_right" else dom_b
+        return Sample((d.array(d.shape(), dom),), dict(form=form, s=s, how=how))
+
+    return sample
+
+
+def binary_operands(xs, form, s):
+    if form == "tensors":
+        return xs
+    return (xs[0], s) if form == "scalar_right" else (s, xs[0])
+
+
+def binary(name, op, tt_fn, dom_a="real", dom_b="real", scalars=(2, 1.5, -0.75), torch_fn=None,
+           method=None, sample=None, **kw):
+    """An OpSpec for a binary op: how="op" uses the operator (or ``a.method(b)``), how="fn" the
+    function ``tt_fn``; the reference is ``op`` on NumPy arrays."""
+
+    def fn(*xs, form, s, how):
+        a, b = binary_operands(xs, form, s)
+        if how == "fn" or (method is not None and not isinstance(a, tt.Tensor)):
+            return tt_fn(a, b)
+        return getattr(a, method)(b) if method is not None else op(a, b)
+
+    def ref(*xs, form, s, how):
+        return op(*binary_operands(xs, form, s))
+
+    def torch_ref(torch, *xs, form, s, how):
+        a, b = binary_operands(xs, form, s)
+        if torch_fn is None:
+            return op(a, b)
+        like = xs[0]
+        a = a if torch.is_tensor(a) else torch.as_tensor(a, dtype=like.dtype)
+        b = b if torch.is_tensor(b) else torch.as_tensor(b, dtype=like.dtype)
+        return torch_fn(torch)(a, b)
+
+    sample = binary_sample(dom_a, dom_b, scalars) if sample is None else sample
+    return OpSpec(name, fn, ref, sample, torch_ref, **kw)
+
+
+# ---- NumPy references not in NumPy ------------------------------------------------------------
+
+def _np_erf(x):
+    try:
+        from scipy.special import erf
+    except ImportError:
+        return np.vectorize(math.erf, otypes=[np.float64])(x)
+    return erf(x)
+
+
+def _np_sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _gelu(x, approximate):
+    return tt.gelu(x, approximate=approximate)
+
+
+def _np_gelu(x, approximate):
+    if approximate == "tanh":
+        return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
+    return 0.5 * x * (1.0 + _np_erf(x / math.sqrt(2.0)))
+
+
+# ---- clamp, where, masked_fill ----------------------------------------------------------------
+
+def _clamp_sample(d: Draw) -> Sample:
+    lo, hi = d.choice(((-0.6, 0.6), (None, 0.6), (-0.6, None), (-0.6, -0.6)))
+    return Sample((d.array(d.shape(), "distinct"),), dict(min=lo, max=hi))
+
+
+def _where_sample(d: Draw) -> Sample:
+    form = d.choice(("tensors", "tensors", "scalar_other", "scalar_input"))
+    sc, sa, sb = d.broadcast_shapes(3)
+    cond = d.mask(sc)
+    if form == "tensors":
+        return Sample((cond, d.array(sa), d.array(sb)), dict(form=form))
+    return Sample((cond, d.array(sa)), dict(form=form))
+
+
+def _where_args(xs, form):
+    if form == "tensors":
+        return xs
+    cond, a = xs
+    return (cond, a, -1.5) if form == "scalar_other" else (cond, 2.5, a)
+
+
+def _masked_fill_sample(d: Draw) -> Sample:
+    shape = d.shape()
+    lead = d.integers(0, len(shape))
+    mshape = tuple(1 if d.integers(0, 2) == 0 else s for s in shape[lead:])
+    return Sample((d.array(shape), d.mask(mshape)), dict(value=d.choice((0.0, -1e4, 2.5))))
+
+
+SPECS: list[OpSpec] = [
+    binary("add", operator.add, tt.add),
+    binary("sub", operator.sub, tt.sub),
+    binary("mul", operator.mul, tt.mul),
+    binary("div", operator.truediv, tt.div, dom_b="nonzero"),
+    binary("pow", operator.pow, tt.pow, dom_a="positive", scalars=(2, 3, 1.5, 0.5)),
+    binary("maximum", np.maximum, tt.maximum, "distinct", "distinct_shifted",
+           scalars=(0.0, 0.25), torch_fn=lambda torch: torch.maximum, method="maximum"),
+    binary("minimum", np.minimum, tt.minimum, "distinct", "distinct_shifted",
+           scalars=(0.0, 0.25), torch_fn=lambda torch: torch.minimum, method="minimum"),
+    # ---- unary math -------------------------------------------------------------------------
+    OpSpec("neg", lambda x: -x, lambda x: -x, unary_sample(), same(lambda x: -x)),
+    OpSpec("exp", tt.exp, np.exp, unary_sample(), lambda torch, x: torch.exp(x)),
+    OpSpec("log", tt.log, np.log, unary_sample("positive"), lambda torch, x: torch.log(x)),
+    OpSpec("sqrt", tt.sqrt, np.sqrt, unary_sample("positive"), lambda torch, x: torch.sqrt(x)),
+    OpSpec("rsqrt", tt.rsqrt, lambda x: 1.0 / np.sqrt(x), unary_sample("positive"),
+           lambda torch, x: torch.rsqrt(x)),
+    OpSpec("sin", tt.sin, np.sin, unary_sample(), lambda torch, x: torch.sin(x)),
+    OpSpec("cos", tt.cos, np.cos, unary_sample(), lambda torch, x: torch.cos(x)),
+    OpSpec("tanh", tt.tanh, np.tanh, unary_sample(), lambda torch, x: torch.tanh(x)),
+    OpSpec("sigmoid", tt.sigmoid, _np_sigmoid, unary_sample(), lambda torch, x: torch.sigmoid(x)),
+    OpSpec("relu", tt.relu, lambda x: np.maximum(x, 0.0), unary_sample("distinct"),
+           lambda torch, x: torch.relu(x)),
+    OpSpec("gelu", lambda x: _gelu(x, "none"), lambda x: _np_gelu(x, "none"), unary_sample(),
+           lambda torch, x: functional(torch).gelu(x)),
+    OpSpec("gelu_tanh", lambda x: _gelu(x, "tanh"), lambda x: _np_gelu(x, "tanh"), unary_sample(),
+           lambda torch, x: functional(torch).gelu(x, approximate="tanh"), op="gelu"),
+    OpSpec("silu", tt.silu, lambda x: x * _np_sigmoid(x), unary_sample(),
+           lambda torch, x: functional(torch).silu(x)),
+    OpSpec("erf", tt.erf, _np_erf, unary_sample(), lambda torch, x: torch.erf(x)),
+    OpSpec("abs", tt.abs, np.abs, unary_sample("distinct"), lambda torch, x: torch.abs(x)),
+    # ---- clamp, selection -------------------------------------------------------------------
+    OpSpec("clamp", lambda x, min, max: tt.clamp(x, min, max), lambda x, min, max: np.clip(x, min, max),
+           _clamp_sample, lambda torch, x, min, max: torch.clamp(x, min, max)),
+    OpSpec("clip", lambda x, min, max: x.clip(min, max), lambda x, min, max: np.clip(x, min, max),
+           _clamp_sample, lambda torch, x, min, max: torch.clip(x, min, max)),
+    OpSpec("where", lambda *xs, form: tt.where(*_where_args(xs, form)),
+           lambda *xs, form: np.where(*_where_args(xs, form)), _where_sample,
+           lambda torch, *xs, form: torch.where(*_where_args(xs, form))),
+    OpSpec("masked_fill", lambda x, m, value: x.masked_fill(m, value),
+           lambda x, m, value: np.where(m, value, x), _masked_fill_sample,
+           lambda torch, x, m, value: x.masked_fill(m, value)),
+]

@@ -1,0 +1,46 @@
+"""Products: matmul (every operand rank PyTorch accepts, with batch broadcasting) and einsum."""
+from __future__ import annotations
+
+import numpy as np
+
+import tinytensor as tt
+
+from ..draw import Draw
+from .base import LOOSE, OpSpec, Sample
+
+
+def _matmul_sample(d: Draw) -> Sample:
+    n, k, m, b = (d.integers(1, 3) for _ in range(4))
+    kind = d.choice(("mm", "bmm", "bcast", "bcast_rhs", "vv", "vm", "mv"))
+    shapes = {
+        "mm": ((n, k), (k, m)),
+        "bmm": ((b, n, k), (b, k, m)),
+        "bcast": (d.choice(((1, n, k), (2, 1, n, k))), (b, k, m)),
+        "bcast_rhs": ((b, n, k), (k, m)),
+        "vv": ((k,), (k,)),
+        "vm": ((k,), d.choice(((k, m), (b, k, m)))),
+        "mv": (d.choice(((n, k), (b, n, k))), (k,)),
+    }[kind]
+    return Sample(tuple(d.array(s) for s in shapes), dict(how=d.choice(("op", "fn"))))
+
+
+_EINSUMS = (
+    "ij,jk->ik", "bij,bjk->bik", "ij->ji", "ij,ij->", "i,j->ij", "ij->i", "ijk->kj",
+    "bhqd,bhkd->bhqk", "ij,jk->i", "i,i->i",
+)
+
+
+def _einsum_sample(d: Draw) -> Sample:
+    spec = d.choice(_EINSUMS)
+    sizes = {c: d.integers(1, 3) for c in sorted(set(spec) - set(",->"))}
+    terms = spec.split("->")[0].split(",")
+    return Sample(tuple(d.array(tuple(sizes[c] for c in t)) for t in terms), dict(spec=spec))
+
+
+SPECS: list[OpSpec] = [
+    OpSpec("matmul", lambda a, b, how: a @ b if how == "op" else tt.matmul(a, b),
+           lambda a, b, how: np.matmul(a, b), _matmul_sample,
+           lambda torch, a, b, how: torch.matmul(a, b), **LOOSE),
+    OpSpec("einsum", lambda *xs, spec: tt.einsum(spec, *xs), lambda *xs, spec: np.einsum(spec, *xs),
+           _einsum_sample, lambda torch, *xs, spec: torch.einsum(spec, *xs), optional=True, **LOOSE),
+]
