@@ -3,12 +3,18 @@
     MultiHead(Q, K, V) = Concat(head_1, ..., head_h) W^O,   head_i = Attention(Q W_i^Q, K W_i^K, V W_i^V)
 
 Each head attends in its own d/h-dimensional subspace; the heads are computed at once as one
-(N, h, L, d/h) batch. The module is torch.nn.MultiheadAttention: same arguments, parameter names
+(B, h, L, d/h) batch. The module is torch.nn.MultiheadAttention: same arguments, parameter names
 (in_proj_weight, in_proj_bias, out_proj.weight, out_proj.bias), initialisation, masks and outputs.
 
 MASK CONVENTION HERE (PyTorch's modules): a bool ``attn_mask`` / ``key_padding_mask`` is
 **True where attention is BLOCKED** (masked out); a float mask is **added** to the scores.
 This is the opposite of functional.scaled_dot_product_attention's bool mask (True = may attend).
+Both masks become one additive float bias (0 / -inf) here, at the module boundary; a float bias made
+once by an outer module (the Transformer stacks, GPT) passes through unchanged.
+
+Every operand is checked before anything is computed: the query's batch must be the key's and the
+value's (one sample never attends to another sample's keys), and each mask must have the shape of the
+scores it masks. A batch that only matches the other layout gets "did you mean batch_first=...?".
 """
 from __future__ import annotations
 
@@ -17,7 +23,7 @@ from tinytensor import Tensor
 
 from . import init
 from .functional import basic as F
-from .functional.attention import attention, mask_to_bias
+from .functional.attention import as_bias, attention
 from .layers import Linear
 from .module import Module, Parameter
 from .positional import RotaryEmbedding
@@ -35,7 +41,7 @@ class KVCache:
         out, _ = mha(x_prompt, x_prompt, x_prompt, attn_mask=..., kv_cache=cache)  # caches T tokens
         out, _ = mha(x_new, x_new, x_new, kv_cache=cache)                          # attends to T + 1
 
-    ``k`` and ``v`` are (N, h, T_past, head_dim) tensors (None while empty); ``len(cache)`` is
+    ``k`` and ``v`` are (B, h, T_past, head_dim) tensors (None while empty); ``len(cache)`` is
     T_past, the position of the next token (the ``offset`` for positional encodings and for
     ``causal_mask(L, T_past + L, offset=T_past)``). A model keeps one cache per attention layer
     (see transformer.GPT.new_kv_caches). The cache keeps the graph of what it holds: generate under
@@ -50,16 +56,24 @@ class KVCache:
         return 0 if self.k is None else self.k.shape[2]
 
     def update(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
-        """Append the new tokens' k, v (N, h, T_new, hs); return all of them, (N, h, T_past + T_new, hs)."""
+        """Append the new tokens' k, v (B, h, T_new, hs); return all of them, (B, h, T_past + T_new, hs)."""
+        if k.ndim != 4 or v.ndim != 4 or k.shape[:3] != v.shape[:3]:
+            raise ValueError(
+                f"KVCache.update: keys and values must be (B, h, T_new, head_dim) with one B, h and T_new, "
+                f"got {k.shape} and {v.shape}"
+            )
         if self.k is not None:
-            if k.shape[:2] != self.k.shape[:2] or k.shape[3] != self.k.shape[3] or k.device != self.k.device:
+            same = (k.shape[:2] == self.k.shape[:2] and k.shape[3] == self.k.shape[3]
+                    and v.shape[3] == self.v.shape[3])
+            if not same or k.device != self.k.device or k.dtype is not self.k.dtype:
                 raise ValueError(
-                    f"KVCache.update: new keys of shape {k.shape} on {k.device} do not continue the cached "
-                    f"{self.k.shape} on {self.k.device} (batch, heads and head_dim must match); "
-                    f"reset() the cache to start a new sequence"
+                    f"KVCache.update: new keys {k.shape} / values {v.shape} ({k.dtype} on {k.device}) do "
+                    f"not continue the cached {self.k.shape} / {self.v.shape} ({self.k.dtype} on "
+                    f"{self.k.device}): batch, heads, head_dim, dtype and device must match; reset() the "
+                    f"cache to start a new sequence"
                 )
-            k = tt.cat([self.k, k], dim=2)  # (N, h, T_past + T_new, hs)
-            v = tt.cat([self.v, v], dim=2)  # (N, h, T_past + T_new, hs)
+            k = tt.cat([self.k, k], dim=2)  # (B, h, T_past + T_new, hs)
+            v = tt.cat([self.v, v], dim=2)  # (B, h, T_past + T_new, hs)
         self.k, self.v = k, v
         return k, v
 
@@ -70,41 +84,27 @@ class KVCache:
         return f"KVCache(tokens={len(self)}, shape={None if self.k is None else self.k.shape})"
 
 
-def _mask_bias(name: str, mask: Tensor, dtype) -> Tensor:
-    """A module-convention mask (bool True = blocked, or float added) as an additive float bias."""
-    if mask.dtype is tt.bool:
-        return mask_to_bias(mask, dtype, allowed_when=False)
-    if not mask.dtype.is_floating_point:
-        raise TypeError(f"MultiheadAttention: only bool and floating {name} are supported, got {mask.dtype}")
-    if mask.dtype is not dtype:
-        raise TypeError(
-            f"MultiheadAttention: float {name} is {mask.dtype} but the query is {dtype}; convert it with "
-            f".to({dtype}) or pass a bool mask (True = masked out)"
-        )
-    return mask
-
-
 class MultiheadAttention(Module):
     """torch.nn.MultiheadAttention: h heads of scaled dot-product attention, concatenated and mixed by W^O.
 
     Args (PyTorch's): embed_dim, num_heads (must divide embed_dim), dropout on the attention weights,
     bias, kdim/vdim (feature sizes of key/value when they differ from embed_dim: then the parameters
     are q_proj_weight, k_proj_weight, v_proj_weight instead of in_proj_weight), batch_first
-    (inputs (N, L, E) instead of (L, N, E)), device, dtype. Extension: ``rotary``, a RotaryEmbedding
+    (inputs (B, L, E) instead of (L, B, E)), device, dtype. Extension: ``rotary``, a RotaryEmbedding
     (or RotaryEmbedding2D) of dim embed_dim // num_heads applied to every head's queries and keys.
 
     forward(query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
             average_attn_weights=True, is_causal=False, kv_cache=None) -> (output, weights or None)
 
-      query (L, N, E) / key (S, N, kdim) / value (S, N, vdim), or (N, ., .) with batch_first, or
-      unbatched (L, E), (S, kdim), (S, vdim).
-      key_padding_mask (N, S) (or (S,) unbatched): **True = this key is padding, ignore it**.
-      attn_mask (L, S) or (N*num_heads, L, S): **True = this query may NOT attend to this key**;
+      query (L, B, E) / key (S, B, kdim) / value (S, B, vdim), or (B, ., .) with batch_first, or
+      unbatched (L, E), (S, kdim), (S, vdim). One B for all three; S may be 0 (no keys: zero attention).
+      key_padding_mask (B, S) (or (S,) unbatched): **True = this key is padding, ignore it**.
+      attn_mask (L, S) or (B*num_heads, L, S): **True = this query may NOT attend to this key**;
       a float mask is added to the scores.
       is_causal: a hint that attn_mask is the causal mask (as in PyTorch it needs attn_mask).
       kv_cache: a KVCache; the new keys/values are appended and attention runs over all cached tokens
       (S then counts the cached tokens too; rotary positions start at len(kv_cache)).
-      weights: (N, L, S) averaged over heads, or (N, num_heads, L, S) with average_attn_weights=False.
+      weights: (B, L, S) averaged over heads, or (B, num_heads, L, S) with average_attn_weights=False.
 
     A query whose keys are all masked gets a zero attention output (as PyTorch with need_weights=False;
     its need_weights=True path gives NaN) and zero weights.
@@ -174,12 +174,12 @@ class MultiheadAttention(Module):
         if self._qkv_same_embed_dim:
             W = self.in_proj_weight  # (3E, E): W^Q, W^K, W^V stacked
             if query is key and key is value:
-                qkv = F.linear(query, W, b)  # (N, L, 3E)
+                qkv = F.linear(query, W, b)  # (B, L, 3E)
                 return qkv.split(self.embed_dim, dim=-1)
             if key is value:  # cross-attention to one memory: K W^K and K W^V in one product
                 E = self.embed_dim
-                q = F.linear(query, W[:E], None if b is None else b[:E])  # (N, L, E)
-                kv = F.linear(key, W[E:], None if b is None else b[E:])  # (N, S, 2E)
+                q = F.linear(query, W[:E], None if b is None else b[:E])  # (B, L, E)
+                kv = F.linear(key, W[E:], None if b is None else b[E:])  # (B, S, 2E)
                 return (q, *kv.split(E, dim=-1))
             W_q, W_k, W_v = W.chunk(3)
         else:
@@ -214,17 +214,39 @@ class MultiheadAttention(Module):
             raise ValueError(
                 f"{name}: key {key.shape} and value {value.shape} must agree in all but the last dim"
             )
+        b = 0 if self.batch_first else 1  # the batch dim of 3-D inputs
+        if query.ndim == 3 and key.shape[b] != query.shape[b]:
+            if key.shape[1 - b] == query.shape[1 - b]:  # they agree in the other layout's batch dim
+                fix = f"did you mean batch_first={not self.batch_first}?"
+            else:
+                fix = "give key and value the query's batch size"
+            layout = "(B, L, E), key (B, S, kdim)" if self.batch_first else "(L, B, E), key (S, B, kdim)"
+            raise ValueError(
+                f"{name}: query {query.shape} has batch size {query.shape[b]} but key {key.shape} and value "
+                f"{value.shape} have {key.shape[b]} (batch_first={self.batch_first}: query {layout}); each "
+                f"sample may attend only to its own keys: {fix}"
+            )
 
-    def _check_mask(self, name: str, mask: Tensor, expected: list[tuple], query: Tensor) -> None:
+    def _check_mask(self, what: str, mask: Tensor, expected: list[tuple], query: Tensor,
+                    other_layout: list[tuple], past: int) -> None:
+        """mask must have one of the ``expected`` shapes; the error says when it has a shape of the other
+        batch layout (``other_layout``) or leaves out the ``past`` cached keys."""
+        name = type(self).__name__
         if not isinstance(mask, Tensor):
-            raise TypeError(f"MultiheadAttention: {name} must be a Tensor or None, got {type(mask).__name__}")
+            raise TypeError(f"{name}: {what} must be a Tensor or None, got {type(mask).__name__}")
         if mask.device != query.device:
-            raise RuntimeError(f"MultiheadAttention: {name} is on {mask.device} but the query is on "
+            raise RuntimeError(f"{name}: {what} is on {mask.device} but the query is on "
                                f"{query.device}; move it with .to({query.device!r})")
         if tuple(mask.shape) not in expected:
+            hint = ""
+            if tuple(mask.shape) in other_layout:
+                hint = (f"; it fits the inputs read with batch_first={not self.batch_first}: did you mean "
+                        f"batch_first={not self.batch_first}?")
+            elif past:
+                hint = f" (S counts the {past} keys in kv_cache too: the mask must cover them)"
             raise ValueError(
-                f"MultiheadAttention: {name} has shape {tuple(mask.shape)}, but should be "
-                + " or ".join(str(s) for s in expected)
+                f"{name}: {what} has shape {tuple(mask.shape)}, but should be "
+                + " or ".join(str(s) for s in expected) + hint
             )
 
     # ---- forward -------------------------------------------------------------------------
@@ -237,61 +259,73 @@ class MultiheadAttention(Module):
                 "MultiheadAttention: is_causal=True is a hint that needs attn_mask as well (as in PyTorch); "
                 "pass attn_mask=Transformer.generate_square_subsequent_mask(L)"
             )
+        if kv_cache is not None and not isinstance(kv_cache, KVCache):
+            raise TypeError(f"MultiheadAttention: kv_cache must be a KVCache or None, got "
+                            f"{type(kv_cache).__name__} (a model keeps one KVCache per attention layer)")
         self_attention, one_memory = query is key and key is value, key is value
         batched = query.ndim == 3
         if not batched:  # one sequence: add a batch dim of 1 and drop it at the end
             query, key, value = (t.unsqueeze(0) for t in (query, key, value))  # (1, L, E)
         elif not self.batch_first:
-            query, key, value = (t.transpose(0, 1) for t in (query, key, value))  # (N, L, E)
+            query, key, value = (t.transpose(0, 1) for t in (query, key, value))  # (B, L, E)
         if self_attention:  # keep them one object: the projections are then one product
             key = value = query
         elif one_memory:
             value = key
-        N, L, E = query.shape
+        B, L, E = query.shape
+        S_new = key.shape[1]
         nh, hs = self.num_heads, self.head_dim
         past = 0 if kv_cache is None else len(kv_cache)
-        S = past + key.shape[1]
+        S = past + S_new  # the keys attended to: the cached ones, then the new ones
 
+        # 0. masks -> one additive bias, broadcast to (B, nh, L, S); checked before anything is computed
+        bias = self._bias(attn_mask, key_padding_mask, query, B, L, S, batched, past)
         # 1. project: q = Q W^Q, k = K W^K, v = V W^V (all heads at once)
-        q, k, v = self._in_projection(query, key, value)  # (N, L, E), (N, S_new, E), (N, S_new, E)
+        q, k, v = self._in_projection(query, key, value)  # (B, L, E), (B, S_new, E), (B, S_new, E)
         # 2. split into heads
-        q = q.reshape(N, L, nh, hs).transpose(1, 2)  # (N, nh, L, hs)
-        k = k.reshape(N, -1, nh, hs).transpose(1, 2)  # (N, nh, S_new, hs)
-        v = v.reshape(N, -1, nh, hs).transpose(1, 2)  # (N, nh, S_new, hs)
+        q = q.reshape(B, L, nh, hs).transpose(1, 2)  # (B, nh, L, hs)
+        k = k.reshape(B, S_new, nh, hs).transpose(1, 2)  # (B, nh, S_new, hs)
+        v = v.reshape(B, S_new, nh, hs).transpose(1, 2)  # (B, nh, S_new, hs)
         if self.rotary is not None:  # turn q and k by their positions past, past+1, ...
             q, k = self.rotary(q, offset=past), self.rotary(k, offset=past)
         if kv_cache is not None:
-            k, v = kv_cache.update(k, v)  # (N, nh, S, hs): cached tokens, then the new ones
-        # 3. masks -> one additive bias, broadcast to (N, nh, L, S)
-        bias = self._bias(attn_mask, key_padding_mask, query, N, L, S, batched)
-        # 4. attend in every head, concatenate the heads, mix them with W^O
+            k, v = kv_cache.update(k, v)  # (B, nh, S, hs): cached tokens, then the new ones
+        # 3. attend in every head, concatenate the heads, mix them with W^O
         dropout_p = self.dropout if self.training else 0.0
-        y, weights = attention(q, k, v, bias, dropout_p)  # (N, nh, L, hs), (N, nh, L, S)
-        y = y.transpose(1, 2).reshape(N, L, E)  # (N, L, E): Concat(head_1, ..., head_h)
-        y = self.out_proj(y)  # (N, L, E)
+        y, weights = attention(q, k, v, bias, dropout_p)  # (B, nh, L, hs), (B, nh, L, S)
+        y = y.transpose(1, 2).reshape(B, L, E)  # (B, L, E): Concat(head_1, ..., head_h)
+        y = self.out_proj(y)  # (B, L, E)
 
         if not batched:
             y = y.squeeze(0)  # (L, E)
         elif not self.batch_first:
-            y = y.transpose(0, 1)  # (L, N, E)
+            y = y.transpose(0, 1)  # (L, B, E)
         if not need_weights:
             return y, None
         if average_attn_weights:
-            weights = weights.mean(dim=1)  # (N, L, S)
+            weights = weights.mean(dim=1)  # (B, L, S)
         return y, (weights if batched else weights.squeeze(0))
 
-    def _bias(self, attn_mask, key_padding_mask, query, N, L, S, batched) -> Tensor | None:
+    def _bias(self, attn_mask, key_padding_mask, query, B, L, S, batched, past) -> Tensor | None:
+        """attn_mask and key_padding_mask (module convention, True = blocked) as one additive float bias
+        (B or 1, nh or 1, L or 1, S), made here once. The shapes the masks would have if the inputs were
+        in the other layout (batch_first flipped) are only used to name that mistake in the error."""
         bias = None
+        nh, dtype = self.num_heads, query.dtype
+        alt_B, alt_L, alt_S = L, B, past + B  # B, L and S if batch_first were the other way round
         if attn_mask is not None:
-            nh = self.num_heads
-            self._check_mask("attn_mask", attn_mask, [(L, S), ((N if batched else 1) * nh, L, S)], query)
-            bias = _mask_bias("attn_mask", attn_mask, query.dtype)
+            other = [(alt_L, alt_S), (alt_B * nh, alt_L, alt_S)] if batched else []
+            self._check_mask("attn_mask", attn_mask, [(L, S), (B * nh, L, S)], query, other, past)
+            bias = as_bias(attn_mask, dtype, allowed_when=False, op="MultiheadAttention")
             if bias.ndim == 3:
-                bias = bias.reshape(N, nh, L, S)  # (N*nh, L, S) -> (N, nh, L, S)
+                bias = bias.reshape(B, nh, L, S)  # (B*nh, L, S) -> (B, nh, L, S)
         if key_padding_mask is not None:
-            self._check_mask("key_padding_mask", key_padding_mask, [(N, S)] if batched else [(S,)], query)
-            pad = _mask_bias("key_padding_mask", key_padding_mask, query.dtype).reshape(N, 1, 1, S)
-            bias = pad if bias is None else bias + pad  # (N, nh or 1, L or 1, S)
+            other = [(alt_B, alt_S)] if batched else []
+            expected = [(B, S)] if batched else [(S,)]
+            self._check_mask("key_padding_mask", key_padding_mask, expected, query, other, past)
+            pad = as_bias(key_padding_mask, dtype, allowed_when=False, op="MultiheadAttention",
+                          name="key_padding_mask").reshape(B, 1, 1, S)
+            bias = pad if bias is None else bias + pad  # (B, nh or 1, L or 1, S)
         return bias
 
     def extra_repr(self) -> str:

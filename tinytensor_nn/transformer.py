@@ -16,10 +16,13 @@ and the decoder-only model GPT-style language models use, with rotary positions 
 
 MASK CONVENTION (PyTorch's modules): bool masks are **True where attention is BLOCKED**; float masks
 are **added** (-inf blocks). Transformer.generate_square_subsequent_mask(sz) gives the causal float mask.
+A mask becomes the additive float bias once, in the outermost module it is given to (the stack, or a
+layer called on its own; GPT builds its causal bias once per forward): the layers below get that bias.
 """
 from __future__ import annotations
 
 import copy
+import math
 from typing import Callable
 
 import tinytensor as tt
@@ -28,7 +31,7 @@ from tinytensor import Tensor
 from . import init
 from .attention import KVCache, MultiheadAttention
 from .functional import basic as F
-from .functional.attention import causal_mask
+from .functional.attention import as_bias, causal_bias
 from .layers import Dropout, Embedding, LayerNorm, Linear
 from .module import Module, ModuleList
 from .positional import LearnedPositionalEmbedding, RotaryEmbedding
@@ -54,9 +57,42 @@ def _get_clones(module: Module, N: int) -> ModuleList:
     return ModuleList([copy.deepcopy(module) for _ in range(N)])
 
 
-def _check_mask_dtype(name: str, mask: Tensor | None) -> None:
+def _check_mask_type(op: str, name: str, mask: Tensor | None) -> None:
+    if mask is not None and not isinstance(mask, Tensor):
+        raise TypeError(f"{op}: {name} must be a Tensor or None, got {type(mask).__name__}")
     if mask is not None and mask.dtype is not tt.bool and not mask.dtype.is_floating_point:
-        raise TypeError(f"only bool and floating types of {name} are supported, got {mask.dtype}")
+        raise TypeError(f"{op}: only bool and floating types of {name} are supported, got {mask.dtype}")
+
+
+def _mask_as_bias(op: str, name: str, mask: Tensor | None, x: Tensor) -> Tensor | None:
+    """A module-convention mask (bool True = blocked, float added) as the additive float bias in x's dtype;
+    a bias (float, x's dtype) comes back unchanged, so the layers below a stack convert nothing again."""
+    if mask is None:
+        return None
+    _check_mask_type(op, name, mask)
+    if not x.dtype.is_floating_point:
+        return mask  # the attention's own check names the input's dtype
+    return as_bias(mask, x.dtype, allowed_when=False, op=op, name=name)
+
+
+def _decoder_biases(op: str, tgt: Tensor, *masks: Tensor | None) -> tuple:
+    """tgt_mask, memory_mask, tgt_key_padding_mask, memory_key_padding_mask as biases (_mask_as_bias)."""
+    names = ("tgt_mask", "memory_mask", "tgt_key_padding_mask", "memory_key_padding_mask")
+    return tuple(_mask_as_bias(op, name, m, tgt) for name, m in zip(names, masks))
+
+
+def _check_same_batch(op: str, tgt: Tensor, memory: Tensor, batch_first: bool) -> None:
+    """tgt (T, B, E) and memory (S, B, E) (or batch_first) must have one batch size B."""
+    b = 0 if batch_first else 1
+    if tgt.ndim == 3 and memory.ndim == 3 and tgt.shape[b] != memory.shape[b]:
+        layout = "(B, T, E) / (B, S, E)" if batch_first else "(T, B, E) / (S, B, E)"
+        fix = (f"did you mean batch_first={not batch_first}?" if tgt.shape[1 - b] == memory.shape[1 - b]
+               else "give tgt and memory one batch size")
+        raise ValueError(
+            f"{op}: tgt {tgt.shape} has batch size {tgt.shape[b]} but memory {memory.shape} has "
+            f"{memory.shape[b]} (batch_first={batch_first}: tgt / memory {layout}); each target sequence "
+            f"attends only to its own source: {fix}"
+        )
 
 
 # ---- encoder ----------------------------------------------------------------------------------
@@ -90,8 +126,9 @@ class TransformerEncoderLayer(Module):
 
     def forward(self, src: Tensor, src_mask: Tensor | None = None, src_key_padding_mask: Tensor | None = None,
                 is_causal: bool = False) -> Tensor:
-        _check_mask_dtype("src_key_padding_mask", src_key_padding_mask)
-        _check_mask_dtype("src_mask", src_mask)
+        op = type(self).__name__
+        src_key_padding_mask = _mask_as_bias(op, "src_key_padding_mask", src_key_padding_mask, src)
+        src_mask = _mask_as_bias(op, "src_mask", src_mask, src)
         x = src
         if self.norm_first:
             x = x + self._sa_block(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
@@ -123,6 +160,9 @@ class TransformerEncoder(Module):
 
     def forward(self, src: Tensor, mask: Tensor | None = None, src_key_padding_mask: Tensor | None = None,
                 is_causal: bool | None = None) -> Tensor:
+        op = type(self).__name__
+        mask = _mask_as_bias(op, "mask", mask, src)  # the bias, once for every layer
+        src_key_padding_mask = _mask_as_bias(op, "src_key_padding_mask", src_key_padding_mask, src)
         x = src
         for layer in self.layers:
             x = layer(x, src_mask=mask, src_key_padding_mask=src_key_padding_mask, is_causal=bool(is_causal))
@@ -166,6 +206,10 @@ class TransformerDecoderLayer(Module):
                 memory_mask: Tensor | None = None, tgt_key_padding_mask: Tensor | None = None,
                 memory_key_padding_mask: Tensor | None = None, tgt_is_causal: bool = False,
                 memory_is_causal: bool = False) -> Tensor:
+        op = type(self).__name__
+        _check_same_batch(op, tgt, memory, self.self_attn.batch_first)
+        tgt_mask, memory_mask, tgt_key_padding_mask, memory_key_padding_mask = _decoder_biases(
+            op, tgt, tgt_mask, memory_mask, tgt_key_padding_mask, memory_key_padding_mask)
         x = tgt
         if self.norm_first:
             x = x + self._sa_block(self.norm1(x), tgt_mask, tgt_key_padding_mask, tgt_is_causal)
@@ -207,6 +251,9 @@ class TransformerDecoder(Module):
                 memory_mask: Tensor | None = None, tgt_key_padding_mask: Tensor | None = None,
                 memory_key_padding_mask: Tensor | None = None, tgt_is_causal: bool | None = None,
                 memory_is_causal: bool = False) -> Tensor:
+        op = type(self).__name__
+        tgt_mask, memory_mask, tgt_key_padding_mask, memory_key_padding_mask = _decoder_biases(  # once
+            op, tgt, tgt_mask, memory_mask, tgt_key_padding_mask, memory_key_padding_mask)
         x = tgt
         for layer in self.layers:
             x = layer(x, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
@@ -261,15 +308,22 @@ class Transformer(Module):
                 memory_is_causal: bool = False) -> Tensor:
         batch_dim = 0 if self.batch_first else 1
         if src.ndim == 3 and (tgt.ndim != 3 or src.shape[batch_dim] != tgt.shape[batch_dim]):
+            flipped = tgt.ndim == 3 and src.shape[1 - batch_dim] == tgt.shape[1 - batch_dim]
             raise RuntimeError(
                 f"Transformer: the batch number of src and tgt must be equal, got src {src.shape} and tgt "
                 f"{tgt.shape} (batch_first={self.batch_first})"
+                + (f"; did you mean batch_first={not self.batch_first}?" if flipped else "")
             )
         if src.shape[-1] != self.d_model or tgt.shape[-1] != self.d_model:
             raise RuntimeError(
                 f"Transformer: the feature number of src and tgt must be equal to d_model={self.d_model}, "
                 f"got src {src.shape} and tgt {tgt.shape}"
             )
+        for name, m in (("src_mask", src_mask), ("tgt_mask", tgt_mask), ("memory_mask", memory_mask),
+                        ("src_key_padding_mask", src_key_padding_mask),
+                        ("tgt_key_padding_mask", tgt_key_padding_mask),
+                        ("memory_key_padding_mask", memory_key_padding_mask)):
+            _check_mask_type(type(self).__name__, name, m)  # the stacks turn them into biases, once
         memory = self.encoder(src, mask=src_mask, src_key_padding_mask=src_key_padding_mask,
                               is_causal=src_is_causal)
         return self.decoder(tgt, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
@@ -293,9 +347,11 @@ class Transformer(Module):
 class DecoderOnlyBlock(Module):
     """A GPT block (pre-norm): x = x + MultiHead(LN(x)) with a causal mask; x = x + FFN(LN(x)).
 
-    forward(x, kv_cache=None): x (B, T, C). With a KVCache the block attends to the cached tokens
-    plus the T new ones (the new query t sits at position len(kv_cache) + t), and appends the new
-    keys and values to the cache. ``rotary`` (a RotaryEmbedding of dim C // nhead) rotates q and k.
+    forward(x, kv_cache=None, attn_bias=None): x (B, T, C). With a KVCache the block attends to the cached
+    tokens plus the T new ones (the new query t sits at position len(kv_cache) + t), and appends the new
+    keys and values to the cache. ``attn_bias`` is the (T, len(kv_cache) + T) causal bias
+    (functional.attention.causal_bias); GPT makes it once for all its blocks, and the block makes it
+    when it is None. ``rotary`` (a RotaryEmbedding of dim C // nhead) rotates q and k.
     """
 
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int | None = None, dropout: float = 0.0,
@@ -313,12 +369,15 @@ class DecoderOnlyBlock(Module):
         self.dropout = Dropout(dropout)
         self.activation = _get_activation_fn(activation)
 
-    def forward(self, x: Tensor, kv_cache: KVCache | None = None) -> Tensor:
+    def forward(self, x: Tensor, kv_cache: KVCache | None = None, attn_bias: Tensor | None = None) -> Tensor:
+        if not isinstance(x, Tensor) or x.ndim != 3:
+            raise ValueError(f"{type(self).__name__}: x must be (B, T, C), got {getattr(x, 'shape', x)}")
         B, T, C = x.shape
-        past = 0 if kv_cache is None else len(kv_cache)
-        blocked = causal_mask(T, past + T, offset=past, device=x.device).logical_not()  # (T, past + T)
+        if attn_bias is None:
+            past = 0 if kv_cache is None else len(kv_cache)
+            attn_bias = causal_bias(T, past + T, offset=past, dtype=x.dtype, device=x.device)  # (T, past + T)
         h = self.ln_1(x)
-        a = self.attn(h, h, h, attn_mask=blocked, need_weights=False, is_causal=True, kv_cache=kv_cache)[0]
+        a = self.attn(h, h, h, attn_mask=attn_bias, need_weights=False, is_causal=True, kv_cache=kv_cache)[0]
         x = x + self.dropout(a)  # x + MultiHead(LN(x))
         x = x + self.dropout(self.linear2(self.activation(self.linear1(self.ln_2(x)))))  # x + FFN(LN(x))
         return x
@@ -364,8 +423,25 @@ class GPT(Module):
         return [KVCache() for _ in self.blocks]
 
     def forward(self, idx: Tensor, kv_caches: list[KVCache] | None = None) -> Tensor:
+        if not isinstance(idx, Tensor) or idx.ndim != 2:
+            raise ValueError(
+                f"GPT: idx must be token ids of shape (B, T), got shape {getattr(idx, 'shape', type(idx))}; "
+                f"for one sequence pass idx.unsqueeze(0)"
+            )
         B, T = idx.shape
-        past = 0 if kv_caches is None else len(kv_caches[0])
+        past = 0
+        if kv_caches is not None:
+            if len(kv_caches) != len(self.blocks):
+                raise ValueError(
+                    f"GPT: kv_caches must hold one KVCache per block ({len(self.blocks)}), got "
+                    f"{len(kv_caches)}; make them with model.new_kv_caches()"
+                )
+            past = len(kv_caches[0])
+            if any(len(c) != past for c in kv_caches):
+                raise ValueError(
+                    f"GPT: the kv_caches hold different numbers of tokens {[len(c) for c in kv_caches]}; "
+                    f"they must come from one sequence (reset them, or use model.new_kv_caches())"
+                )
         if past + T > self.block_size:
             raise ValueError(
                 f"GPT: {past} cached + {T} new tokens exceed block_size={self.block_size}; crop the context "
@@ -375,16 +451,31 @@ class GPT(Module):
         if self.positional == "learned":
             x = self.pos_emb(x, offset=past)  # (B, T, C)
         x = self.drop(x)
+        bias = causal_bias(T, past + T, offset=past, dtype=x.dtype, device=x.device)  # (T, past + T), once
         for i, block in enumerate(self.blocks):
-            x = block(x, None if kv_caches is None else kv_caches[i])  # (B, T, C)
+            x = block(x, None if kv_caches is None else kv_caches[i], bias)  # (B, T, C)
         return self.lm_head(self.ln_f(x))  # (B, T, vocab_size)
 
     def generate(self, idx: Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
                  greedy: bool = False, use_cache: bool = True) -> Tensor:
-        """Append max_new_tokens tokens to idx (B, T), each drawn from softmax(logits / temperature)
+        """Append max_new_tokens tokens to idx (B, T), T >= 1, each drawn from softmax(logits / temperature)
         (restricted to the top_k logits if given) by the Gumbel-max trick with tt.manual_seed's generator,
-        or the argmax with greedy=True. The context is the last block_size tokens. With use_cache=True
-        each step feeds only the newest token; the caches are refilled when the context slides."""
+        or the argmax with greedy=True or temperature=0 (the limit of temperature -> 0). The context is the
+        last block_size tokens. With use_cache=True each step feeds only the newest token; the caches are
+        refilled when the context slides."""
+        if not isinstance(idx, Tensor) or idx.ndim != 2 or idx.shape[1] == 0:
+            raise ValueError(
+                f"GPT.generate: idx must be a prompt of token ids of shape (B, T) with T >= 1, got shape "
+                f"{getattr(idx, 'shape', type(idx))}; for one sequence pass idx.unsqueeze(0), and start an "
+                f"empty prompt with a start token, e.g. tt.zeros(B, 1, dtype=tt.int64)"
+            )
+        if not temperature >= 0 or math.isinf(temperature):  # also rejects NaN
+            raise ValueError(f"GPT.generate: temperature must be finite and >= 0 (0 = greedy), got "
+                             f"{temperature}")
+        if top_k is not None and top_k < 1:
+            raise ValueError(f"GPT.generate: top_k must be None or >= 1, got {top_k}")
+        if max_new_tokens < 0:
+            raise ValueError(f"GPT.generate: max_new_tokens must be >= 0, got {max_new_tokens}")
         with tt.no_grad():
             caches = self.new_kv_caches() if use_cache else None
             for _ in range(max_new_tokens):
@@ -402,8 +493,8 @@ class GPT(Module):
 
     @staticmethod
     def _pick(logits: Tensor, temperature: float, top_k: int | None, greedy: bool) -> Tensor:
-        """(B, 1) next token ids from (B, vocab) logits."""
-        if greedy:
+        """(B, 1) next token ids from (B, vocab) logits; temperature 0 is greedy (the argmax)."""
+        if greedy or temperature == 0:
             return logits.argmax(dim=-1, keepdim=True)
         logits = logits / temperature
         if top_k is not None and top_k < logits.shape[-1]:

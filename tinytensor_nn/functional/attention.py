@@ -12,6 +12,11 @@ One fused Function computes the whole thing: a single (..., L, S) score array is
 softmaxed and multiplied by V in place, and backward needs only the saved probabilities.
 A query row with no allowed key (every position masked) gets all-zero weights and a zero output,
 and finite gradients (as PyTorch's fused CPU kernel; its softmax-then-matmul math path gives NaN).
+Attention over zero keys (S = 0) gives a zero output and zero gradients, as PyTorch.
+
+Masks become the bias once, where they enter (here, or at the outermost module): ``as_bias`` turns a
+bool mask of either convention into 0 / -inf and passes a float bias through unchanged, so the layers
+below hand the same bias down without converting it again.
 """
 from __future__ import annotations
 
@@ -24,7 +29,8 @@ from tinytensor.ops import sum_to
 from tinytensor.ops.nn import SoftmaxBackward
 
 __all__ = [
-    "scaled_dot_product_attention", "attention", "causal_mask", "mask_to_bias", "ScaledDotProductAttention",
+    "scaled_dot_product_attention", "attention", "causal_mask", "causal_bias", "mask_to_bias", "as_bias",
+    "ScaledDotProductAttention",
 ]
 
 
@@ -40,6 +46,8 @@ def _softmax_or_zero(backend, s):
     """
     xp = backend.xp
     S = s.shape[-1]
+    if S == 0:
+        return s  # (..., L, 0): no keys, no weights; the output P V is then zeros (..., L, Ev)
     g = xp.max(s) if s.size else None
     if g is not None and bool(xp.isfinite(g)):
         p = xp.exp(s - g)
@@ -126,6 +134,14 @@ def causal_mask(L: int, S: int | None = None, offset: int = 0, device=None) -> T
     return cols <= rows + offset
 
 
+def causal_bias(L: int, S: int | None = None, offset: int = 0, dtype=None, device=None) -> Tensor:
+    """Additive float (L, S) bias of ``causal_mask``: 0 where j <= i + offset, -inf above (blocked).
+
+    Made directly as the bias, the one form attention takes a mask in (no bool mask to convert)."""
+    S = L if S is None else S
+    return tt.full((L, S), float("-inf"), dtype=dtype or tt.float32, device=device).triu(diagonal=1 + offset)
+
+
 def mask_to_bias(mask: Tensor, dtype, allowed_when: bool = True) -> Tensor:
     """A bool mask as an additive float bias: 0 where attention is allowed, -inf where blocked.
 
@@ -134,6 +150,27 @@ def mask_to_bias(mask: Tensor, dtype, allowed_when: bool = True) -> Tensor:
     """
     blocked = mask.logical_not() if allowed_when else mask
     return tt.zeros(*mask.shape, dtype=dtype, device=mask.device).masked_fill(blocked, float("-inf"))
+
+
+def as_bias(mask: Tensor | None, dtype, allowed_when: bool, op: str = "attention",
+            name: str = "attn_mask") -> Tensor | None:
+    """A mask as the additive float bias attention takes: a bool mask through ``mask_to_bias`` (read with
+    ``allowed_when``), a float mask of ``dtype`` unchanged (so a bias converted once passes every layer
+    below as is), None as None. Other dtypes raise TypeError naming ``op`` and ``name``."""
+    if mask is None:
+        return None
+    if not isinstance(mask, Tensor):
+        raise TypeError(f"{op}: {name} must be a Tensor or None, got {type(mask).__name__}")
+    if mask.dtype is tt.bool:
+        return mask_to_bias(mask, dtype, allowed_when)
+    if not mask.dtype.is_floating_point:
+        raise TypeError(f"{op}: only bool and floating {name} are supported, got {mask.dtype}")
+    if mask.dtype is not dtype:
+        raise TypeError(
+            f"{op}: float {name} is {mask.dtype} but the query is {dtype}; convert it with .to({dtype}) "
+            f"or pass a bool mask ({'True = may attend' if allowed_when else 'True = masked out'})"
+        )
+    return mask
 
 
 def _check_mask(op: str, mask: Tensor, ref: Tensor, shape: tuple, what: str) -> None:
@@ -150,12 +187,14 @@ def _check_mask(op: str, mask: Tensor, ref: Tensor, shape: tuple, what: str) -> 
             f"convert it with .to({ref.dtype}) or pass a bool mask"
         )
     try:
-        tt.broadcast_shapes(tuple(mask.shape), shape)
+        fits = tt.broadcast_shapes(tuple(mask.shape), shape) == shape  # the mask may not widen the scores
     except ValueError:
+        fits = False
+    if not fits:
         raise ValueError(
             f"{op}: {what} of shape {tuple(mask.shape)} does not broadcast to the attention scores' "
             f"shape {shape} (..., L, S)"
-        ) from None
+        )
 
 
 def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn_mask: Tensor | None = None,
@@ -169,8 +208,10 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
       * bool ``attn_mask``: **True = this query MAY attend to this key** (False blocks it);
       * float ``attn_mask``: **added** to the scores (-inf blocks; any other value biases);
       * ``is_causal=True``: query i sees keys j <= i (top-left aligned; do not also pass attn_mask).
-    The mask broadcasts to (..., L, S). A query that may attend to no key gets a zero output and zero
-    (finite) gradients. ``dropout_p`` drops attention weights (always: pass 0.0 at evaluation).
+    The batch dims (...) broadcast; the mask must broadcast to the scores' shape (..., L, S) without
+    widening it. A query that may attend to no key, and every query when there are no keys (S = 0),
+    gets a zero output and zero (finite) gradients. ``dropout_p`` drops attention weights (always:
+    pass 0.0 at evaluation).
     """
     op = "scaled_dot_product_attention"
     for name, t in (("query", query), ("key", key), ("value", value)):
@@ -195,17 +236,23 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
     if not 0.0 <= dropout_p <= 1.0:
         raise ValueError(f"{op}: dropout_p must be in [0, 1], got {dropout_p}")
     L, S = query.shape[-2], key.shape[-2]
-    batch = tt.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
-    scores_shape = tuple(batch) + (L, S)
+    try:  # the batch dims (...) broadcast, as in PyTorch; any other difference would mix samples
+        scores_shape = tt.broadcast_shapes(query.shape[:-2], key.shape[:-2]) + (L, S)  # (..., L, S)
+        tt.broadcast_shapes(scores_shape[:-2], value.shape[:-2])
+    except ValueError:
+        raise ValueError(
+            f"{op}: the batch dims (all but the last two) of query {query.shape}, key {key.shape} and "
+            f"value {value.shape} do not broadcast; give them equal sizes (or 1 where one is shared)"
+        ) from None
 
     bias = None
     if is_causal:
         if attn_mask is not None:
             raise ValueError(f"{op}: pass either attn_mask or is_causal=True, not both")
-        bias = mask_to_bias(causal_mask(L, S, device=query.device), query.dtype)
+        bias = causal_bias(L, S, dtype=query.dtype, device=query.device)  # (L, S)
     elif attn_mask is not None:
         _check_mask(op, attn_mask, query, scores_shape, "attn_mask")
-        bias = mask_to_bias(attn_mask, query.dtype) if attn_mask.dtype is tt.bool else attn_mask
+        bias = as_bias(attn_mask, query.dtype, allowed_when=True, op=op)
     out, _ = attention(query, key, value, bias, dropout_p, scale)
     return out
 
