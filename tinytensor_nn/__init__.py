@@ -18,4 +18,4 @@ from .transformer import (
 )
 from .vit import PatchEmbedding, VisionTransformer
 from . import optim, serialization, utils
-from .serialization import load, load_checkpoint, save, save_checkpoint
+from .serialization import CheckpointError, load, load_checkpoint, save, save_checkpoint

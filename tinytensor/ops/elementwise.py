@@ -556,7 +556,11 @@ def masked_fill(x, mask, value):
 # ---- comparisons and logic (no gradient) ----------------------------------------------------
 
 def _compare(name):
+    logical = name.startswith("logical")
+
     def op(a, b):
+        if logical:  # any dtype is read as truth values (nonzero = True), as PyTorch
+            a, b = _truth(a), _truth(b)
         a, b = binary(a, b, name)
         t = a if isinstance(a, TensorCore) else b
         xa = a.data if isinstance(a, TensorCore) else a
@@ -578,7 +582,14 @@ logical_xor = _compare("logical_xor")
 
 
 def logical_not(x):
-    return like(x, x.backend.xp.logical_not(x.data))
+    return like(x, x.backend.xp.logical_not(_truth(x).data))
+
+
+def _truth(x):
+    """x as bool (nonzero = True); Python numbers and bool tensors stay as they are."""
+    if not isinstance(x, TensorCore) or x.dtype.name == "bool":
+        return x
+    return like(x, x.data != 0)
 
 
 def isfinite(x):

@@ -216,8 +216,8 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> 
     if padding_idx is not None and out.requires_grad:
         if padding_idx < 0:
             padding_idx += weight.shape[0]
-        keep = (input != padding_idx).unsqueeze(-1).to(dtype=out.dtype)  # (..., 1)
-        out.register_hook(lambda g: g * keep)  # positions holding padding_idx send back nothing
+        keep = (input != padding_idx).unsqueeze(-1)  # (..., 1)
+        out.register_hook(lambda g: tt.where(keep, g, 0.0))  # padding_idx positions send back nothing
     return out
 
 
