@@ -7,6 +7,8 @@ import warnings
 import numpy as np
 import pytest
 from _torch import require_torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tinytensor as tt
 import tinytensor_nn as nn
@@ -87,24 +89,34 @@ def test_sdpa_over_zero_keys_gives_torchs_zeros(device, mask):
         assert tkw["attn_mask"].grad.shape == (3, 0)
 
 
-@pytest.mark.parametrize("case", ["q2d_k3d", "q3d_k2d", "k_v_broadcast", "mask_L1", "mask_S", "no_queries",
-                                  "empty_batch"])
+@pytest.mark.parametrize("case", ["q2d_k3d", "q3d_k2d", "k_v_broadcast", "v_wider", "mask_L1", "mask_S",
+                                  "no_queries", "empty_batch"])
 def test_sdpa_accepts_what_torch_accepts(device, case):
+    # v_wider (value's batch broadcasts the weights further): before, backward raised a vecdot ValueError
     torch = require_torch()
     gen = torch.Generator().manual_seed(1)
 
     def r(*s):
-        return torch.randn(*s, dtype=torch.float64, generator=gen)
+        return torch.randn(*s, dtype=torch.float64, generator=gen, requires_grad=True)
 
     shapes = {"q2d_k3d": [(4, 8), (2, 5, 8), (2, 5, 3)], "q3d_k2d": [(2, 4, 8), (5, 8), (5, 3)],
-              "k_v_broadcast": [(2, 2, 4, 8), (2, 1, 5, 8), (1, 2, 5, 3)], "no_queries": [(2, 0, 8)] + [
-                  (2, 5, 8), (2, 5, 3)], "empty_batch": [(0, 4, 8), (0, 5, 8), (0, 5, 3)]}
+              "k_v_broadcast": [(2, 2, 4, 8), (2, 1, 5, 8), (1, 2, 5, 3)],
+              "v_wider": [(4, 8), (5, 8), (2, 5, 3)], "no_queries": [(2, 0, 8), (2, 5, 8), (2, 5, 3)],
+              "empty_batch": [(0, 4, 8), (0, 5, 8), (0, 5, 3)]}
     q, k, v = (r(*s) for s in shapes.get(case, [(3, 4, 8), (3, 5, 8), (3, 5, 3)]))
     kw = {"mask_L1": {"attn_mask": r(4, 1)}, "mask_S": {"attn_mask": r(5)}}.get(case, {})
     ref = torch.nn.functional.scaled_dot_product_attention(q, k, v, **kw)
-    out = F.scaled_dot_product_attention(*(from_torch(t, device) for t in (q, k, v)),
-                                         **{a: from_torch(b, device) for a, b in kw.items()})
+    ours = [from_torch(t, device) for t in (q, k, v)]
+    tkw = {a: from_torch(b, device) for a, b in kw.items()}
+    out = F.scaled_dot_product_attention(*ours, **tkw)
     assert_close(out, ref, case)
+    g = torch.randn(ref.shape, dtype=torch.float64, generator=gen)
+    (ref * g).sum().backward()
+    (out * from_torch(g, device, grad=False)).sum().backward()
+    for name, a, b in zip("qkv", (q, k, v), ours):
+        assert_close(b.grad, a.grad, f"{case}: grad of {name}")
+    for name in tkw:
+        assert_close(tkw[name].grad, kw[name].grad, f"{case}: grad of {name}")
 
 
 @pytest.mark.parametrize("shapes", [[(2, 4, 8), (3, 5, 8), (3, 5, 3)], [(2, 4, 8), (2, 5, 8), (3, 5, 3)],
@@ -413,3 +425,164 @@ def test_gpt_generate_and_caches_reject_bad_arguments():
     model.blocks[0](model.tok_emb(prompt), caches[0])
     with pytest.raises(ValueError, match=r"different numbers of tokens \[2, 0\]"):
         model(prompt, caches)
+
+
+# ---- drawn operands against torch: which side raises, and the numbers ------------------------
+
+
+def _drawn_mask_shape(draw, scores_shape):
+    """A mask shape for scores (..., L, S): a suffix with some sizes 1, now and then an extra leading dim
+    or a wrong size (then it must be rejected, as torch does)."""
+    n = draw(st.integers(1, len(scores_shape)))
+    shape = [draw(st.sampled_from([d, 1])) for d in scores_shape[-n:]]
+    kind = draw(st.sampled_from(["fits", "fits", "fits", "leading", "wrong"]))
+    if kind == "leading":
+        shape = [draw(st.integers(1, 2))] + shape
+    elif kind == "wrong":
+        shape[-1] = scores_shape[-1] + 1
+    return tuple(shape)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), L=st.integers(0, 3), S=st.integers(0, 3), E=st.integers(1, 3), Ev=st.integers(1, 3),
+       mask=st.sampled_from(["none", "bool", "float", "causal"]))
+def test_drawn_sdpa_operands_match_torch(data, L, S, E, Ev, mask):
+    torch = require_torch()
+    draw = data.draw
+    batch = st.lists(st.sampled_from([1, 2, 3]), max_size=2)
+    bq, bk, bv = draw(batch), draw(batch), draw(batch)
+    gen = torch.Generator().manual_seed(draw(st.integers(0, 1000)))
+    q, k, v = (torch.randn(*b, n, e, dtype=torch.float64, generator=gen, requires_grad=True)
+               for b, n, e in ((bq, L, E), (bk, S, E), (bv, S, Ev)))
+    kw = {}
+    try:
+        scores = tuple(torch.broadcast_shapes(q.shape[:-2], k.shape[:-2])) + (L, S)
+    except RuntimeError:
+        scores = (L, S)
+    if mask == "causal":
+        kw["is_causal"] = True
+    elif mask != "none":
+        shape = _drawn_mask_shape(draw, scores)
+        kw["attn_mask"] = (torch.rand(*shape, generator=gen) > 0.5 if mask == "bool" else
+                           torch.randn(*shape, dtype=torch.float64, generator=gen))
+    torch_kw = dict(kw)  # torch: the same mask as a float bias of >= 2 dims (its fused 4-D path raises
+    if mask in ("bool", "float"):  # IndexError on a legal 1-D mask)
+        m = kw["attn_mask"]
+        m = m.reshape((1,) * (2 - m.ndim) + tuple(m.shape))
+        torch_kw["attn_mask"] = (m if mask == "float" else
+                                 torch.zeros(m.shape, dtype=torch.float64).masked_fill(~m, float("-inf")))
+    try:
+        ref = torch.nn.functional.scaled_dot_product_attention(q, k, v, **torch_kw)
+    except RuntimeError:
+        ref = None
+    tq, tk, tv = (from_torch(t) for t in (q, k, v))
+    tkw = {a: (from_torch(b, grad=False) if isinstance(b, torch.Tensor) else b) for a, b in kw.items()}
+    if L == 0 or S == 0:  # torch returns zeros (q.shape[:-1] + (Ev,)) here without checking any shape;
+        try:  # tinytensor checks as for non-empty operands and gives the broadcast shape, as torch does then
+            batch = torch.broadcast_shapes(tuple(bq), tuple(bk), tuple(bv))
+            fits = "attn_mask" not in kw or torch.broadcast_shapes(kw["attn_mask"].shape, scores) == scores
+        except RuntimeError:
+            fits = False
+        if not fits:
+            with pytest.raises(ValueError, match="scaled_dot_product_attention: "):
+                F.scaled_dot_product_attention(tq, tk, tv, **tkw)
+            return
+        ref = torch.zeros(*batch, L, Ev, dtype=torch.float64)
+        out = F.scaled_dot_product_attention(tq, tk, tv, **tkw)
+        assert_close(out, ref, "output over no queries or no keys")
+        out.sum().backward()
+        assert np.all(tq.grad.numpy() == 0) and tk.grad.shape == tuple(k.shape)
+        return
+    if ref is None:
+        with pytest.raises(ValueError, match="scaled_dot_product_attention: "):
+            F.scaled_dot_product_attention(tq, tk, tv, **tkw)
+        return
+    out = F.scaled_dot_product_attention(tq, tk, tv, **tkw)
+    nan_rows = torch.isnan(ref)  # torch's math path: NaN where a query may attend to no key; ours: 0
+    assert_close(out, torch.where(nan_rows, 0.0, ref), "output")
+    if not nan_rows.any():
+        g = torch.randn(ref.shape, dtype=torch.float64, generator=gen)
+        (ref * g).sum().backward()
+        (out * from_torch(g, grad=False)).sum().backward()
+        for name, a, b in (("q", q, tq), ("k", k, tk), ("v", v, tv)):
+            assert_close(b.grad, a.grad, f"grad of {name}")
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), batch_first=st.booleans(), batched=st.booleans(), B=st.integers(1, 3),
+       L=st.integers(1, 3), S=st.integers(0, 3), bool_masks=st.booleans())
+def test_drawn_mha_operands_match_torch(data, batch_first, batched, B, L, S, bool_masks):
+    torch = require_torch()
+    draw = data.draw
+    h = 2
+    ref, mha = mha_pair(torch, batch_first=batch_first)
+    Bk = draw(st.sampled_from([B, B, 1, 2, 3])) if batched else B
+    gen = torch.Generator().manual_seed(draw(st.integers(0, 1000)))
+
+    def x(b, n):
+        shape = ((b, n) if batch_first else (n, b)) if batched else (n,)
+        return torch.randn(*shape, 4, dtype=torch.float64, generator=gen, requires_grad=True)
+
+    q, k = x(B, L), x(Bk, S)
+
+    def mask(shape, columns_kept):
+        if bool_masks:
+            m = torch.rand(*shape, generator=gen) > 0.5
+            if S:
+                m[..., 0] = False  # key 0 stays visible: no fully masked rows (torch gives NaN there)
+            return m
+        return torch.randn(*shape, dtype=torch.float64, generator=gen)
+
+    ok_kpm = [(B, S)] if batched else [(S,)]
+    ok_attn = [(L, S), ((B if batched else 1) * h, L, S)]
+    kpm_shape = draw(st.sampled_from([None] + ok_kpm + ([(S, B), (B, S + 1), (S,)] if batched else
+                                                       [(S + 1,), (1, S)])))
+    attn_shape = draw(st.sampled_from([None] + ok_attn + [(S, L), (L, S + 1), (1, L, S), (h + 1, L, S)]))
+    kw = {}
+    if kpm_shape is not None:
+        kw["key_padding_mask"] = mask(kpm_shape, True)
+    if attn_shape is not None:
+        kw["attn_mask"] = mask(attn_shape, True)
+    valid = (Bk == B and (kpm_shape is None or kpm_shape in ok_kpm)
+             and (attn_shape is None or attn_shape in ok_attn))
+    try:
+        ref_out = ref(q, k, k, **kw)
+    except (RuntimeError, AssertionError):
+        ref_out = None
+    tq, tk = from_torch(q), from_torch(k)
+    tkw = {a: from_torch(b, grad=False) for a, b in kw.items()}
+    if not valid:
+        with pytest.raises(ValueError, match="MultiheadAttention: "):
+            mha(tq, tk, tk, **tkw)
+        assert ref_out is None or S == 0  # torch, too, rejects it (with no keys its reshapes cannot tell)
+        return
+    assert ref_out is not None, "torch rejects operands tinytensor checks as valid"
+    out, w = mha(tq, tk, tk, **tkw)
+    assert_close(out, ref_out[0], "output")
+    assert_close(w, ref_out[1], "weights")
+    g = torch.randn(ref_out[0].shape, dtype=torch.float64, generator=gen)
+    (ref_out[0] * g).sum().backward()
+    (out * from_torch(g, grad=False)).sum().backward()
+    assert_close(tq.grad, q.grad, "grad of query")
+    assert_close(tk.grad, k.grad, "grad of key")
+
+
+# ---- positions ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_positional_encodings_read_one_unbatched_sequence_as_T_by_C(device, batch_first):
+    # before: (3, 4) with batch_first=False came out (3, 3, 4) (every position added to every token)
+    tt.manual_seed(0)
+    x = rand(3, 4, device=device)
+    for enc in (nn.SinusoidalPositionalEncoding(4, 10, batch_first=batch_first),
+                nn.LearnedPositionalEmbedding(10, 4, batch_first=batch_first).double()):
+        enc = enc.to(device)
+        batched = enc(x.unsqueeze(0) if batch_first else x.unsqueeze(1), offset=2)
+        out = enc(x, offset=2)
+        assert out.shape == (3, 4)
+        np.testing.assert_allclose(out.numpy(), (batched[0] if batch_first else batched[:, 0]).numpy())
+        with pytest.raises(ValueError, match=r"expected \(.*\) or one sequence \(T, 4\), got input \(4,\)"):
+            enc(rand(4, device=device))
+        with pytest.raises(ValueError, match="got input \\(2, 3, 5\\)"):
+            enc(rand(2, 3, 5, device=device))

@@ -30,6 +30,14 @@ __all__ = [
 ]
 
 
+def _sequence_length(op: str, x: Tensor, batch_first: bool, d_model: int) -> int:
+    """T of x (B, T, C), (T, B, C) with batch_first=False, or one unbatched sequence (T, C)."""
+    if x.ndim not in (2, 3) or x.shape[-1] != d_model:
+        layout = f"(B, T, {d_model})" if batch_first else f"(T, B, {d_model}) (batch_first=False)"
+        raise ValueError(f"{op}: expected {layout} or one sequence (T, {d_model}), got input {x.shape}")
+    return x.shape[1] if x.ndim == 3 and batch_first else x.shape[0]
+
+
 def _check_length(op: str, T: int, offset: int, max_len: int) -> None:
     if offset < 0 or offset + T > max_len:
         raise ValueError(
@@ -64,7 +72,8 @@ def sinusoidal_table_2d(grid_h: int, grid_w: int, d_model: int, base: float = 10
 class SinusoidalPositionalEncoding(Module):
     """x + PE[offset : offset+T], then dropout ("Attention Is All You Need", section 3.5).
 
-    x is (B, T, d_model) with ``batch_first=True`` (default) or (T, B, d_model) otherwise. The table
+    x is (B, T, d_model) with ``batch_first=True`` (default) or (T, B, d_model) otherwise, or one
+    unbatched sequence (T, d_model). The table
     is a non-persistent float64 buffer (not in the state_dict: it is a formula, not a weight), cast to
     the input's dtype.
     """
@@ -78,12 +87,10 @@ class SinusoidalPositionalEncoding(Module):
                              persistent=False)
 
     def forward(self, x: Tensor, offset: int = 0) -> Tensor:
-        T = x.shape[1] if self.batch_first else x.shape[0]
+        T = _sequence_length(type(self).__name__, x, self.batch_first, self.d_model)
         _check_length(type(self).__name__, T, offset, self.max_len)
-        if x.shape[-1] != self.d_model:
-            raise ValueError(f"{type(self).__name__}: expected {self.d_model} features, got input {x.shape}")
         pe = self.pe[offset : offset + T].to(dtype=x.dtype)  # (T, C)
-        if not self.batch_first:
+        if x.ndim == 3 and not self.batch_first:
             pe = pe.unsqueeze(1)  # (T, 1, C)
         return self.dropout(x + pe)
 
@@ -94,7 +101,8 @@ class SinusoidalPositionalEncoding(Module):
 class LearnedPositionalEmbedding(Module):
     """x + P[offset : offset+T] with P a learned (max_len, d_model) table (GPT-2, BERT, ViT).
 
-    ``weight`` starts as N(0, 0.02²). x is (B, T, d_model), or (T, B, d_model) with batch_first=False.
+    ``weight`` starts as N(0, 0.02²). x is (B, T, d_model), or (T, B, d_model) with batch_first=False,
+    or one unbatched sequence (T, d_model).
     """
 
     def __init__(self, max_len: int, d_model: int, batch_first: bool = True, device=None, dtype=None):
@@ -103,12 +111,10 @@ class LearnedPositionalEmbedding(Module):
         self.weight = Parameter(tt.randn(max_len, d_model, dtype=dtype or tt.float32, device=device) * 0.02)
 
     def forward(self, x: Tensor, offset: int = 0) -> Tensor:
-        T = x.shape[1] if self.batch_first else x.shape[0]
+        T = _sequence_length(type(self).__name__, x, self.batch_first, self.d_model)
         _check_length(type(self).__name__, T, offset, self.max_len)
-        if x.shape[-1] != self.d_model:
-            raise ValueError(f"{type(self).__name__}: expected {self.d_model} features, got input {x.shape}")
         pos = self.weight[offset : offset + T]  # (T, C)
-        return x + (pos if self.batch_first else pos.unsqueeze(1))
+        return x + (pos.unsqueeze(1) if x.ndim == 3 and not self.batch_first else pos)
 
     def extra_repr(self) -> str:
         return f"{self.max_len}, {self.d_model}"

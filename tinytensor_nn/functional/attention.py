@@ -109,6 +109,8 @@ class ScaledDotProductAttention(Function):
             gp = g_out @ v.mT  # (..., L, S)
             if keep is not None:
                 gp = gp * keep
+            if gp.shape != p.shape:  # value's batch dims broadcast P further: P was shared there
+                gp = sum_to(gp, p.shape)
             if g_p is not None:
                 gp = gp + g_p
             gs = SoftmaxBackward.apply(p, gp, p.ndim - 1)  # dS = P ⊙ (dP - Σ dP⊙P)
