@@ -88,6 +88,7 @@ def run_backward(roots, root_grads, *, retain_graph: bool, create_graph: bool, l
         if _deliver(buffers, target, nr, g, create_graph) and deps.get(id(target), 0) == 0:
             ready.append(target)
 
+    every_node = listener.every_node  # else only nodes with hooks or retain_grad() are shown to it
     with set_grad_enabled(create_graph):
         while ready:
             target = ready.pop()
@@ -98,21 +99,32 @@ def run_backward(roots, root_grads, *, retain_graph: bool, create_graph: bool, l
             if all(g is None for g in grads):  # no gradient flows through it
                 out_grads = (None,) * len(target.next_edges)
             else:
-                grads = listener.before_node(target, grads)
+                if every_node or target._hooks or target._retained:
+                    grads = listener.before_node(target, grads)
                 if target._freed:
                     _raise_freed(target)
                 out_grads = target.run_backward(grads)
-            listener.after_node(target, grads, out_grads, buffers)
+            if every_node:
+                listener.after_node(target, grads, out_grads, buffers)
             edges = target.next_edges
             if not retain_graph:
                 target.release()
-            for edge, g in zip(edges, out_grads):
+            for edge, g, meta in zip(edges, out_grads, target._in_meta):
                 if edge is None:
                     continue
-                nxt = edge[0]
-                _deliver(buffers, nxt, edge[1], g, create_graph)
-                deps[id(nxt)] -= 1
-                if not deps[id(nxt)]:
+                nxt, nr = edge
+                key = id(nxt)
+                buf = buffers.get(key)
+                if buf is None:
+                    buf = buffers[key] = [None] * _num_outputs(nxt)
+                if g is not None:
+                    # the gradient contract: shape, dtype and device of the input it is for
+                    if getattr(g, "backend", None) is not meta[2] or g.data.shape != meta[0] \
+                            or g.data.dtype != meta[1]:
+                        g = conform_grad(g, *meta, f"{target.name()}.backward")
+                    buf[nr] = g if buf[nr] is None else _sum(buf[nr], g, create_graph)
+                deps[key] -= 1
+                if not deps[key]:
                     ready.append(nxt)
             grads = out_grads = g = None  # free this step's gradients before the next step
 
@@ -169,7 +181,8 @@ def _raise_freed(node: Node):
 # ---- the gradient contract -------------------------------------------------------------------
 
 def conform_grad(g, shape: tuple, dtype, backend, who: str):
-    """``g`` as the gradient of a tensor of ``shape``/``dtype`` on ``backend``, or an error naming ``who``.
+    """``g`` as the gradient of a tensor of ``shape`` and ``dtype`` (the array's) on ``backend``, or an
+    error naming ``who``.
 
     A gradient with extra or stretched dimensions that sum down to ``shape`` is summed (a backward
     that forgot to undo broadcasting); another dtype is cast; another shape or device is an error.
@@ -189,6 +202,7 @@ def conform_grad(g, shape: tuple, dtype, backend, who: str):
             )
         axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape) if s == 1 != gshape[lead + i])
         g = (g.sum(dim=axes, keepdim=True) if axes else g).reshape(shape)
+    dtype = backend.dtype_of_xp(dtype)
     if g.dtype is not dtype:
         if not dtype.is_floating_point:
             raise RuntimeError(f"{who}: a gradient for a tensor of dtype {dtype}, which cannot have one")
@@ -205,7 +219,7 @@ class Accumulate:
 
     def __init__(self, create_graph: bool):
         self.create_graph = create_graph
-        self.anomaly = is_anomaly_enabled()
+        self.anomaly = self.every_node = is_anomaly_enabled()  # anomaly mode checks every node
         self.given = set()  # ids of the arrays already handed out in this walk (roots, .grads)
 
     def start(self, root_grads) -> None:
@@ -258,6 +272,7 @@ class Capture(Accumulate):
     def __init__(self, create_graph: bool, wanted: dict):
         super().__init__(create_graph)
         self.wanted = wanted
+        self.every_node = True
 
     def before_node(self, node, grads):
         grads = super().before_node(node, grads)
@@ -273,6 +288,8 @@ class Capture(Accumulate):
 
 class Observed:
     """A listener that also reports every step to an observer (autograd.explain, memory_report)."""
+
+    every_node = True
 
     def __init__(self, inner, observer):
         self.inner, self.observer = inner, observer
@@ -297,5 +314,5 @@ def _run_hooks(hooks, g, who: str):
     for hook in hooks:
         new = hook(g)
         if new is not None:
-            g = conform_grad(new, g.data.shape, g.dtype, g.backend, who)
+            g = conform_grad(new, g.data.shape, g.data.dtype, g.backend, who)
     return g

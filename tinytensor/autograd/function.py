@@ -17,7 +17,7 @@ Writing backward with Tensor ops means the backward pass is itself recorded when
 """
 from __future__ import annotations
 
-from .engine import Node, conform_grad
+from .engine import Node
 from .grad_mode import is_grad_enabled
 from .tensor_core import TensorCore
 
@@ -106,11 +106,12 @@ class Function(Node):
                     backend = a.backend
                 elif a.backend is not backend:
                     _device_mismatch(self, args)
-                raw.append(a.data)
+                data = a.data
+                raw.append(data)
                 if track and a.requires_grad:  # its gradient goes to its producer, or to it if a leaf
                     needs.append(True)
                     edges.append((a, 0) if a.grad_fn is None else (a.grad_fn, a._output_nr))
-                    meta.append((a.data.shape, a.dtype, backend))
+                    meta.append((data.shape, data.dtype, backend))  # what its gradient must match
                     continue
             else:
                 raw.append(a)
@@ -125,7 +126,7 @@ class Function(Node):
         if True in needs:
             Node.__init__(self)
             self.next_edges = tuple(edges)
-            self._in_meta = tuple(meta)
+            self._in_meta = meta
         return first, raw
 
     def _wrap_outputs(self, out, first, args, raw):
@@ -142,14 +143,14 @@ class Function(Node):
             if len(version) == 1:
                 version.append(True)  # marks memory seen by several tensors (Tensor._records)
         if type(out) is tuple:
-            floats = [record and backend.dtype_of(o).is_floating_point for o in out]
+            floats = [record and o.dtype in backend.float_dtypes for o in out]
             results = tuple(tensor_cls(o, backend, f, self if f else None, i, version)
                             for i, (o, f) in enumerate(zip(out, floats)))
             record = True in floats
             if record:
                 self._out_meta = [(r.shape, r.dtype) for r in results]
         else:
-            record = record and backend.dtype_of(out).is_floating_point
+            record = record and out.dtype in backend.float_dtypes
             results = tensor_cls(out, backend, record, self if record else None, 0, version)
         if record:
             self._tensor_cls = tensor_cls
@@ -169,16 +170,7 @@ class Function(Node):
                 out = out + (None,) * (n - len(out))  # trailing non-tensor options
             else:
                 raise RuntimeError(f"{self.name()}.backward returned {len(out)} gradients for {n} inputs")
-        # the gradient contract: each gradient matches its input's shape, dtype and device
-        checked = []
-        for g, meta in zip(out, self._in_meta):
-            if g is not None and meta is not None:
-                shape, dtype, backend = meta
-                if g.__class__ is not self._tensor_cls or g.data.shape != shape or g.dtype is not dtype \
-                        or g.backend is not backend:
-                    g = conform_grad(g, shape, dtype, backend, f"{self.name()}.backward")
-            checked.append(g)
-        return checked
+        return out  # the engine checks each against its input (engine.conform_grad)
 
     def _zero_grad(self, i):
         shape, dtype = self._out_meta[i]

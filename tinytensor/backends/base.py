@@ -32,6 +32,8 @@ class Backend:
                 continue
             self._to_xp[dt] = xdt
             self._from_xp[xp.empty((0,), dtype=xdt).dtype] = dt
+        # the array dtypes of floating-point tensors (the ones that can have gradients)
+        self.float_dtypes = frozenset(d for d, dt in self._from_xp.items() if dt.is_floating_point)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} device={self.device!r}>"
@@ -45,6 +47,10 @@ class Backend:
 
     def dtype_of(self, a) -> DType:
         return self._from_xp[a.dtype]
+
+    def dtype_of_xp(self, xp_dtype) -> DType:
+        """The DType of an array dtype of this namespace."""
+        return self._from_xp[xp_dtype]
 
     def asarray(self, data, dtype: DType | None = None):
         """Make a backend array from host data (lists, scalars, NumPy arrays)."""
