@@ -43,7 +43,8 @@ class Backend:
         try:
             return self._to_xp[dtype]
         except KeyError:
-            raise TypeError(f"backend {self.name!r} does not support dtype {dtype}") from None
+            # a declared limitation of this backend, as an unsupported op is (NotImplementedError)
+            raise NotImplementedError(f"backend {self.name!r} does not support dtype {dtype}") from None
 
     def dtype_of(self, a) -> DType:
         return self._from_xp[a.dtype]
