@@ -159,6 +159,8 @@ class Tensor(TensorCore):
         """Whether writing ``value`` into this tensor must be recorded for backward."""
         if not is_grad_enabled() or not (self.requires_grad or getattr(value, "requires_grad", False)):
             return False
+        if not self.dtype.is_floating_point:  # an integer or bool tensor has no gradient to record
+            return False
         if self.requires_grad and self.is_leaf:
             raise RuntimeError(
                 f"{op}: in-place update of a leaf tensor that requires grad (shape {self.shape}); wrap it in "
@@ -181,8 +183,18 @@ class Tensor(TensorCore):
     def _update(self, op: str, fn, *args):
         """self ← fn(self, *args) in place."""
         if self._records(next((a for a in args if getattr(a, "requires_grad", False)), None), op):
-            return self._put(fn(self._snapshot(), *args), (Ellipsis,), op)
-        return self._write(fn(self, *args), op)
+            new = fn(self._snapshot(), *args)
+            self._check_fits(new, op)
+            return self._put(new, (Ellipsis,), op)
+        new = fn(self, *args)
+        self._check_fits(new, op)
+        return self._write(new, op)
+
+    def _check_fits(self, new, op: str) -> None:
+        """An in-place op's result must have this tensor's shape (the target never broadcasts)."""
+        if isinstance(new, Tensor) and tuple(new.shape) != self.shape:
+            raise RuntimeError(f"{op}: output with shape {self.shape} doesn't match the broadcast shape "
+                               f"{tuple(new.shape)}")
 
     def _write(self, new, op: str):
         """self ← new (a Tensor broadcast to self's shape, or a number) in place, unrecorded."""
@@ -249,6 +261,9 @@ class Tensor(TensorCore):
                 raise RuntimeError(
                     f"__setitem__: value is on {value.device} but this tensor is on {self.device}"
                 )
+            lead = next((i for i, n in enumerate(value.shape) if n != 1), value.ndim)
+            if lead:  # leading size-1 dims of the value are dropped, as PyTorch does
+                value = value.reshape(value.shape[lead:])
         else:
             value = scalar(value, "__setitem__")
         if self._records(value, "__setitem__"):
@@ -334,6 +349,10 @@ class Tensor(TensorCore):
     @property
     def mT(self):
         """The last two dimensions swapped (batched matrix transpose)."""
+        if self.ndim == 0:  # PyTorch returns a 0-d tensor itself
+            return self
+        if self.ndim == 1:
+            raise RuntimeError("mT is only supported on matrices or batches of matrices, got a 1-D tensor")
         return ops.transpose(self, -2, -1)
 
 
