@@ -391,3 +391,36 @@ def test_forward_errors_are_the_original_exception_with_a_note(device):
     with pytest.raises(ValueError, match="values out of range") as info:
         _RaisesValue.apply(x)
     assert any("_RaisesValue" in n and "(2, 3)" in n for n in info.value.__notes__)
+
+
+# ---- in-place shapes and dtypes -------------------------------------------------------------------
+
+def test_an_in_place_op_never_broadcasts_its_target(device):
+    y = tt.tensor(1.0, device=device)
+    with pytest.raises(RuntimeError, match=r"add_: output with shape \(\) doesn.t match"):
+        y.add_(tt.tensor([2.0], device=device))
+    with pytest.raises(RuntimeError):
+        torch.tensor(1.0).add_(torch.tensor([2.0]))
+    z = tt.zeros(2, 3, device=device)
+    z.add_(tt.ones(3, device=device))  # the operand may broadcast
+    np.testing.assert_array_equal(z.numpy(), np.ones((2, 3)))
+
+
+def test_writes_into_integer_tensors_truncate_as_pytorch(device):
+    w = tt.ones(1, requires_grad=True, device=device)
+    y = tt.zeros(3, dtype=tt.int64, device=device)
+    y[0] = w * 2.5  # an integer tensor has no gradient: the value is written, truncated
+    assert not y.requires_grad and y.tolist() == [2, 0, 0]
+    yt = torch.zeros(3, dtype=torch.int64)
+    yt[0] = torch.ones(1, requires_grad=True) * 2.5
+    assert yt.tolist() == y.tolist()
+    y.copy_(tt.tensor([0.5, 1.7, -2.2], dtype=tt.float64, device=device))
+    assert y.tolist() == [0, 1, -2]
+
+
+def test_setitem_drops_leading_size_1_dims_of_the_value(device):
+    w = tt.ones(1, 2, requires_grad=True, device=device)
+    y = tt.zeros(3, device=device)
+    y[1:] = w * 2.5
+    y.sum().backward()
+    assert y.tolist() == [0.0, 2.5, 2.5] and w.grad.shape == (1, 2) and w.grad.tolist() == [[2.5, 2.5]]
