@@ -174,6 +174,12 @@ class Tensor(TensorCore):
             )
         return True
 
+    def _as_element(self, value):
+        """A Python number as this tensor's kind of element (2.7 -> 2 for an integer tensor, as PyTorch)."""
+        if self.dtype.is_floating_point:
+            return float(value)
+        return bool(value) if self.dtype.name == "bool" else int(value)
+
     def _snapshot(self):
         """This tensor's current values in a copy, in the same place in the graph (for an op that
         reads the tensor it is about to overwrite)."""
@@ -239,7 +245,7 @@ class Tensor(TensorCore):
         return self._update("masked_fill_", ops.masked_fill, mask, value)
 
     def fill_(self, value):
-        value = scalar(value, "fill_")
+        value = self._as_element(scalar(value, "fill_"))
         if self._records(value, "fill_"):
             return self._put(value, (Ellipsis,), "fill_")
         return self._write(value, "fill_")
@@ -265,7 +271,7 @@ class Tensor(TensorCore):
             if lead:  # leading size-1 dims of the value are dropped, as PyTorch does
                 value = value.reshape(value.shape[lead:])
         else:
-            value = scalar(value, "__setitem__")
+            value = self._as_element(scalar(value, "__setitem__"))
         if self._records(value, "__setitem__"):
             self._put(value, index, "__setitem__")
             return
