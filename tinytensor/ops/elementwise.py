@@ -1,11 +1,12 @@
 """Elementwise ops. Each backward is the derivative written with Tensor ops (see the comments)."""
 from __future__ import annotations
 
+import builtins
 import math
 
 from ..autograd.function import Function
 from ..autograd.tensor_core import TensorCore
-from ..dtypes import scalar_dtype
+from ..dtypes import bool_, int64, scalar_dtype
 from ._operands import binary, cast, floating, like, scalar
 from .broadcast import broadcast_shapes, sum_to
 
@@ -77,9 +78,16 @@ class Div(_Binary):
 class Pow(_Binary):
     def forward(self, a, b):
         self.shapes(a, b)
-        y = a**b
+        y = _int_pow(self.xp, a, b) if self._int_exponent(b) else a**b
         self.save_for_backward(a, b, y)
         return y
+
+    def _int_exponent(self, b) -> bool:
+        """b is an integer array (not bool, not float): a ** b then follows integer rules."""
+        if isinstance(b, (bool, int, float)):
+            return False
+        dt = self.backend.dtype_of(b)
+        return not dt.is_floating_point and dt is not bool_
 
     def backward(self, gy):
         a, b, y = self.saved_tensors
@@ -98,6 +106,14 @@ class Pow(_Binary):
         return self.reduce(ga, gb)
 
 
+def _int_pow(xp, a, b):
+    """a ** b for an integer exponent array, as PyTorch: a negative exponent gives 1 / a^|b| truncated
+    toward 0, so 1 and -1 give ±1 and every other base (0 too) gives 0; NumPy refuses it."""
+    y = a ** xp.abs(b)
+    big = xp.abs(a) != 1 if hasattr(a, "dtype") else builtins.abs(a) != 1
+    return xp.where((b < 0) & big, xp.zeros_like(y), y)
+
+
 class Maximum(_Binary):
     def forward(self, a, b):
         self.shapes(a, b)
@@ -106,7 +122,7 @@ class Maximum(_Binary):
 
     def backward(self, gy):
         a, b = self.saved_tensors
-        return _select_grads(self, gy, a, b, a > b)
+        return _select_grads(self, gy, a, b, a < b, a > b)
 
 
 class Minimum(_Binary):
@@ -117,15 +133,15 @@ class Minimum(_Binary):
 
     def backward(self, gy):
         a, b = self.saved_tensors
-        return _select_grads(self, gy, a, b, a < b)
+        return _select_grads(self, gy, a, b, a > b, a < b)
 
 
-def _select_grads(fn, gy, a, b, a_wins):
-    """maximum/minimum: the winner takes the gradient; ties split it equally (as PyTorch)."""
-    tie = a == b
-    half = select(tie, gy * 0.5)
-    ga = where(a_wins, gy, half) if fn.needs_input_grad[0] else None
-    gb = where(a_wins | tie, half, gy) if fn.needs_input_grad[1] else None
+def _select_grads(fn, gy, a, b, a_loses, b_loses):
+    """maximum/minimum as PyTorch: each side gets gy unless it loses, ties split it equally. A NaN
+    neither wins nor loses (every comparison with it is False), so both sides get gy there."""
+    g = where(a == b, gy * 0.5, gy)
+    ga = select(~a_loses, g) if fn.needs_input_grad[0] else None
+    gb = select(~b_loses, g) if fn.needs_input_grad[1] else None
     return fn.reduce(ga, gb)
 
 
@@ -139,21 +155,47 @@ def _log(a: float) -> float:
     return math.log(a) if a > 0 else -math.inf if a == 0 else math.nan
 
 
+def _both_bool(a, b) -> bool:
+    """After ``binary``, a bool tensor means two bool operands (it promotes a bool with anything
+    else). Arithmetic on bools is logic, as in PyTorch; the Array API has no bool arithmetic."""
+    return (a if isinstance(a, TensorCore) else b).dtype is bool_
+
+
+def _is_bool(v) -> bool:
+    """A bool tensor, a Python bool or a NumPy bool."""
+    if isinstance(v, TensorCore):
+        return v.dtype is bool_
+    return isinstance(v, bool) or getattr(getattr(v, "dtype", None), "kind", None) == "b"
+
+
 def add(a, b):
-    """a + b, broadcasting."""
+    """a + b, broadcasting (bool + bool is logical or, as PyTorch)."""
     a, b = binary(a, b, "add")
+    if _both_bool(a, b):
+        return logical_or(a, b)
     return Add.apply(a, b)
 
 
 def sub(a, b):
-    """a - b, broadcasting."""
+    """a - b, broadcasting; refused for bools, as PyTorch."""
+    if _is_bool(a) or _is_bool(b):
+        raise TypeError(
+            f"sub: subtraction with a bool operand is not supported (got {_kind(a)} - {_kind(b)}); "
+            "use logical_xor(a, b) for two masks, or ~mask to invert one"
+        )
     a, b = binary(a, b, "sub")
     return Sub.apply(a, b)
 
 
+def _kind(v) -> str:
+    return f"a {v.dtype.name} tensor" if isinstance(v, TensorCore) else type(v).__name__
+
+
 def mul(a, b):
-    """a * b, broadcasting."""
+    """a * b, broadcasting (bool * bool is logical and, as PyTorch)."""
     a, b = binary(a, b, "mul")
+    if _both_bool(a, b):
+        return logical_and(a, b)
     return Mul.apply(a, b)
 
 
@@ -168,20 +210,27 @@ def div(a, b):
 
 
 def pow(a, b):
-    """a ** b."""
+    """a ** b (integers: a negative exponent tensor truncates 1 / a^|b|, as PyTorch)."""
     a, b = binary(a, b, "pow")
+    if isinstance(a, TensorCore) and not a.dtype.is_floating_point and type(b) is int and b < 0:
+        raise ValueError(f"pow: integers to negative integer powers are not allowed ({a.dtype.name} "
+                         f"tensor ** {b}, as PyTorch); use a float base, x.float() ** {b}")
     return Pow.apply(a, b)
 
 
 def maximum(a, b):
-    """Elementwise max; at ties each input gets half the gradient."""
+    """Elementwise max; at ties each input gets half the gradient (bools: logical or)."""
     a, b = binary(a, b, "maximum")
+    if _both_bool(a, b):
+        return logical_or(a, b)
     return Maximum.apply(a, b)
 
 
 def minimum(a, b):
-    """Elementwise min; at ties each input gets half the gradient."""
+    """Elementwise min; at ties each input gets half the gradient (bools: logical and)."""
     a, b = binary(a, b, "minimum")
+    if _both_bool(a, b):
+        return logical_and(a, b)
     return Minimum.apply(a, b)
 
 
@@ -314,7 +363,7 @@ class Relu(Function):
 
     def backward(self, gy):
         (x,) = self.saved_tensors
-        return select(x > 0, gy)  # d/dx relu = 1[x > 0]
+        return select(~(x <= 0), gy)  # d/dx relu = 1[x > 0]; a NaN x passes gy, as PyTorch
 
 
 class Silu(Function):
@@ -386,13 +435,29 @@ class Abs(Function):
 
     def backward(self, gy):
         (x,) = self.saved_tensors
-        return select(x != 0, gy * sign(x))  # d/dx |x| = sign(x), 0 at 0
+        # d/dx |x| = sign(x), multiplied as PyTorch does: an inf/NaN gy at x = 0 gives a loud NaN
+        return gy * sign(x)
+
+
+class Sign(Function):
+    """-1, 0 or 1 (NaN gives 0, as PyTorch); piecewise constant, so its gradient is 0 everywhere."""
+
+    def forward(self, x):
+        y = self.xp.sign(x)
+        if self.backend.dtype_of(y).is_floating_point:
+            y = self.xp.where(y == y, y, self.xp.zeros_like(y))
+        return y
+
+    def backward(self, gy):
+        return like(gy, gy.backend.full(gy.shape, 0, gy.dtype))  # zeros, whatever gy holds
 
 
 class Clamp(Function):
     def forward(self, x, lo, hi):
         self.save_for_backward(x)
         self.lo, self.hi = lo, hi
+        if lo is not None and hi is not None and lo > hi:
+            lo = hi  # min > max: max everywhere (NaN stays NaN), as PyTorch
         return self.xp.clip(x, lo, hi)
 
     def backward(self, gy):
@@ -447,7 +512,12 @@ def sigmoid(x):
 
 def relu(x):
     """max(x, 0)"""
-    return Relu.apply(x)
+    return _copy(x) if x.dtype is bool_ else Relu.apply(x)
+
+
+def _copy(x):
+    """A new constant tensor with x's values: relu, abs and sign of a bool tensor are the identity."""
+    return like(x, x.backend.copy(x.data))
 
 
 def silu(x):
@@ -471,7 +541,7 @@ def gelu(x, approximate: str = "none"):
 
 def abs(x):
     """|x|"""
-    return Abs.apply(x)
+    return _copy(x) if x.dtype is bool_ else Abs.apply(x)
 
 
 def clamp(x, min=None, max=None):
@@ -491,7 +561,8 @@ clip = clamp
 
 
 def sign(x):
-    return like(x, x.backend.xp.sign(x.data))
+    """-1, 0 or 1 by the sign of x (0 for NaN, as PyTorch); a bool tensor stays itself. Its gradient is 0."""
+    return _copy(x) if x.dtype is bool_ else Sign.apply(x)
 
 
 # ---- selection ------------------------------------------------------------------------------
@@ -536,15 +607,19 @@ def where(condition, input, other):
 
 
 def masked_fill(x, mask, value):
-    """x with ``value`` wherever the bool ``mask`` (broadcast to x) is True."""
+    """x with ``value`` wherever the bool ``mask`` is True; x and mask broadcast together (as PyTorch's
+    out-of-place masked_fill; the in-place masked_fill_ keeps x's shape)."""
     if getattr(mask, "dtype", None) is None or mask.dtype.name != "bool":
         raise TypeError(f"masked_fill: mask must be a bool Tensor, got {getattr(mask, 'dtype', type(mask))}")
-    if tuple(broadcast_shapes(tuple(mask.shape), tuple(x.shape), op="masked_fill")) != tuple(x.shape):
-        raise ValueError(f"masked_fill: mask of shape {mask.shape} does not broadcast to the shape {x.shape}")
+    broadcast_shapes(tuple(mask.shape), tuple(x.shape), op="masked_fill")
     # the result keeps x's dtype: the value is converted to it (2.7 fills an int64 tensor with 2)
     if isinstance(value, TensorCore):
         if value.ndim != 0:
             raise ValueError(f"masked_fill: value must be a number or a 0-d tensor, got shape {value.shape}")
+        if value.requires_grad and not x.dtype.is_floating_point:
+            raise RuntimeError(f"masked_fill: the value requires grad, but the result is {x.dtype.name} "
+                               "and cannot carry a gradient (as PyTorch); detach the value, or fill a float "
+                               "tensor")
         value = cast(value, x.dtype)
     else:
         value = scalar(value, "masked_fill")
@@ -557,6 +632,7 @@ def masked_fill(x, mask, value):
 
 def _compare(name):
     logical = name.startswith("logical")
+    ordered = not logical and name not in ("equal", "not_equal")
 
     def op(a, b):
         if logical:  # any dtype is read as truth values (nonzero = True), as PyTorch
@@ -567,6 +643,8 @@ def _compare(name):
         xb = b.data if isinstance(b, TensorCore) else b
         if isinstance(a, TensorCore) and isinstance(b, TensorCore) and a.backend is not b.backend:
             raise RuntimeError(f"{name}: expected tensors on one device, got {a.device} and {b.device}")
+        if ordered and t.dtype is bool_:  # False < True, as PyTorch; the Array API orders no bools
+            xa, xb = (t.backend.astype(v, int64) if hasattr(v, "dtype") else int(v) for v in (xa, xb))
         return like(t, getattr(t.backend.xp, name)(xa, xb))
 
     op.__name__ = name
@@ -593,8 +671,12 @@ def _truth(x):
 
 
 def isfinite(x):
-    return like(x, x.backend.xp.isfinite(x.data))
+    """True where x is neither inf nor NaN (every bool is finite)."""
+    xs = x.data
+    return like(x, xs == xs if x.dtype is bool_ else x.backend.xp.isfinite(xs))
 
 
 def isnan(x):
-    return like(x, x.backend.xp.isnan(x.data))
+    """True where x is NaN (no bool is)."""
+    xs = x.data
+    return like(x, xs != xs if x.dtype is bool_ else x.backend.xp.isnan(xs))

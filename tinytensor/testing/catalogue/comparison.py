@@ -1,7 +1,8 @@
-"""Comparisons, logic and tests of values (eq … ge, logical_*, isfinite, isnan, sign): forward only.
+"""Comparisons, logic and tests of values (eq … ge, logical_*, isfinite, isnan): forward only.
 
-Their results are bool (sign: the input's dtype) and never carry a graph, whatever their inputs
-require; each is declared in ``NON_DIFFERENTIABLE`` (catalogue/__init__.py) with the reason.
+Their results are bool and never carry a graph, whatever their inputs require; each is declared in
+``NON_DIFFERENTIABLE`` (catalogue/__init__.py) with the reason. (``sign`` is not here: like PyTorch's,
+its float result carries a graph with a zero gradient; its entry is in ``elementwise``.)
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import numpy as np
 import tinytensor as tt
 
 from ..draw import Draw
-from .base import OpSpec, Sample, same
+from .base import OpSpec, Sample
 from .elementwise import binary
 
 FORWARD_ONLY = dict(differentiable=False, second_order=False)
@@ -84,6 +85,4 @@ SPECS: list[OpSpec] = [
            lambda torch, x: torch.isfinite(x), **FORWARD_ONLY),
     OpSpec("isnan", lambda x: x.isnan(), np.isnan, _values_sample("nonfinite"),
            lambda torch, x: torch.isnan(x), **FORWARD_ONLY),
-    OpSpec("sign", tt.sign, np.sign, _values_sample("with_zeros"), same(lambda x: x.sign()),
-           **FORWARD_ONLY),
 ]

@@ -1,5 +1,5 @@
 """Elementwise ops: arithmetic (operators and functions, tensor-tensor with broadcasting, and
-scalars), unary math, clamp, where, masked_fill."""
+scalars), unary math, sign, clamp, where, masked_fill."""
 from __future__ import annotations
 
 import math
@@ -88,6 +88,25 @@ def _np_gelu(x, approximate):
     return 0.5 * x * (1.0 + _np_erf(x / math.sqrt(2.0)))
 
 
+def _sign_sample(d: Draw) -> Sample:
+    """Floats away from 0 (gradient-checked: 0 everywhere); or zeros, inf and NaN, int64 or bool
+    values, forward only (a finite difference across 0 is no derivative)."""
+    shape = d.shape()
+    kind = d.choice(("nonzero", "nonzero", "with_zeros", "nonfinite", "int64", "bool"))
+    if kind == "int64":
+        return Sample((d.indices(shape, 3, negative=True),))
+    if kind == "bool":
+        return Sample((d.mask(shape),))
+    return Sample((d.array(shape, kind),), diff=None if kind == "nonzero" else (False,))
+
+
+def _np_sign(x):
+    """PyTorch's sign: NaN gives 0 (NumPy's gives NaN), a bool array stays itself."""
+    if x.dtype == bool:
+        return x.copy()
+    return np.where(np.isnan(x), 0.0, np.sign(x)) if x.dtype.kind == "f" else np.sign(x)
+
+
 # ---- clamp, where, masked_fill ----------------------------------------------------------------
 
 def _clamp_sample(d: Draw) -> Sample:
@@ -149,6 +168,7 @@ SPECS: list[OpSpec] = [
            lambda torch, x: functional(torch).silu(x)),
     OpSpec("erf", tt.erf, _np_erf, unary_sample(), lambda torch, x: torch.erf(x)),
     OpSpec("abs", tt.abs, np.abs, unary_sample("distinct"), lambda torch, x: torch.abs(x)),
+    OpSpec("sign", tt.sign, _np_sign, _sign_sample, same(lambda x: x.sign())),
     # ---- clamp, selection -------------------------------------------------------------------
     OpSpec("clamp", lambda x, min, max: tt.clamp(x, min, max), lambda x, min, max: np.clip(x, min, max),
            _clamp_sample, lambda torch, x, min, max: torch.clamp(x, min, max)),
