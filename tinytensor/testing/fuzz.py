@@ -321,7 +321,7 @@ def _pow(ctx: Ctx, x: Value) -> Call:
         return Call((ctx.choice((2.0, 0.0, -1.0, 1)), x.code), torch_src="({a[0]}) ** {a[1]}")
     # no bool exponent tensor: PyTorch's own pow backward fails for one ("Subtraction ... bool tensor")
     base = x.dtype if x.dtype != "bool" else "int64"
-    return Call((x.code, _other(ctx, x, scalars=(), dtypes=(base,) + FLOATS)))
+    return Call((x.code, ctx.leaf(ctx.broadcast_partner(x.shape), ctx.choice((base,) + FLOATS))))
 
 
 def _unary(ctx: Ctx, x: Value) -> Call:
