@@ -136,10 +136,10 @@ class Backend:
         return out if keepdims else xp.squeeze(out, axis=axis)
 
     def log_softmax(self, x, axis: int):
-        """(x - m) - log Σ e^(x - m): subtracting m first keeps float32 exact for large logits."""
+        """(x - m) - log Σ e^(x - m): subtracting m first keeps float32 exact for large logits. A
+        row whose max is ±inf is NaN everywhere, as PyTorch's (and as softmax's)."""
         xp = self.xp
-        m = xp.max(x, axis=axis, keepdims=True)
-        s = x - xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+        s = x - xp.max(x, axis=axis, keepdims=True)
         return s - xp.log(xp.sum(xp.exp(s), axis=axis, keepdims=True))
 
     def log_softmax_grad(self, y, gy, axis: int):
@@ -221,6 +221,8 @@ class Backend:
         """a[index] = value in place. A boolean mask goes through ``where``: the standard (and
         array_api_strict off the CPU device) supports array keys for reading only."""
         if not any(hasattr(it, "shape") for it in index):
+            if any(it is None for it in index):  # the standard allows no None in assignments
+                index, value = self._drop_new_axes(a, index, value)
             a[index] = value
             return
         if "bool" in str(getattr(index[0], "dtype", "")) and all(it is Ellipsis for it in index[1:]):
@@ -232,12 +234,21 @@ class Backend:
             f"and cupy only; use tt.where or index with slices"
         )
 
+    def _drop_new_axes(self, a, index, value):
+        """(index, value) for ``a[index] = value`` without the None (new, size-1) axes of a basic
+        index: the value, broadcast to the shape a[index] has with them, is reshaped to the one
+        it has without."""
+        kept = tuple(it for it in index if it is not None)
+        if hasattr(value, "shape"):
+            xp = self.xp
+            value = xp.reshape(xp.broadcast_to(value, a[index].shape), a[kept].shape)
+        return kept, value
+
     def index_add(self, out, index, values):
         """out[index] += values, accumulating repeated indices (the adjoint of indexing)."""
         if _is_basic(index):
             if any(it is None for it in index):  # the standard allows no None in assignments
-                index = tuple(it for it in index if it is not None)
-                values = self.xp.reshape(values, out[index].shape)
+                index, values = self._drop_new_axes(out, index, values)
             out[index] = out[index] + values
             return out
         xp = self.xp
@@ -263,9 +274,10 @@ class Backend:
         """The adjoint of take_rows: rows of grad summed into a (num_rows, ...) array."""
         xp = self.xp
         flat_idx = xp.reshape(index, (-1,))
-        g = xp.reshape(grad, (flat_idx.shape[0], -1))
+        row = tuple(grad.shape[index.ndim:])
+        g = xp.reshape(grad, (flat_idx.shape[0], math.prod(row)))  # not -1: a row may have size 0
         sums = self._rows_of_sums(flat_idx, num_rows, g)
-        return xp.reshape(sums, (num_rows,) + tuple(grad.shape[index.ndim:]))
+        return xp.reshape(sums, (num_rows,) + row)
 
     def _rows_of_sums(self, index, n: int, g):
         """out[r] = Σ_{i: index[i] = r} g[i] for a (len(index), m) array g, as one-hot products.

@@ -74,7 +74,7 @@ class CupyBackend(Backend):
 
     def add_rows(self, num_rows, index, grad):
         out = self.cupy.zeros((num_rows,) + grad.shape[index.ndim:], dtype=grad.dtype)
-        return self.index_add(out, index.reshape(-1), grad.reshape((-1,) + grad.shape[index.ndim:]))
+        return self.index_add(out, index.reshape(-1), grad.reshape((index.size,) + grad.shape[index.ndim:]))
 
     def einsum(self, spec, *operands):
         return self.cupy.einsum(spec, *operands)

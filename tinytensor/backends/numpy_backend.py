@@ -112,7 +112,7 @@ class NumpyBackend(Backend):
 
     def add_rows(self, num_rows, index, grad):
         out = np.zeros((num_rows,) + grad.shape[index.ndim:], dtype=grad.dtype)
-        np.add.at(out, index.reshape(-1), grad.reshape((-1,) + grad.shape[index.ndim:]))
+        np.add.at(out, index.reshape(-1), grad.reshape((index.size,) + grad.shape[index.ndim:]))
         return out
 
     def einsum(self, spec, *operands):

@@ -30,12 +30,23 @@ def normalize_dim(dim, ndim: int, op: str, shape: tuple | None = None) -> int:
 def normalize_dims(dim, ndim: int, op: str, shape: tuple | None = None) -> tuple:
     """A reduction's ``dim`` (None: all, an int, or a sequence of distinct ints) as sorted indices.
 
+    An empty sequence, ``dim=()``, means every dim too: PyTorch's reading (NumPy's is "none").
     A 0-d tensor reduces over nothing: dim None, 0 or -1 give ``()``.
     """
-    if dim is None:
+    if dim is None or isinstance(dim, (tuple, list)) and not dim:
         return tuple(range(ndim))
+    dims = distinct_dims(dim, ndim, op, shape)  # checked also for a 0-d tensor
+    return tuple(sorted(dims)) if ndim else ()
+
+
+def distinct_dims(dim, ndim: int, op: str, shape: tuple | None = None) -> list:
+    """An int or a sequence of ints as indices in [0, ndim), in the order given; a dim named twice
+    (also as -1 and ndim - 1) is an error, in PyTorch's words."""
     dims = (dim,) if not isinstance(dim, (tuple, list)) else tuple(dim)
     out = [normalize_dim(d, ndim, op, shape) for d in dims]
-    if len(set(out)) != len(out):
-        raise ValueError(f"{op}: dim {dim} repeats a dimension")
-    return tuple(sorted(out)) if ndim else ()
+    for i, d in enumerate(out):
+        if d in out[:i]:
+            of = "" if shape is None else f" of a tensor of shape {tuple(shape)}"
+            raise ValueError(f"{op}: dim {d} appears multiple times in the list of dims "
+                             f"(dim={dim} repeats a dimension{of})")
+    return out

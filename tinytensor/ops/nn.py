@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..autograd.function import Function
 from ._operands import floating, like
-from .dims import normalize_dims
+from .dims import normalize_dim
 
 
 class Softmax(Function):
@@ -67,18 +67,18 @@ class LogSoftmaxBackward(Function):
 def softmax(x, dim: int = -1):
     """e^x / Σ e^x along dim, shifted by the max so that ±1e4 logits stay finite."""
     x = floating(x)
-    if not normalize_dims(dim, x.ndim, "softmax", x.shape):  # a 0-d tensor: softmax over its one element
+    d = normalize_dim(dim, x.ndim, "softmax", x.shape)  # one int, as PyTorch's
+    if x.ndim == 0:  # softmax over its one element
         return Softmax.apply(x.reshape(1), 0).reshape(())
-    (d,) = normalize_dims(dim, x.ndim, "softmax", x.shape)
     return Softmax.apply(x, d)
 
 
 def log_softmax(x, dim: int = -1):
     """x - logsumexp(x) along dim."""
     x = floating(x)
-    if not normalize_dims(dim, x.ndim, "log_softmax", x.shape):
+    d = normalize_dim(dim, x.ndim, "log_softmax", x.shape)
+    if x.ndim == 0:
         return LogSoftmax.apply(x.reshape(1), 0).reshape(())
-    (d,) = normalize_dims(dim, x.ndim, "log_softmax", x.shape)
     return LogSoftmax.apply(x, d)
 
 
@@ -88,8 +88,11 @@ def dropout(x, p: float = 0.5, training: bool = True):
         raise ValueError(f"dropout: p must be in [0, 1], got {p}")
     if not training or p == 0.0:
         return x
-    if p == 1.0:
-        return x * 0.0
+    if p == 1.0:  # every element dropped: x · 0, in x's dtype (as PyTorch; bool and int stay)
+        return x * 0.0 if x.dtype.is_floating_point else like(x, x.backend.xp.zeros_like(x.data))
+    if not x.dtype.is_floating_point:
+        raise TypeError(f"dropout: scaling by 1/(1-p) needs a floating-point tensor, got {x.dtype} "
+                        f"(shape {x.shape}); as PyTorch, only p = 0, p = 1 or training=False keep it")
     from ..random import host_generator
 
     keep = host_generator().random(x.shape) >= p
@@ -102,7 +105,11 @@ def one_hot(index, num_classes: int = -1):
     if index.dtype.is_floating_point or index.dtype.name == "bool":
         raise TypeError(f"one_hot: expected an integer tensor, got {index.dtype}")
     xp = index.backend.xp
-    if index.data.size:
+    if not index.data.size:
+        if num_classes <= 0:  # PyTorch's rule: an empty index needs a positive num_classes
+            raise RuntimeError(f"one_hot: can not infer the number of classes from an empty tensor "
+                               f"(shape {index.shape}); pass num_classes")
+    else:
         lo, hi = index.backend.bounds(index.data)
         if num_classes < 0:
             num_classes = hi + 1
@@ -139,6 +146,9 @@ def embedding(input, weight):
         raise TypeError(f"embedding: indices must be an integer tensor, got {input.dtype}")
     if input.backend is not weight.backend:
         raise RuntimeError(f"embedding: indices are on {input.device} but the weight is on {weight.device}")
+    if weight.ndim != 2:
+        raise ValueError(f"embedding: 'weight' must be 2-D (num_embeddings, embedding_dim), got shape "
+                         f"{weight.shape}")
     n = weight.shape[0]
     if input.data.size:
         lo, hi = input.backend.bounds(input.data)

@@ -1,14 +1,13 @@
 """Reductions over ``dim`` (an int, a tuple, or None for all) with ``keepdim``."""
 from __future__ import annotations
 
-import builtins
 import math
 
 from ..autograd.function import Function
 from ._operands import floating, like
 from .broadcast import broadcast_to
-from .dims import normalize_dims
-from .elementwise import exp, select, where
+from .dims import normalize_dim, normalize_dims
+from .elementwise import exp, isnan, select, where
 
 
 def _kept_shape(shape, dims):
@@ -37,14 +36,32 @@ class Amax(Function):
         return y
 
     def backward(self, gy):
+        # PyTorch's formula, a multiply: gy / count · (x == y). Where y is NaN no x equals it, so
+        # the gradient is NaN (gy/0 · 0), as PyTorch's; so is an inf gy at a non-maximum (inf · 0).
         x, y = self.saved_tensors
-        y = y.reshape(_kept_shape(x.shape, self.dims))
-        hit = x == y.detach()
-        count = hit.sum(dim=self.dims, keepdim=True).to(dtype=gy.dtype)
-        return select(hit, gy.reshape(y.shape) / count)
+        y = y.reshape(_kept_shape(x.shape, self.dims)).detach()
+        hit = (x.detach() == y).to(dtype=gy.dtype)
+        count = hit.sum(dim=self.dims, keepdim=True)
+        return gy.reshape(y.shape) / count * hit
 
 
 class Amin(Amax):
+    reduce = "min"
+
+
+class MaxAll(Amax):
+    """max(x) without a dim: the gradient goes to the maxima, split equally; a NaN maximum is the
+    NaN entries' (PyTorch's evenly_distribute_backward, which selects)."""
+
+    def backward(self, gy):
+        x, y = self.saved_tensors
+        x, y = x.detach(), y.reshape(_kept_shape(x.shape, self.dims)).detach()
+        hit = (x == y) | (isnan(x) & isnan(y))
+        count = hit.to(dtype=gy.dtype).sum(dim=self.dims, keepdim=True)
+        return select(hit, gy.reshape(y.shape) / count)
+
+
+class MinAll(MaxAll):
     reduce = "min"
 
 
@@ -119,15 +136,43 @@ def mean(x, dim=None, keepdim: bool = False):
     return Sum.apply(x, dims, keepdim) * (1.0 / n) if n else Sum.apply(x, dims, keepdim) * float("nan")
 
 
+class Var(Function):
+    """Σ (x - mean)² / (n - correction), fused: d/dx = 2 (x - mean) / (n - correction), times g.
+
+    Fused (not composed of mean, square and sum) so that an inf upstream gradient gives ±inf as
+    PyTorch's does, not inf - inf = NaN in the mean's branch. Over every element (``full``) with no
+    degree of freedom left, PyTorch's gradient is NaN where x = mean and inf elsewhere; over
+    listed dims it is 2/(n - correction) as it comes (inf at n = correction, negative below).
+    """
+
+    def forward(self, x, dims, correction, keepdim, full):
+        self.dims, self.correction, self.full = dims, correction, full
+        xp = self.xp
+        self.n = n = math.prod(x.shape[d] for d in dims)
+        d = x - xp.sum(x, axis=dims, keepdims=True) / n if n else x
+        s = xp.sum(d * d, axis=dims, keepdims=keepdim)
+        self.save_for_backward(x)
+        if n - correction > 0:
+            return s / float(n - correction)
+        # no degree of freedom: s/0, inf where s > 0 and NaN at 0 (or NaN), as PyTorch (s ≥ 0)
+        return xp.where(s > 0, xp.full_like(s, math.inf), xp.full_like(s, math.nan))
+
+    def backward(self, gy):
+        (x,) = self.saved_tensors
+        gy = gy.reshape(_kept_shape(x.shape, self.dims))
+        n, dof = self.n, self.n - self.correction
+        centred = x - Sum.apply(x, self.dims, True) * (1.0 / n) if n else x
+        if self.full and dof <= 0:
+            return gy * where(centred == 0, math.nan, math.inf).to(dtype=gy.dtype)
+        return gy * (2.0 / dof if dof else math.inf) * centred
+
+
 def var(x, dim=None, correction: int = 1, keepdim: bool = False):
     """Σ (x - mean)² / (n - correction)."""
     x = floating(x)
     dims = normalize_dims(dim, x.ndim, "var", x.shape)
-    n = math.prod(x.shape[d] for d in dims)
-    d = x - mean(x, dims, keepdim=True)
-    denom = builtins.max(n - correction, 0)
-    s = sum(d * d, dims, keepdim)
-    return s / float(denom)  # no degrees of freedom: inf, or nan for 0/0 (as PyTorch)
+    full = x.ndim == 0 or dim is None or isinstance(dim, (tuple, list)) and not dim  # every element
+    return Var.apply(x, dims, correction, keepdim, full)
 
 
 def std(x, dim=None, correction: int = 1, keepdim: bool = False):
@@ -164,51 +209,59 @@ def amin(x, dim=None, keepdim: bool = False):
 
 
 def max(x, dim=None, keepdim: bool = False):
-    """Without dim: the maximum (as amax). With dim: (values, indices); the gradient goes to indices."""
-    if dim is None:
-        return amax(x)
-    _nonempty(x, normalize_dims(dim, x.ndim, "max", x.shape), dim, "max")
-    if not normalize_dims(dim, x.ndim, "max", x.shape):  # 0-d: its own maximum, at index 0
-        values, idx = max(x.reshape(1), 0)
-        return values, idx
-    (d,) = normalize_dims(dim, x.ndim, "max", x.shape)
-    idx = argmax(x, d, keepdim=keepdim)
-    return MaxAlong.apply(x, idx.data, d, keepdim), idx
+    """Without dim: the maximum (ties split the gradient). With dim: (values, indices); the gradient
+    goes to indices."""
+    return _max_or_min(x, dim, keepdim, "max")
 
 
 def min(x, dim=None, keepdim: bool = False):
-    """Without dim: the minimum (as amin). With dim: (values, indices)."""
+    """Without dim: the minimum. With dim: (values, indices)."""
+    return _max_or_min(x, dim, keepdim, "min")
+
+
+def _max_or_min(x, dim, keepdim, op):
     if dim is None:
-        return amin(x)
-    _nonempty(x, normalize_dims(dim, x.ndim, "min", x.shape), dim, "min")
-    if not normalize_dims(dim, x.ndim, "min", x.shape):  # 0-d: its own minimum, at index 0
-        values, idx = min(x.reshape(1), 0)
-        return values, idx
-    (d,) = normalize_dims(dim, x.ndim, "min", x.shape)
-    idx = argmin(x, d, keepdim=keepdim)
+        _nonempty(x, (), None, "a" + op)  # amax/amin: what max()/min() without a dim computes
+        return (MaxAll if op == "max" else MinAll).apply(x, tuple(range(x.ndim)), False)
+    d = normalize_dim(dim, x.ndim, op, x.shape)  # one int, as PyTorch's
+    if x.ndim == 0:  # its own maximum, at index 0
+        values, idx = _max_or_min(x.reshape(1), 0, False, op)
+        return values.reshape(()), idx.reshape(())
+    _nonempty(x, (d,), dim, op)
+    idx = (argmax if op == "max" else argmin)(x, d, keepdim=keepdim)
     return MaxAlong.apply(x, idx.data, d, keepdim), idx
 
 
 def argmax(x, dim=None, keepdim: bool = False):
     """Index of the first maximum (over the flattened tensor when dim is None)."""
-    dims = () if dim is None else normalize_dims(dim, x.ndim, "argmax", x.shape)
-    _nonempty(x, dims, dim, "argmax")
-    d = dims[0] if dims else None  # None: over the flattened tensor (also for a 0-d tensor)
-    return Argmax.apply(x, d, keepdim)
+    return Argmax.apply(x, _arg_dim(x, dim, "argmax"), keepdim)
 
 
 def argmin(x, dim=None, keepdim: bool = False):
     """Index of the first minimum."""
-    dims = () if dim is None else normalize_dims(dim, x.ndim, "argmin", x.shape)
-    _nonempty(x, dims, dim, "argmin")
-    d = dims[0] if dims else None
-    return Argmin.apply(x, d, keepdim)
+    return Argmin.apply(x, _arg_dim(x, dim, "argmin"), keepdim)
+
+
+def _arg_dim(x, dim, op):
+    """argmax's one int dim, or None: over the flattened tensor (also for a 0-d tensor)."""
+    d = None if dim is None else normalize_dim(dim, x.ndim, op, x.shape)
+    if x.ndim == 0:
+        return None
+    _nonempty(x, () if d is None else (d,), dim, op)
+    return d
 
 
 def logsumexp(x, dim=None, keepdim: bool = False):
     """log Σ e^x, computed stably (shifted by the max)."""
     x = floating(x)
-    return LogSumExp.apply(x, normalize_dims(dim, x.ndim, "logsumexp", x.shape), keepdim)
+    dims = normalize_dims(dim, x.ndim, "logsumexp", x.shape)
+    if isinstance(dim, (tuple, list)) and not dim and not keepdim and x.ndim and x.data.size:
+        # PyTorch reads dim=() as every dim but then fails to write the 0-d result; refused as there
+        raise RuntimeError(
+            f"logsumexp: dim=() with keepdim=False is refused for a tensor of shape {x.shape} (as "
+            f"PyTorch does); pass dim=None or the dims to reduce"
+        )
+    return LogSumExp.apply(x, dims, keepdim)
 
 
 def prod(x, dim=None, keepdim: bool = False):
@@ -242,7 +295,7 @@ class Prod(Function):
 
 def _nonempty(x, dims: tuple, dim, op: str) -> None:
     """A max/min-like reduction needs an element in every slice it reduces (PyTorch's rule)."""
-    if dim is None and x.data.size == 0:
+    if (dim is None or isinstance(dim, (tuple, list)) and not dim) and x.data.size == 0:
         raise RuntimeError(f"{op}: a tensor of shape {x.shape} has no elements; give the reduction dim")
     for d in dims:
         if x.shape[d] == 0:

@@ -1,13 +1,15 @@
 """Shape ops: reshape, permute, indexing, concatenation, splitting, triangles and padding."""
 from __future__ import annotations
 
+import functools
 import math
 
 from ..autograd.function import Function
 from ..autograd.tensor_core import TensorCore
-from ._operands import binary, like
+from ..dtypes import promote
+from ._operands import like
 from .broadcast import broadcast_to, sum_to
-from .dims import normalize_dim
+from .dims import distinct_dims, normalize_dim
 
 
 class Reshape(Function):
@@ -80,9 +82,7 @@ def permute(x, *dims):
         dims = tuple(dims[0])
     if len(dims) != x.ndim:
         raise ValueError(f"permute: dims {dims} are not a permutation of the {x.ndim} dims of {x.shape}")
-    dims = tuple(normalize_dim(d, x.ndim, "permute", x.shape) for d in dims)
-    if len(set(dims)) != len(dims):
-        raise ValueError(f"permute: dims {dims} repeat a dimension (shape {x.shape})")
+    dims = tuple(distinct_dims(dims, x.ndim, "permute", x.shape))
     return x if dims == tuple(range(x.ndim)) else Permute.apply(x, dims)
 
 
@@ -107,18 +107,20 @@ def unsqueeze(x, dim: int):
 
 
 def squeeze(x, dim=None):
-    """Remove size-1 dimensions (all of them, or those in dim)."""
+    """Remove size-1 dimensions (all of them, or those in dim; dim=() removes none, as PyTorch)."""
     if dim is None:
         dims = [i for i, n in enumerate(x.shape) if n == 1]
     else:
-        dims = (dim,) if not isinstance(dim, (tuple, list)) else tuple(dim)
-        dims = [normalize_dim(d, x.ndim, "squeeze", x.shape) for d in dims]
+        dims = distinct_dims(dim, x.ndim, "squeeze", x.shape)
     shape = tuple(n for i, n in enumerate(x.shape) if not (i in dims and n == 1))
     return x if shape == x.shape else Reshape.apply(x, shape)
 
 
 def expand(x, *sizes):
     """Broadcast to sizes without copying (-1 keeps a dimension)."""
+    if not sizes:  # x.expand(()) is the 0-d shape; x.expand() names no shape at all
+        raise TypeError(f"expand: missing the sizes to expand a tensor of shape {x.shape} to; "
+                        f"give them as x.expand(2, 3) or x.expand((2, 3))")
     if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
         sizes = tuple(sizes[0])
     lead = len(sizes) - x.ndim
@@ -253,11 +255,27 @@ def _prepare_index(x, index):
                 raise IndexError(
                     f"index {it} is out of bounds for dimension {dim} of a tensor of shape {x.shape}"
                 )
+        elif isinstance(it, slice) and dim < x.ndim:
+            it = _clamp_slice(it, x.shape[dim])
         out.append(it)
         dim += 1
     if not any(it is Ellipsis for it in items) and n_consumed < x.ndim:
         out.append(Ellipsis)  # the Array API wants the trailing ':'s spelled out
     return tuple(out)
+
+
+def _clamp_slice(s: slice, n: int) -> slice:
+    """A slice with its bounds inside a dimension of size n, selecting what Python's would: the
+    Array API leaves out-of-range bounds unspecified, so the backend never sees one."""
+    if (s.start is None or -n <= s.start <= n) and (s.stop is None or -n <= s.stop <= n):
+        return s  # already in range (the common case)
+    start, stop, step = s.indices(n)
+    count = len(range(start, stop, step))
+    if count == 0:
+        return slice(0, 0, 1)
+    last = start + (count - 1) * step
+    # a negative step ends below 0 with stop None (a stop of -1 would count from the back)
+    return slice(start, last + 1 if step > 0 else (last - 1 if last > 0 else None), step)
 
 
 def _is_bool(it) -> bool:
@@ -308,11 +326,7 @@ def cat(tensors, dim: int = 0):
                 f"cat: tensors must match except in dimension {dim}, got shapes "
                 + ", ".join(str(x.shape) for x in tensors)
             )
-    dt = ref.dtype
-    for t in tensors[1:]:
-        if t.dtype is not dt:
-            _, t2 = binary(ref, t, "cat")
-            dt = t2.dtype if t2.dtype.itemsize > dt.itemsize or t2.dtype.is_floating_point else dt
+    dt = functools.reduce(promote, (t.dtype for t in tensors))  # promoted over every tensor, as PyTorch
     tensors = [t if t.dtype is dt else t.to(dtype=dt) for t in tensors]
     return Cat.apply(*tensors, dim=dim)
 
@@ -339,8 +353,8 @@ def split(x, split_size_or_sections, dim: int = 0):
         step = split_size_or_sections
         if step < 0 or step == 0 and n:
             raise ValueError(f"split: split_size must be positive, got {step} (dimension {dim} of {x.shape})")
-        # an empty dimension still gives one (empty) piece, as PyTorch
-        sizes = [min(step, n - s) for s in range(0, n, step)] or [0]
+        # an empty dimension still gives one (empty) piece, as PyTorch (also for split_size 0)
+        sizes = [min(step, n - s) for s in range(0, n, step)] if n else [0]
     else:
         sizes = list(split_size_or_sections)
         if sum(sizes) != n:

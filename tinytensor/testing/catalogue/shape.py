@@ -234,7 +234,7 @@ SPECS: list[OpSpec] = [
            _unsqueeze_sample, lambda torch, x, dim: x.unsqueeze(dim)),
     OpSpec("squeeze", lambda x, dim: tt.squeeze(x, dim), _np_squeeze, _squeeze_sample,
            lambda torch, x, dim: x.squeeze() if dim is None else x.squeeze(dim)),
-    OpSpec("expand", lambda x, sizes: x.expand(*sizes),
+    OpSpec("expand", lambda x, sizes: x.expand(*sizes) if sizes else x.expand(()),  # expand() names no shape
            lambda x, sizes: np.broadcast_to(x, _resolve_expand(x.shape, sizes)), _expand_sample,
            lambda torch, x, sizes: x.expand(sizes)),
     OpSpec("broadcast_to", lambda x, shape: tt.broadcast_to(x, shape),
