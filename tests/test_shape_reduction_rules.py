@@ -399,3 +399,67 @@ def test_rows_with_infinite_or_nan_entries_as_pytorch(device, op):
         got = getattr(tt, op)(_t(rows, device), 1).numpy()
     want = getattr(torch, op)(torch.tensor(rows, dtype=torch.float64), 1).numpy()
     np.testing.assert_allclose(got, want, rtol=1e-12, equal_nan=True)
+
+
+@pytest.mark.parametrize("name", ["bool", "int32", "int64"])
+def test_max_min_prod_of_bool_and_int_tensors_as_pytorch(device, name):
+    a = np.array([[True, False, True], [False, False, True]]).astype(name)
+    x, xt = tt.tensor(a, device=device), torch.from_numpy(a)
+    for op, kw in [("amax", dict(dim=1)), ("amin", dict(dim=0, keepdim=True)), ("amax", {}), ("max", {}),
+                   ("min", {}), ("prod", dict(dim=1)), ("prod", {}), ("sum", {})]:
+        got, want = getattr(tt, op)(x, **kw), getattr(torch, op)(xt, **kw)
+        assert got.dtype.name == str(want.dtype).removeprefix("torch.")
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    for op in ["max", "min"]:
+        (v, i), want = getattr(tt, op)(x, 1), getattr(torch, op)(xt, 1)
+        assert v.dtype.name == str(want.values.dtype).removeprefix("torch.")
+        np.testing.assert_array_equal(v.numpy(), want.values.numpy())
+        np.testing.assert_array_equal(i.numpy(), want.indices.numpy())
+
+
+# ---- found by the longer fuzz run: a mask among other indices, and negative padding ---------------
+
+M3, M4 = np.array([True, False, True]), np.array([False, True, True, False])
+
+
+@pytest.mark.parametrize("index", [
+    (slice(None), M3), (Ellipsis, M4), (None, slice(None), M3), (slice(None), slice(None), M4),
+    (slice(0, 1), M3, slice(1, 3)), (Ellipsis, np.array([3, 0])), (Ellipsis, np.array([1]), slice(None)),
+    (slice(None), Ellipsis, np.array([2, 2])), (None, Ellipsis, np.array([1, 0])),
+])
+def test_a_mask_or_an_integer_array_after_other_indices(device, index):
+    a = np.arange(24.0).reshape(2, 3, 4)
+    ours = tuple(tt.tensor(i, device=device) if isinstance(i, np.ndarray) else i for i in index)
+    theirs = tuple(torch.from_numpy(i) if isinstance(i, np.ndarray) else i for i in index)
+    x, xt = tt.tensor(a, device=device, requires_grad=True), torch.tensor(a, requires_grad=True)
+    y, yt = x[ours], xt[theirs]
+    assert y.shape == tuple(yt.shape)
+    np.testing.assert_array_equal(y.numpy(), yt.detach().numpy())
+    y.sum().backward()
+    yt.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), xt.grad.numpy())
+
+
+def test_mixed_integer_and_mask_indices_are_a_declared_limitation_off_numpy(device):
+    x = tt.zeros(2, 3, 4, device=device)
+    index = (slice(None), tt.tensor(M3, device=device), tt.tensor([1], device=device))
+    if device == "strict":
+        with pytest.raises(NotImplementedError):
+            x[index]
+    else:
+        assert x[index].shape == tuple(torch.zeros(2, 3, 4)[:, torch.from_numpy(M3), [1]].shape)
+
+
+@pytest.mark.parametrize("widths", [(-1, 0), (-1, 2), (0, -3), (-2, -1), (1, -1, -1, 0), (-4, 0), (-2, -2),
+                                    (-1, -1, 2, -2)])
+def test_negative_padding_crops_as_pytorch(device, widths):
+    a = np.arange(6.0).reshape(2, 3)
+    try:
+        F.pad(torch.tensor(a), widths, value=9.0)
+    except RuntimeError:
+        with pytest.raises(RuntimeError):
+            tt.pad(tt.tensor(a, device=device), widths, value=9.0)
+        return
+    got, want = _grad_both(lambda x: tt.pad(x, widths, value=9.0), lambda x: F.pad(x, widths, value=9.0), a,
+                           0.5, device)
+    _same(got, want)

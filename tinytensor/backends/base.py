@@ -189,11 +189,14 @@ class Backend:
 
     def getitem(self, a, index: tuple):
         """a[index]. The standard allows integer arrays only when every axis gets one, so a single
-        integer array among slices is done here as a basic index followed by ``take``."""
+        integer array among slices is done here as a basic index followed by ``take``; a 1-d bool
+        mask that is not the sole or leading index is the integer array of its True positions."""
+        if len(index) > 1 and _is_bool_array(index[0]) and all(it is Ellipsis for it in index[1:]):
+            return self._mask_leading(a, index[0])
+        if len(index) > 1 and any(_is_bool_array(it) for it in index):
+            index = tuple(self._mask_positions(it) if _is_bool_array(it) else it for it in index)
         arrays = [k for k, it in enumerate(index) if _is_int_array(it)]
         if not arrays:
-            if len(index) > 1 and _is_bool_array(index[0]) and all(it is Ellipsis for it in index[1:]):
-                return self._mask_leading(a, index[0])
             return a[index]
         if len(arrays) > 1 or any(isinstance(it, int) for it in index):
             raise NotImplementedError(
@@ -204,9 +207,18 @@ class Backend:
         idx = index[k]
         b = a[index[:k] + (slice(None),) + index[k + 1 :]]
         consumed = sum(1 for it in index if it is not None and it is not Ellipsis)
-        axis = sum(a.ndim - consumed + 1 if it is Ellipsis else 1 for it in index[:k])
+        axis = sum(a.ndim - consumed if it is Ellipsis else 1 for it in index[:k])  # ... spans the rest
         out = self.xp.take(b, self.xp.reshape(idx, (-1,)), axis=axis)
         return self.xp.reshape(out, b.shape[:axis] + tuple(idx.shape) + b.shape[axis + 1 :])
+
+    def _mask_positions(self, mask):
+        """The True positions of a 1-d bool mask, as an integer array (what NumPy reads it as)."""
+        if mask.ndim != 1:
+            raise NotImplementedError(
+                f"backend {self.name!r}: a {mask.ndim}-d bool mask among other indices is supported "
+                f"on numpy and cupy only; index with it first (x[mask]) or move its dims to the front"
+            )
+        return self.xp.nonzero(mask)[0]
 
     def _mask_leading(self, a, mask):
         """a[mask, ...] for a bool mask over the leading dims (the standard allows a mask only as

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 from ..autograd.function import Function
+from ..dtypes import int64
 from ._operands import floating, like
 from .broadcast import broadcast_to
 from .dims import normalize_dim, normalize_dims
@@ -27,11 +28,12 @@ class Sum(Function):
 class Amax(Function):
     """max over dims; tied maxima split the gradient equally (PyTorch's amax convention)."""
 
-    reduce = "max"
+    reduce, reduce_bool = "max", "any"  # the Array API has no max of bools: any (all for min)
 
     def forward(self, x, dims, keepdim):
         self.dims, self.keepdim = dims, keepdim
-        y = getattr(self.xp, self.reduce)(x, axis=dims, keepdims=keepdim)
+        reduce = self.reduce_bool if self.backend.dtype_of(x).name == "bool" else self.reduce
+        y = getattr(self.xp, reduce)(x, axis=dims, keepdims=keepdim)
         self.save_for_backward(x, y)
         return y
 
@@ -46,7 +48,7 @@ class Amax(Function):
 
 
 class Amin(Amax):
-    reduce = "min"
+    reduce, reduce_bool = "min", "all"
 
 
 class MaxAll(Amax):
@@ -62,7 +64,7 @@ class MaxAll(Amax):
 
 
 class MinAll(MaxAll):
-    reduce = "min"
+    reduce, reduce_bool = "min", "all"
 
 
 class MaxAlong(Function):
@@ -123,7 +125,6 @@ def sum(x, dim=None, keepdim: bool = False):
     """Σ over dim."""
     dims = normalize_dims(dim, x.ndim, "sum", x.shape)
     if not x.dtype.is_floating_point and x.dtype.name != "int64":
-        from ..dtypes import int64
         x = x.to(dtype=int64)  # integer sums accumulate in int64, as PyTorch
     return Sum.apply(x, dims, keepdim)
 
@@ -228,7 +229,8 @@ def _max_or_min(x, dim, keepdim, op):
         values, idx = _max_or_min(x.reshape(1), 0, False, op)
         return values.reshape(()), idx.reshape(())
     _nonempty(x, (d,), dim, op)
-    idx = (argmax if op == "max" else argmin)(x, d, keepdim=keepdim)
+    ranked = x.to(dtype=int64) if x.dtype.name == "bool" else x  # the Array API ranks no bools
+    idx = (argmax if op == "max" else argmin)(ranked, d, keepdim=keepdim)
     return MaxAlong.apply(x, idx.data, d, keepdim), idx
 
 
@@ -266,6 +268,8 @@ def logsumexp(x, dim=None, keepdim: bool = False):
 
 def prod(x, dim=None, keepdim: bool = False):
     """Π over dim; the gradient is exact also where inputs are zero."""
+    if not x.dtype.is_floating_point and x.dtype.name != "int64":
+        x = x.to(dtype=int64)  # integer and bool products in int64, as PyTorch (and as sum)
     return Prod.apply(x, normalize_dims(dim, x.ndim, "prod", x.shape), keepdim)
 
 

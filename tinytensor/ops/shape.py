@@ -415,17 +415,26 @@ class Pad(Function):
 
 
 def pad(x, pad, mode: str = "constant", value: float = 0.0):
-    """Constant padding; ``pad`` lists (left, right) pairs starting from the last dimension."""
+    """Constant padding; ``pad`` lists (left, right) pairs starting from the last dimension. A negative
+    width removes that many elements from that side instead (as PyTorch)."""
     if mode != "constant":
         raise NotImplementedError(f"pad: only mode='constant' is supported, got {mode!r}")
     pad = tuple(pad)
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
         raise ValueError(f"pad: expected pairs for at most {x.ndim} dims, got {pad}")
-    if any(p < 0 for p in pad):
-        raise ValueError(f"pad: negative padding {pad} is not supported")
     widths = [(0, 0)] * x.ndim
     for i in range(len(pad) // 2):
         widths[x.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    if any(p < 0 for p in pad):  # crop first: x[..., -lo : n + hi] where a width is negative
+        keep = []
+        for d, ((lo, hi), n) in enumerate(zip(widths, x.shape)):
+            cut_lo, cut_hi = max(-lo, 0), max(-hi, 0)
+            if cut_lo + cut_hi > n:
+                raise RuntimeError(f"pad: padding {pad} removes {cut_lo + cut_hi} elements from dim {d} of "
+                                   f"size {n} (tensor of shape {x.shape}): the output size would be negative")
+            keep.append(slice(cut_lo, n - cut_hi))
+        x = BasicGetitem.apply(x, tuple(keep))
+        widths = [(max(lo, 0), max(hi, 0)) for lo, hi in widths]
     return Pad.apply(x, tuple(widths), value)
 
 
