@@ -364,6 +364,8 @@ def _reduce(allow_tuple=True, keepdim=True, correction=False):
             kw["keepdim"] = ctx.choice((False, True))
         if correction:
             kw["correction"] = ctx.choice((0, 1, 1, 2))
+            if kw["dim"] == ():  # PyTorch's var backward for dim=() uses n = 1, against its own forward
+                kw["dim"] = None
         return Call((x.code,), kw)
 
     return draw
@@ -615,8 +617,16 @@ def _einsum(ctx: Ctx, x: Value) -> Call:
     return Call((spec, *operands))
 
 
-def _softmax(ctx: Ctx, x: Value) -> Call:
-    return Call((x.code,), {"dim": ctx.dim(x.ndim)})
+def _softmax(name: str):
+    def draw(ctx: Ctx, x: Value) -> Call:
+        if not x.dtype.startswith("float") and 0 in x.shape:
+            # PyTorch refuses integer input (see EXTENSIONS) except when it is empty, where it keeps the
+            # integer dtype; compare with the float32 promotion tinytensor makes for every integer input
+            return Call((x.code,), {"dim": ctx.dim(x.ndim)},
+                        torch_src=f"torch.{name}({{a[0]}}.detach().float(), {{kw}})")
+        return Call((x.code,), {"dim": ctx.dim(x.ndim)})
+
+    return draw
 
 
 def _dropout(ctx: Ctx, x: Value) -> Call:
@@ -753,7 +763,7 @@ def _build_table() -> dict:
         FuzzOp("split", _split, inputs=DTYPES), FuzzOp("chunk", _chunk, inputs=DTYPES),
         FuzzOp("tril", _tri), FuzzOp("triu", _tri), FuzzOp("pad", _pad),
         FuzzOp("matmul", _matmul), FuzzOp("einsum", _einsum),
-        FuzzOp("softmax", _softmax), FuzzOp("log_softmax", _softmax),
+        FuzzOp("softmax", _softmax("softmax")), FuzzOp("log_softmax", _softmax("log_softmax")),
         FuzzOp("dropout", _dropout),
         FuzzOp("one_hot", _one_hot, torch_src="torch.nn.functional.one_hot({all})", inputs=("int64",)),
         FuzzOp("embedding", _embedding, inputs=("int64",) + FLOATS),
@@ -829,10 +839,12 @@ def _run_step(step: Step, env: dict, lib: str):
     return env[step.out]
 
 
-def _outputs(out) -> list:
+def _outputs(out, torch_side: bool = False) -> list:
     """A result as a list of outputs: a list, or a tuple of tensors, is several; anything else one."""
     if isinstance(out, list) or isinstance(out, tuple) and any(hasattr(o, "shape") for o in out):
         return list(out)
+    if torch_side and type(out) is tuple and not out:  # torch.split into no pieces (a shape is a Size)
+        return []
     return [out]
 
 
@@ -883,7 +895,7 @@ def _draw_program(data, device, first, max_steps, names) -> Program:
         except Exception as e:  # noqa: BLE001 - any failure of torch is what tinytensor must match
             prog.torch_error = e
             break
-        outs = _outputs(out)
+        outs = _outputs(out, torch_side=True)
         if op.terminal or not outs or not all(isinstance(o, torch.Tensor) for o in outs):
             break
         i = call.next_index % len(outs)
@@ -891,7 +903,7 @@ def _draw_program(data, device, first, max_steps, names) -> Program:
         value = Value(code, tuple(outs[i].shape), _torch_dtype(outs[i]))
     prog.torch_env = env
     if prog.torch_error is None:
-        outs = _outputs(env[prog.steps[-1].out])
+        outs = _outputs(env[prog.steps[-1].out], torch_side=True)
         for i, o in enumerate(outs):
             if isinstance(o, torch.Tensor) and o.requires_grad:
                 prog.upstream[i] = ctx.upstream(tuple(o.shape), _torch_dtype(o))
@@ -918,7 +930,7 @@ def _program_rtol(prog: Program) -> float:
     torch = _torch()
     dtypes = {lf.array.dtype.name for lf in prog.leaves}
     for v in prog.torch_env.values():
-        for o in _outputs(v):
+        for o in _outputs(v, torch_side=True):
             if isinstance(o, torch.Tensor):
                 dtypes.add(_torch_dtype(o))
     return max([_tolerance(d) for d in dtypes if d.startswith("float")] or [F64_RTOL])
@@ -965,7 +977,8 @@ def _compare_output(o, t, what: str, prog: Program):
         raise Discrepancy("shape", f"{what}: shape {o.shape} vs torch {tuple(t.shape)}", prog)
     if o.dtype.name != _torch_dtype(t):
         raise Discrepancy("dtype", f"{what}: dtype {o.dtype.name} vs torch {_torch_dtype(t)}", prog)
-    if o.requires_grad != t.requires_grad:
+    # (an integer result never requires grad in tinytensor; PyTorch lets an empty one after setitem)
+    if o.requires_grad != t.requires_grad and (t.is_floating_point() or o.requires_grad):
         raise Discrepancy("requires_grad", f"{what}: requires_grad {o.requires_grad} vs torch "
                           f"{t.requires_grad}", prog)
     msg = _compare_arrays(o.numpy(), t.detach().numpy(), max(_program_rtol(prog), _tolerance(o.dtype.name)))
@@ -1048,7 +1061,7 @@ def _check_program(prog: Program) -> str:
             raise Discrepancy("raises", f"step {k + 1} ({step.op.name}): torch raised "
                               f"{type(prog.torch_error).__name__}: {prog.torch_error}; tinytensor did not "
                               f"(gave {_summary(out)})", prog)
-        outs, touts = _outputs(out), _outputs(tenv[step.out])
+        outs, touts = _outputs(out), _outputs(tenv[step.out], torch_side=True)
         if len(outs) != len(touts):
             raise Discrepancy("outputs", f"step {k + 1} ({step.op.name}): {len(outs)} outputs vs torch "
                               f"{len(touts)}", prog)
@@ -1072,7 +1085,7 @@ def _check_gradients(prog: Program, env: dict, tenv: dict, torch):
     last = prog.steps[-1].out
     idx = sorted(prog.upstream)
     outs = [_outputs(env[last])[i] for i in idx]
-    touts = [_outputs(tenv[last])[i] for i in idx]
+    touts = [_outputs(tenv[last], torch_side=True)[i] for i in idx]
     leaves = [lf for lf in prog.leaves if lf.requires_grad]
     try:
         ups = [tt.tensor(prog.upstream[i], device=prog.device) for i in idx]
