@@ -246,7 +246,7 @@ def test_in_place_writes_that_cannot_be_recorded_raise(device):
     with pytest.raises(RuntimeError, match="view"):
         view += w  # PyTorch rewrites base's history too; tinytensor refuses rather than drop it
     n = tt.zeros(3, dtype=tt.int64, device=device)
-    with pytest.raises(RuntimeError, match="float32 can't be cast to int64"):
+    with pytest.raises(RuntimeError, match="float32 can't be cast to the tensor's dtype int64"):
         n += 0.5
 
 
@@ -422,3 +422,23 @@ def test_setitem_drops_leading_size_1_dims_of_the_value(device):
     y[1:] = w * 2.5
     y.sum().backward()
     assert y.tolist() == [0.0, 2.5, 2.5] and w.grad.shape == (1, 2) and w.grad.tolist() == [[2.5, 2.5]]
+
+
+def test_in_place_results_of_a_higher_kind_are_refused_as_pytorch(device):
+    b = tt.zeros(2, dtype=tt.bool, device=device)
+    for write in (lambda t: t.add_(1), lambda t: t.clamp_(0, 2)):
+        with pytest.raises(RuntimeError, match="can't be cast to the tensor's dtype bool"):
+            write(b)
+        with pytest.raises(RuntimeError):
+            write(torch.zeros(2, dtype=torch.bool))
+
+
+def test_einsum_sums_bools_as_integers_and_promotes_operands(device):
+    b = tt.tensor([True, True, True], device=device)
+    x = _t(-0.43, device, requires_grad=True)
+    got = tt.einsum("a,->", b, x)  # NumPy's einsum would add the bools in bool: True + True = True
+    want = torch.einsum("a,->", torch.tensor([True] * 3), torch.tensor(-0.43, dtype=torch.float64))
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-15)
+    assert tt.einsum("a->", b).dtype is tt.int64 and tt.einsum("a->", b).item() == 3
+    got.backward()
+    assert x.grad.item() == 3.0

@@ -12,6 +12,17 @@ from .ops._operands import scalar
 from .ops.copy import clone, to_backend
 
 
+def _check_cast(result, target, op: str) -> None:
+    """An in-place op keeps its target's dtype: a result of a higher kind (bool < integer < float) is
+    refused, as PyTorch does (an int64 tensor += 0.5, a bool tensor += 1)."""
+    def kind(d):
+        return 2 if d.is_floating_point else 0 if d.name == "bool" else 1
+
+    if kind(result) > kind(target):
+        raise RuntimeError(f"{op}: result type {result.name} can't be cast to the tensor's dtype "
+                           f"{target.name}")
+
+
 class Tensor(TensorCore):
     """An n-dimensional array on one device that records the ops applied to it for backward."""
 
@@ -207,8 +218,7 @@ class Tensor(TensorCore):
         if isinstance(new, Tensor):
             if new.backend is not self.backend:
                 raise RuntimeError(f"{op}: source is on {new.device} but this tensor is on {self.device}")
-            if new.dtype.is_floating_point and not self.dtype.is_floating_point:
-                raise RuntimeError(f"{op}: result type {new.dtype.name} can't be cast to {self.dtype.name}")
+            _check_cast(new.dtype, self.dtype, op)
             new = new.data
         self.data[...] = new
         self._version[0] += 1
@@ -216,8 +226,6 @@ class Tensor(TensorCore):
 
     def _put(self, value, index: tuple, op: str):
         """self[index] ← value, recorded: the tensor becomes the output of an IndexPut node."""
-        if isinstance(value, Tensor) and value.dtype.is_floating_point and not self.dtype.is_floating_point:
-            raise RuntimeError(f"{op}: result type {value.dtype.name} can't be cast to {self.dtype.name}")
         if isinstance(value, Tensor):
             value = ops.cast(value, self.dtype)
         out = ops.shape.index_put(self, value, index)

@@ -99,10 +99,10 @@ class Pow(_Binary):
                 ga = gy * (b * a ** (b - 1)) if b != 0 else select(gy != gy, gy)  # all zeros
         if self.needs_input_grad[1]:  # d/db a^b = a^b ln a, and 0 where a = 0 and b >= 0 (as PyTorch)
             if isinstance(a, TensorCore):
-                gb = select(~((a == 0) & (b >= 0)), gy * (y * log(a)))
+                # PyTorch's formula multiplies here: gy · where(a = 0 and b >= 0, 0, y ln a)
+                gb = gy * where((a == 0) & (b >= 0), 0.0, y * log(a))
             else:  # a number ** tensor
-                gb = gy * (y * _log(a))
-                gb = select(~(b >= 0), gb) if a == 0 else gb
+                gb = gy * (where(b >= 0, 0.0, y * _log(a)) if a == 0 else y * _log(a))
         return self.reduce(ga, gb)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from ..autograd.function import Function
-from ..dtypes import bool_, int64
+from ..dtypes import bool_, int64, promote
 from ._operands import binary, cast, like
 from .broadcast import broadcast_shapes, sum_to
 from .elementwise import where
@@ -125,4 +125,10 @@ def einsum(spec: str, *operands):
         raise ValueError(f"einsum: give an explicit output and no '...', got {spec!r}")
     if len(spec.split("->")[0].split(",")) != len(operands):
         raise ValueError(f"einsum: {spec!r} names {len(spec.split(','))} operands, got {len(operands)}")
-    return Einsum.apply(*operands, spec=spec)
+    # one dtype for all operands, promoted as by a binary op; bools are summed as int64 (PyTorch's
+    # result), never in bool, where 1 + 1 would saturate to True
+    dtype = operands[0].dtype
+    for t in operands[1:]:
+        dtype = promote(dtype, t.dtype)
+    dtype = int64 if dtype is bool_ else dtype
+    return Einsum.apply(*(cast(t, dtype) for t in operands), spec=spec)

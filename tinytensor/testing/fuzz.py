@@ -716,7 +716,11 @@ def _inplace(name: str):
 
 def _setitem(ctx: Ctx, x: Value) -> Call:
     index = _getitem(ctx, x).args[1]
-    value = ctx.scalar(("float", "int")) if ctx.rare(50) else ctx.leaf((), ctx.dtype((x.dtype,) + FLOATS))
+    # into an integer or bool tensor only values without gradients: PyTorch lets such a tensor "require
+    # grad" after the write (tinytensor: differentiability follows dtype), and the quirk spreads
+    grad = None if x.dtype.startswith("float") else False
+    value = ctx.scalar(("float", "int")) if ctx.rare(50) else ctx.leaf((), ctx.dtype((x.dtype,) + FLOATS),
+                                                                       grad)
     return Call((x.code, index, value))
 
 
@@ -1008,13 +1012,17 @@ EXTENSIONS: dict = {
     "argmin": ("does not support bool input", "bools are ordered False < True, as by max and sort"),
     # PyTorch's words differ by path ("... the same dtype" for matrices and vectors, "expected scalar
     # type Float but found Double" for batches); both name a type. Two bool tensors raise on both sides.
-    "matmul": ("type", "operands of different dtypes are promoted as by every binary op (PyTorch refuses)"),
+    "matmul": (("type", "not implemented for 'Bool'"),
+               "operands of different dtypes are promoted as by every binary op (PyTorch refuses)"),
+    "setitem": ("Index put requires the source and destination dtypes match",
+                "x[index] = v converts v to x's dtype for every kind of index, as NumPy and basic indexing"),
 }
 
 
 def _extension(op: FuzzOp, torch_error: BaseException) -> bool:
-    text = EXTENSIONS.get(op.name, (None,))[0]
-    return text is not None and text in str(torch_error)
+    """Whether torch refused with (one of) the error texts of an extension listed for the op."""
+    texts = EXTENSIONS.get(op.name, ((),))[0]
+    return any(t in str(torch_error) for t in ((texts,) if isinstance(texts, str) else texts))
 
 
 def _declared(e: BaseException, op: FuzzOp, device: str) -> bool:
