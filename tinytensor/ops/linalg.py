@@ -125,10 +125,12 @@ def einsum(spec: str, *operands):
         raise ValueError(f"einsum: give an explicit output and no '...', got {spec!r}")
     if len(spec.split("->")[0].split(",")) != len(operands):
         raise ValueError(f"einsum: {spec!r} names {len(spec.split(','))} operands, got {len(operands)}")
-    # one dtype for all operands, promoted as by a binary op; bools are summed as int64 (PyTorch's
-    # result), never in bool, where 1 + 1 would saturate to True
+    # one dtype for all operands, promoted as by a binary op; bools that are summed are summed as int64
+    # (PyTorch's result), never in bool, where True + True saturates to True
     dtype = operands[0].dtype
     for t in operands[1:]:
         dtype = promote(dtype, t.dtype)
-    dtype = int64 if dtype is bool_ else dtype
+    ins, out = spec.split("->")
+    if dtype is bool_ and set(ins) - set(out) - {","}:
+        dtype = int64
     return Einsum.apply(*(cast(t, dtype) for t in operands), spec=spec)

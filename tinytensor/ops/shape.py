@@ -336,10 +336,10 @@ def stack(tensors, dim: int = 0):
     tensors = list(tensors)
     if not tensors:
         raise ValueError("stack: expected a non-empty list of tensors")
+    dim = normalize_dim(dim, tensors[0].ndim + 1, "stack", tensors[0].shape)
     shapes = {tuple(t.shape) for t in tensors}
     if len(shapes) > 1:
         raise ValueError(f"stack: all tensors must have one shape, got {sorted(shapes)}")
-    dim = normalize_dim(dim, tensors[0].ndim + 1, "stack", tensors[0].shape)
     return cat([unsqueeze(t, dim) for t in tensors], dim=dim)
 
 

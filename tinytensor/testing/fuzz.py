@@ -1014,6 +1014,8 @@ EXTENSIONS: dict = {
     # type Float but found Double" for batches); both name a type. Two bool tensors raise on both sides.
     "matmul": (("type", "not implemented for 'Bool'"),
                "operands of different dtypes are promoted as by every binary op (PyTorch refuses)"),
+    "einsum": ("not implemented for 'Bool'",
+               "summed bools are contracted as int64, the dtype PyTorch gives where it can"),
     "setitem": ("Index put requires the source and destination dtypes match",
                 "x[index] = v converts v to x's dtype for every kind of index, as NumPy and basic indexing"),
 }
