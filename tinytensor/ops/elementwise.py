@@ -158,7 +158,13 @@ def _log(a: float) -> float:
 def _both_bool(a, b) -> bool:
     """After ``binary``, a bool tensor means two bool operands (it promotes a bool with anything
     else). Arithmetic on bools is logic, as in PyTorch; the Array API has no bool arithmetic."""
-    return (a if isinstance(a, TensorCore) else b).dtype is bool_
+    t = a if isinstance(a, TensorCore) else b
+    return t.data.dtype not in t.backend.float_dtypes and t.dtype is bool_  # the float test is cheap
+
+
+def _is_float(v) -> bool:
+    """A Python float or a floating-point tensor (the common operands; cheap to test)."""
+    return type(v) is float or isinstance(v, TensorCore) and v.data.dtype in v.backend.float_dtypes
 
 
 def _is_bool(v) -> bool:
@@ -178,7 +184,7 @@ def add(a, b):
 
 def sub(a, b):
     """a - b, broadcasting; refused for bools, as PyTorch."""
-    if _is_bool(a) or _is_bool(b):
+    if not (_is_float(a) and _is_float(b)) and (_is_bool(a) or _is_bool(b)):
         raise TypeError(
             f"sub: subtraction with a bool operand is not supported (got {_kind(a)} - {_kind(b)}); "
             "use logical_xor(a, b) for two masks, or ~mask to invert one"
