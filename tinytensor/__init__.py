@@ -37,4 +37,17 @@ from .random import get_rng_state, manual_seed, set_rng_state
 from .tensor import Tensor
 from .threads import get_num_threads, set_num_threads
 
+# PyTorch's names for the dtypes, for code written against torch (torch.long, torch.float, ...)
+long, int, float, double, half = int64, int32, float32, float64, float16
+
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """``tinytensor.nn`` and ``tinytensor.optim`` (tinytensor_nn under PyTorch's names), imported on
+    first use so that ``import tinytensor`` stays free of the nn package."""
+    if name in ("nn", "optim"):
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
