@@ -43,6 +43,11 @@ def as_dtype(dtype) -> DType:
     return DTYPES[name]
 
 
+def kind(dtype: DType) -> int:
+    """PyTorch's dtype categories, in promotion order: bool 0, integer 1, floating point 2."""
+    return 2 if dtype.is_floating_point else 0 if dtype is bool_ else 1
+
+
 def promote(a: DType, b: DType) -> DType:
     """Result dtype of a binary op between two tensors (PyTorch's rules for these six types)."""
     if a is b:

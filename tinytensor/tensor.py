@@ -7,17 +7,14 @@ from . import ops
 from .autograd.grad_mode import is_grad_enabled
 from .autograd.tensor_core import TensorCore
 from .backends import for_device
-from .dtypes import DType, as_dtype, bool_, float16, float32, float64, int32, int64
-from .ops._operands import scalar
+from .dtypes import DType, as_dtype, bool_, float16, float32, float64, int32, int64, kind
+from .ops._operands import as_element, scalar
 from .ops.copy import clone, to_backend
 
 
 def _check_cast(result, target, op: str) -> None:
     """An in-place op keeps its target's dtype: a result of a higher kind (bool < integer < float) is
     refused, as PyTorch does (an int64 tensor += 0.5, a bool tensor += 1)."""
-    def kind(d):
-        return 2 if d.is_floating_point else 0 if d.name == "bool" else 1
-
     if kind(result) > kind(target):
         raise RuntimeError(f"{op}: result type {result.name} can't be cast to the tensor's dtype "
                            f"{target.name}")
@@ -164,8 +161,9 @@ class Tensor(TensorCore):
     # ---- in-place updates -------------------------------------------------------------------
     # Outside autograd (no_grad, or nothing involved requires grad) an update writes into the array
     # and bumps the version counter, which makes a backward that saved the old values fail loudly.
-    # When autograd is involved it is recorded: the tensor's history is replaced by an IndexPut
-    # node (the old history gets no gradient where the values were overwritten), as PyTorch does.
+    # When autograd is involved it is recorded, as PyTorch does: the tensor takes the place in the
+    # graph of the op that computed its new values (acc += w: that Add), or of an IndexPut node for a
+    # write of given values (setitem, copy_, fill_: the old history gets no gradient where they went).
     def _records(self, value, op: str) -> bool:
         """Whether writing ``value`` into this tensor must be recorded for backward."""
         if not is_grad_enabled() or not (self.requires_grad or getattr(value, "requires_grad", False)):
@@ -185,12 +183,6 @@ class Tensor(TensorCore):
             )
         return True
 
-    def _as_element(self, value):
-        """A Python number as this tensor's kind of element (2.7 -> 2 for an integer tensor, as PyTorch)."""
-        if self.dtype.is_floating_point:
-            return float(value)
-        return bool(value) if self.dtype.name == "bool" else int(value)
-
     def _snapshot(self):
         """This tensor's current values in a copy, in the same place in the graph (for an op that
         reads the tensor it is about to overwrite)."""
@@ -202,7 +194,7 @@ class Tensor(TensorCore):
         if self._records(next((a for a in args if getattr(a, "requires_grad", False)), None), op):
             new = fn(self._snapshot(), *args)
             self._check_fits(new, op)
-            return self._put(new, (Ellipsis,), op)
+            return self._rebase(ops.cast(new, self.dtype))
         new = fn(self, *args)
         self._check_fits(new, op)
         return self._write(new, op)
@@ -228,7 +220,10 @@ class Tensor(TensorCore):
         """self[index] ← value, recorded: the tensor becomes the output of an IndexPut node."""
         if isinstance(value, Tensor):
             value = ops.cast(value, self.dtype)
-        out = ops.shape.index_put(self, value, index)
+        return self._rebase(ops.shape.index_put(self, value, index))
+
+    def _rebase(self, out):
+        """Take ``out``'s values and its place in the graph (a recorded in-place write)."""
         self.data[...] = out.data
         self.grad_fn, self._output_nr, self.requires_grad = out.grad_fn, out._output_nr, True
         self._version[0] += 1
@@ -253,7 +248,7 @@ class Tensor(TensorCore):
         return self._update("masked_fill_", ops.masked_fill, mask, value)
 
     def fill_(self, value):
-        value = self._as_element(scalar(value, "fill_"))
+        value = as_element(scalar(value, "fill_"), self.dtype)
         if self._records(value, "fill_"):
             return self._put(value, (Ellipsis,), "fill_")
         return self._write(value, "fill_")
@@ -279,7 +274,7 @@ class Tensor(TensorCore):
             if lead:  # leading size-1 dims of the value are dropped, as PyTorch does
                 value = value.reshape(value.shape[lead:])
         else:
-            value = self._as_element(scalar(value, "__setitem__"))
+            value = as_element(scalar(value, "__setitem__"), self.dtype)
         if self._records(value, "__setitem__"):
             self._put(value, index, "__setitem__")
             return

@@ -112,17 +112,13 @@ def run_backward(roots, root_grads, *, retain_graph: bool, create_graph: bool, l
             for edge, g, meta in zip(edges, out_grads, target._in_meta):
                 if edge is None:
                     continue
-                nxt, nr = edge
+                nxt = edge[0]
+                # the gradient contract: shape, dtype and device of the input it is for
+                if g is not None and (getattr(g, "backend", None) is not meta[2] or g.data.shape != meta[0]
+                                      or g.data.dtype != meta[1]):
+                    g = conform_grad(g, *meta, f"{target.name()}.backward")
+                _deliver(buffers, nxt, edge[1], g, create_graph)
                 key = id(nxt)
-                buf = buffers.get(key)
-                if buf is None:
-                    buf = buffers[key] = [None] * _num_outputs(nxt)
-                if g is not None:
-                    # the gradient contract: shape, dtype and device of the input it is for
-                    if getattr(g, "backend", None) is not meta[2] or g.data.shape != meta[0] \
-                            or g.data.dtype != meta[1]:
-                        g = conform_grad(g, *meta, f"{target.name()}.backward")
-                    buf[nr] = g if buf[nr] is None else _sum(buf[nr], g, create_graph)
                 deps[key] -= 1
                 if not deps[key]:
                     ready.append(nxt)

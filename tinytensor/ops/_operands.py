@@ -5,7 +5,7 @@ import numbers
 
 from ..autograd.function import Function
 from ..autograd.tensor_core import TensorCore
-from ..dtypes import bool_, float32, promote, scalar_dtype
+from ..dtypes import bool_, float32, kind, promote, scalar_dtype
 
 
 def scalar(value, op: str):
@@ -34,6 +34,13 @@ class Cast(Function):
         return Cast.apply(gy, dtype=self.in_dtype)
 
 
+def as_element(value, dtype):
+    """A Python number as an element of ``dtype`` (2.7 -> 2 for an integer dtype, as PyTorch)."""
+    if dtype.is_floating_point:
+        return float(value)
+    return bool(value) if dtype is bool_ else int(value)
+
+
 def cast(t: TensorCore, dtype):
     """t converted to dtype (differentiable); the same tensor when it already has that dtype."""
     return t if t.dtype is dtype else Cast.apply(t, dtype=dtype)
@@ -48,9 +55,9 @@ def binary(a, b, op: str):
             dt = promote(a.dtype, b.dtype)
             # a 0-d tensor does not widen a higher-dimensional one of the same kind (bool, integer,
             # floating: PyTorch's categories), so int32 + int64 0-d is int32, bool + int64 0-d int64
-            if a.ndim == 0 and b.ndim > 0 and _kind(a.dtype) == _kind(b.dtype):
+            if a.ndim == 0 and b.ndim > 0 and kind(a.dtype) == kind(b.dtype):
                 dt = b.dtype
-            elif b.ndim == 0 and a.ndim > 0 and _kind(a.dtype) == _kind(b.dtype):
+            elif b.ndim == 0 and a.ndim > 0 and kind(a.dtype) == kind(b.dtype):
                 dt = a.dtype
             a, b = cast(a, dt), cast(b, dt)
         return a, b
@@ -67,11 +74,6 @@ def binary(a, b, op: str):
         b = cast(b, scalar_dtype(b.dtype, a))
         return _unbool(a, b), b
     raise TypeError(f"{op}: expected at least one Tensor, got {type(a).__name__} and {type(b).__name__}")
-
-
-def _kind(dt) -> int:
-    """PyTorch's dtype categories, in promotion order: bool 0, integer 1, floating 2."""
-    return 2 if dt.is_floating_point else 0 if dt is bool_ else 1
 
 
 def _unbool(value, t: TensorCore):

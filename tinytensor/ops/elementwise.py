@@ -7,7 +7,7 @@ import math
 from ..autograd.function import Function
 from ..autograd.tensor_core import TensorCore
 from ..dtypes import bool_, int64, scalar_dtype
-from ._operands import binary, cast, floating, like, scalar
+from ._operands import as_element, binary, cast, floating, like, scalar
 from .broadcast import broadcast_shapes, sum_to
 
 # ---- binary arithmetic ----------------------------------------------------------------------
@@ -628,9 +628,7 @@ def masked_fill(x, mask, value):
                                "tensor")
         value = cast(value, x.dtype)
     else:
-        value = scalar(value, "masked_fill")
-        value = float(value) if x.dtype.is_floating_point else bool(value) if x.dtype.name == "bool" \
-            else int(value)
+        value = as_element(scalar(value, "masked_fill"), x.dtype)
     return where(mask, value, x)
 
 

@@ -148,3 +148,14 @@ class Draw:
 
     def mask(self, shape) -> np.ndarray:
         return np.asarray(self.rng.random(tuple(shape)) < 0.5)
+
+
+def prime_factors(n: int) -> list:
+    """The prime factors of n > 0 with repeats (12 -> [2, 2, 3]): the sizes a reshape can regroup."""
+    out, p = [], 2
+    while n > 1:
+        while n % p == 0:
+            out.append(p)
+            n //= p
+        p += 1
+    return out

@@ -30,6 +30,8 @@ import numpy as np
 
 import tinytensor as tt
 
+from .draw import prime_factors
+
 F64_RTOL = 1e-10  # float64: relative, and absolute relative to the largest finite reference value
 F32_RTOL = 1e-4
 F16_RTOL = 1e-2
@@ -420,21 +422,11 @@ def _reshape_target(ctx: Ctx, x: Value) -> tuple:
         return ctx.shape(0, 3)  # most likely the wrong number of elements
     ndim = ctx.int(0 if n == 1 else 1, 3)
     out = [1] * ndim
-    for f in _prime_factors(n) if n else [0]:
+    for f in prime_factors(n) if n else [0]:
         out[ctx.int(0, ndim - 1)] *= f
     if out and ctx.rare(40):
         out[ctx.int(0, ndim - 1)] = -1
     return tuple(out)
-
-
-def _prime_factors(n: int) -> list:
-    out, p = [], 2
-    while n > 1:
-        while n % p == 0:
-            out.append(p)
-            n //= p
-        p += 1
-    return out
 
 
 def _reshape(ctx: Ctx, x: Value) -> Call:

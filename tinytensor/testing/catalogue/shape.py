@@ -8,20 +8,10 @@ import numpy as np
 
 import tinytensor as tt
 
-from ..draw import Draw
+from ..draw import Draw, prime_factors
 from .base import OpSpec, Sample, functional, unary_sample
 
 # ---- reshape, view, flatten -------------------------------------------------------------------
-
-
-def _prime_factors(n: int) -> list:
-    out, p = [], 2
-    while n > 1:
-        while n % p == 0:
-            out.append(p)
-            n //= p
-        p += 1
-    return out
 
 
 def _reshape_sample(d: Draw) -> Sample:
@@ -29,7 +19,7 @@ def _reshape_sample(d: Draw) -> Sample:
     n = math.prod(shape)
     k = d.integers(1, 3) if n > 1 else d.integers(0, 2)
     dims = [1] * k
-    for f in _prime_factors(n):
+    for f in prime_factors(n):
         dims[d.integers(0, k - 1)] *= f
     if k and d.boolean():
         dims[d.integers(0, k - 1)] = -1
