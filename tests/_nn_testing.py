@@ -16,13 +16,13 @@ def module_gradcheck(module, inputs, call=None, **kw) -> bool:
     call = call or (lambda m, *xs: m(*xs))
 
     def fn(*args):
-        saved = [p.data for p in params]
+        saved = [p.array for p in params]
         for p, a in zip(params, args[n:]):
-            p.data = a.data
+            p.array = a.array
         try:
             return call(module, *args[:n])
         finally:
             for p, d in zip(params, saved):
-                p.data = d
+                p.array = d
 
     return gradcheck(fn, list(inputs) + params, **kw)

@@ -125,12 +125,12 @@ def test_leaf_gradients_are_arrays_of_their_own(device):
     w1 = _t([1.0, 2.0], device, requires_grad=True)
     w2 = _t([3.0, 4.0], device, requires_grad=True)
     (w1 + w2).sum().backward()  # one broadcast array of ones for both, before
-    assert w1.grad.data is not w2.grad.data
+    assert w1.grad.array is not w2.grad.array
     w1.grad *= 3.0  # in place: used to fail on a read-only broadcast view
     np.testing.assert_array_equal(w1.grad.numpy(), [3.0, 3.0])
     np.testing.assert_array_equal(w2.grad.numpy(), [1.0, 1.0])
     if device == "cpu":
-        assert w1.grad.data.flags.writeable and w1.grad.data.base is None
+        assert w1.grad.array.flags.writeable and w1.grad.array.base is None
     g = _t([5.0, 6.0], device)
     w3 = _t([1.0, 2.0], device, requires_grad=True)
     w3.backward(g)  # the gradient passed in stays the caller's
@@ -362,7 +362,7 @@ def test_a_0d_result_is_an_array_and_updates_in_place(device):
     m = tt.tensor([1.0, 5.0], device=device).amax()
     m.mul_(2)
     assert m.item() == 10.0
-    assert type(tt.tensor([True, False], device=device).all().data) is not np.bool_
+    assert type(tt.tensor([True, False], device=device).all().array) is not np.bool_
 
 
 # ---- forward errors keep their type ---------------------------------------------------------------

@@ -158,7 +158,7 @@ def cpu_and_strict():
 
 def test_mixed_devices_name_both_and_move_nothing(cpu_and_strict):
     c, s = cpu_and_strict
-    c_data, s_data = c.data, s.data
+    c_data, s_data = c.array, s.array
     attempts = [
         ("Add", lambda: c + s), ("Add", lambda: s + c), ("Mul", lambda: c * s),
         ("MatMul", lambda: c @ s.mT), ("Cat", lambda: tt.cat([c, s])),
@@ -173,8 +173,8 @@ def test_mixed_devices_name_both_and_move_nothing(cpu_and_strict):
         with _raises(RuntimeError, op, "cpu", "strict"):
             attempt()
     assert c.device == "cpu" and s.device == "strict"
-    assert c.data is c_data and s.data is s_data
-    assert type(c.data) is np.ndarray and type(s.data) is not np.ndarray
+    assert c.array is c_data and s.array is s_data
+    assert type(c.array) is np.ndarray and type(s.array) is not np.ndarray
 
 
 def test_explicit_transfer_works_and_carries_gradients(cpu_and_strict):

@@ -360,7 +360,7 @@ def test_deepcopy_of_a_module(device):
     twin = copy.deepcopy(net)
     for (n, p), q in zip(net.named_parameters(), twin.parameters()):
         assert type(q) is nn.Parameter and q.requires_grad and q.is_leaf and q.device == p.device, n
-        assert q.data is not p.data and q.backend is p.backend
+        assert q.array is not p.array and q.backend is p.backend
         np.testing.assert_array_equal(q.numpy(), p.numpy())
         np.testing.assert_array_equal(q.grad.numpy(), p.grad.numpy())
     with tt.no_grad():

@@ -59,10 +59,10 @@ def test_same_trajectory_on_every_device(device, cls, kwargs, dtype):
 def test_update_is_in_place():
     net = model()
     w = net[0].weight
-    data, sd = w.data, net.state_dict()
+    data, sd = w.array, net.state_dict()
     opt = optim.SGD(net.parameters(), lr=0.1)
     train(net, opt, 1)
-    assert net[0].weight is w and w.data is data  # the same array, written in place
+    assert net[0].weight is w and w.array is data  # the same array, written in place
     np.testing.assert_array_equal(sd["0.weight"].numpy(), w.numpy())  # state_dict views see the update
 
 

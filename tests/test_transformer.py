@@ -85,7 +85,7 @@ def test_encoder_clones_are_independent_copies():
     layer = nn.TransformerEncoderLayer(4, 2, 6)
     enc = nn.TransformerEncoder(layer, 3)
     w = [enc.layers[i].linear1.weight for i in range(3)]
-    assert w[0] is not w[1] and w[0].data is not w[1].data and w[0].backend is w[1].backend
+    assert w[0] is not w[1] and w[0].array is not w[1].array and w[0].backend is w[1].backend
     np.testing.assert_array_equal(w[0].numpy(), w[2].numpy())  # PyTorch: every clone starts equal
     with tt.no_grad():
         w[0].add_(1.0)

@@ -43,7 +43,7 @@ class Tensor(TensorCore):
         return self.shape if dim is None else self.shape[dim]
 
     def numel(self) -> int:
-        return int(self.data.size)
+        return int(self.array.size)
 
     def dim(self) -> int:
         return self.ndim
@@ -58,9 +58,9 @@ class Tensor(TensorCore):
 
     def item(self):
         """The single value as a Python number."""
-        if self.data.size != 1:
+        if self.array.size != 1:
             raise RuntimeError(
-                f"item(): a tensor with {self.data.size} elements cannot be converted to a scalar"
+                f"item(): a tensor with {self.array.size} elements cannot be converted to a scalar"
             )
         return self.numpy().reshape(()).item()
 
@@ -75,16 +75,16 @@ class Tensor(TensorCore):
 
     def numpy(self) -> np.ndarray:
         """The values as a host NumPy array (copied from the GPU if needed)."""
-        return self.backend.to_host(self.data)
+        return self.backend.to_host(self.array)
 
     def tolist(self):
         return self.numpy().tolist()
 
     def __dlpack__(self, *args, **kwargs):
-        return self.data.__dlpack__(*args, **kwargs)
+        return self.array.__dlpack__(*args, **kwargs)
 
     def __dlpack_device__(self):
-        return self.data.__dlpack_device__()
+        return self.array.__dlpack_device__()
 
     def to(self, *args, dtype=None, device=None):
         """Convert to another dtype and/or device: x.to("cuda"), x.to(tt.float64), x.to(other)."""
@@ -148,7 +148,7 @@ class Tensor(TensorCore):
                 f"{self.grad_fn.name()}; use .detach().clone()"
             )
         new = type(self).__new__(type(self))
-        TensorCore.__init__(new, self.backend.xp.asarray(self.data, copy=True), self.backend,
+        TensorCore.__init__(new, self.backend.xp.asarray(self.array, copy=True), self.backend,
                             requires_grad=self.requires_grad)
         memo[id(self)] = new
         if self.grad is not None:
@@ -186,7 +186,7 @@ class Tensor(TensorCore):
     def _snapshot(self):
         """This tensor's current values in a copy, in the same place in the graph (for an op that
         reads the tensor it is about to overwrite)."""
-        return type(self)(self.backend.copy(self.data), self.backend, self.requires_grad, self.grad_fn,
+        return type(self)(self.backend.copy(self.array), self.backend, self.requires_grad, self.grad_fn,
                           self._output_nr)
 
     def _update(self, op: str, fn, *args):
@@ -211,8 +211,8 @@ class Tensor(TensorCore):
             if new.backend is not self.backend:
                 raise RuntimeError(f"{op}: source is on {new.device} but this tensor is on {self.device}")
             _check_cast(new.dtype, self.dtype, op)
-            new = new.data
-        self.data[...] = new
+            new = new.array
+        self.array[...] = new
         self._version[0] += 1
         return self
 
@@ -224,7 +224,7 @@ class Tensor(TensorCore):
 
     def _rebase(self, out):
         """Take ``out``'s values and its place in the graph (a recorded in-place write)."""
-        self.data[...] = out.data
+        self.array[...] = out.array
         self.grad_fn, self._output_nr, self.requires_grad = out.grad_fn, out._output_nr, True
         self._version[0] += 1
         return self
@@ -279,8 +279,8 @@ class Tensor(TensorCore):
             self._put(value, index, "__setitem__")
             return
         if isinstance(value, Tensor):
-            value = ops.cast(value, self.dtype).data
-        self.backend.setitem(self.data, index, value)
+            value = ops.cast(value, self.dtype).array
+        self.backend.setitem(self.array, index, value)
         self._version[0] += 1
 
     # ---- operators ------------------------------------------------------------------------
@@ -336,10 +336,10 @@ class Tensor(TensorCore):
     softmax, log_softmax = ops.softmax, ops.log_softmax
 
     def all(self) -> "Tensor":
-        return self._wrap(self.backend.xp.all(self.data))
+        return self._wrap(self.backend.xp.all(self.array))
 
     def any(self) -> "Tensor":
-        return self._wrap(self.backend.xp.any(self.data))
+        return self._wrap(self.backend.xp.any(self.array))
 
     def view_as(self, other):
         return ops.reshape(self, other.shape)

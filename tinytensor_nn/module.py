@@ -14,7 +14,7 @@ class Parameter(Tensor):
     __slots__ = ()
 
     def __init__(self, data: Tensor, requires_grad: bool = True):
-        super().__init__(data.data, data.backend)
+        super().__init__(data.array, data.backend)
         if requires_grad:
             self.requires_grad_(True)
 
@@ -270,7 +270,7 @@ class Module:
                     new = p.detach().to(*args, **kwargs)
                     if not new.dtype.is_floating_point:
                         raise TypeError(f"Module.to: parameters must stay floating point, got {new.dtype}")
-                    p.data, p.backend = new.data, new.backend
+                    p.array, p.backend = new.array, new.backend
                     if p.grad is not None:
                         p.grad = p.grad.to(*args, **kwargs)
             for name, b in mod._buffers.items():

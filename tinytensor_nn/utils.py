@@ -38,7 +38,7 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
         return tt.tensor(0.0)
     backend = grads[0].backend
     xp = backend.xp
-    norms = xp.stack([_norm(xp, g.data, norm_type) for g in grads])
+    norms = xp.stack([_norm(xp, g.array, norm_type) for g in grads])
     total = _norm(xp, norms, norm_type)
     if error_if_nonfinite and not bool(xp.isfinite(total)):
         raise RuntimeError(
@@ -47,7 +47,7 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
         )
     coef = xp.minimum(max_norm / (total + 1e-6), xp.ones_like(total))
     for g in grads:
-        g.data[...] = g.data * backend.astype(coef, g.dtype)
+        g.array[...] = g.array * backend.astype(coef, g.dtype)
         g._version[0] += 1
     return Tensor(total, backend)
 
@@ -56,7 +56,7 @@ def clip_grad_value_(parameters, clip_value: float) -> None:
     """Clamp every gradient element to [-clip_value, clip_value] in place."""
     c = float(clip_value)
     for g in _grads(parameters):
-        g.data[...] = g.backend.xp.clip(g.data, -c, c)
+        g.array[...] = g.backend.xp.clip(g.array, -c, c)
         g._version[0] += 1
 
 

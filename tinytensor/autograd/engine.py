@@ -114,8 +114,8 @@ def run_backward(roots, root_grads, *, retain_graph: bool, create_graph: bool, l
                     continue
                 nxt = edge[0]
                 # the gradient contract: shape, dtype and device of the input it is for
-                if g is not None and (getattr(g, "backend", None) is not meta[2] or g.data.shape != meta[0]
-                                      or g.data.dtype != meta[1]):
+                if g is not None and (getattr(g, "backend", None) is not meta[2] or g.array.shape != meta[0]
+                                      or g.array.dtype != meta[1]):
                     g = conform_grad(g, *meta, f"{target.name()}.backward")
                 _deliver(buffers, nxt, edge[1], g, create_graph)
                 key = id(nxt)
@@ -164,7 +164,7 @@ def _num_outputs(target) -> int:
 
 def _sum(a, b, create_graph: bool):
     """a + b for two gradients of one tensor; recorded only when building a graph of the backward."""
-    return a + b if create_graph else a._wrap(a.data + b.data)
+    return a + b if create_graph else a._wrap(a.array + b.array)
 
 
 def _raise_freed(node: Node):
@@ -183,13 +183,13 @@ def conform_grad(g, shape: tuple, dtype, backend, who: str):
     A gradient with extra or stretched dimensions that sum down to ``shape`` is summed (a backward
     that forgot to undo broadcasting); another dtype is cast; another shape or device is an error.
     """
-    if not hasattr(g, "data") or not hasattr(g, "backend"):
+    if not hasattr(g, "array") or not hasattr(g, "backend"):
         raise TypeError(f"{who}: returned a {type(g).__name__} as a gradient; expected a Tensor or None")
     if g.backend is not backend:
         raise RuntimeError(
             f"{who}: returned a gradient on {g.backend.device} for a tensor on {backend.device}"
         )
-    gshape = g.data.shape
+    gshape = g.array.shape
     if gshape != shape:
         lead = len(gshape) - len(shape)
         if lead < 0 or any(s != 1 and s != n for s, n in zip(shape, gshape[lead:])):
@@ -219,7 +219,7 @@ class Accumulate:
         self.given = set()  # ids of the arrays already handed out in this walk (roots, .grads)
 
     def start(self, root_grads) -> None:
-        self.given.update(id(g.data) for g in root_grads)
+        self.given.update(id(g.array) for g in root_grads)
 
     def before_node(self, node: Node, grads: list) -> list:
         if node._hooks or node._retained:
@@ -250,14 +250,14 @@ class Accumulate:
 
     def own(self, g):
         """g, or a copy of it when its array is a view, read-only, or already handed out."""
-        data = g.data
+        data = g.array
         if g.backend.owns(data) and id(data) not in self.given:
             self.given.add(id(data))
             return g if self.create_graph else g.detach()
         if self.create_graph:
             return g.clone()  # recorded: the copy stays differentiable
         copy = g._wrap(g.backend.copy(data))
-        self.given.add(id(copy.data))
+        self.given.add(id(copy.array))
         return copy
 
 
@@ -310,5 +310,5 @@ def _run_hooks(hooks, g, who: str):
     for hook in hooks:
         new = hook(g)
         if new is not None:
-            g = conform_grad(new, g.data.shape, g.data.dtype, g.backend, who)
+            g = conform_grad(new, g.array.shape, g.array.dtype, g.backend, who)
     return g

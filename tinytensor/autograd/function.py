@@ -106,7 +106,7 @@ class Function(Node):
                     backend = a.backend
                 elif a.backend is not backend:
                     _device_mismatch(self, args)
-                data = a.data
+                data = a.array
                 raw.append(data)
                 if track and a.requires_grad:  # its gradient goes to its producer, or to it if a leaf
                     needs.append(True)

@@ -23,7 +23,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
             raise RuntimeError("grad: an output does not require grad (computed under no_grad, or from "
                                "tensors without requires_grad=True)")
         if g is None:
-            if out.data.size != 1:
+            if out.array.size != 1:
                 raise RuntimeError(
                     f"grad: grad_outputs is needed for the non-scalar output of shape {out.shape}"
                 )

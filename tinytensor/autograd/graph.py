@@ -51,7 +51,7 @@ def saved_arrays(node: Node) -> list:
     out = []
     for kind, value, _ in getattr(node, "_saved", ()):
         if kind == _INPUT:
-            out.append(value.data)
+            out.append(value.array)
         elif kind == _OUTPUT:
             out.append(value[0])
         elif kind == _CONST and hasattr(value, "shape"):
@@ -69,7 +69,7 @@ def distinct(arrays) -> list:
 
 def saved_leaf_arrays(node: Node) -> list:
     """Those of ``saved_arrays(node)`` that are the data of leaf tensors (inputs, parameters)."""
-    return [value.data for kind, value, _ in getattr(node, "_saved", ())
+    return [value.array for kind, value, _ in getattr(node, "_saved", ())
             if kind == _INPUT and value.grad_fn is None]
 
 
@@ -100,7 +100,7 @@ def format_bytes(n: int) -> str:
 
 def grad_norm(t) -> float:
     """The Euclidean norm of a gradient tensor, computed in float64 on the host."""
-    host = np.asarray(t.backend.to_host(t.data), dtype=np.float64)
+    host = np.asarray(t.backend.to_host(t.array), dtype=np.float64)
     return float(np.sqrt(np.sum(host * host)))
 
 

@@ -112,7 +112,7 @@ class _MemoryObserver:
 
     def leaf(self, leaf, grad, buffers):
         if leaf.grad is not None:
-            self.leaf_grads[id(leaf)] = leaf.grad.data
+            self.leaf_grads[id(leaf)] = leaf.grad.array
         self._measure(buffers, (grad,))
 
     def _measure(self, buffers, step_grads):
@@ -120,10 +120,10 @@ class _MemoryObserver:
         for buf in buffers.values():
             for g in buf:
                 if g is not None:
-                    arrays[id(g.data)] = g.data
+                    arrays[id(g.array)] = g.array
         for g in step_grads:
             if g is not None:
-                arrays[id(g.data)] = g.data
+                arrays[id(g.array)] = g.array
         for a in self.leaf_grads.values():
             arrays[id(a)] = a
         grad_bytes = sum(nbytes(a) for a in arrays.values())
@@ -141,7 +141,7 @@ def memory_report(loss, gradient=None, *, retain_graph: bool = False,
     leaves = [t for t in walk([loss]) if not isinstance(t, Node)]
     with observe_backward(observer):
         loss.backward(gradient, retain_graph=retain_graph, create_graph=create_graph)
-    observer.report.leaf_grad_bytes = sum(nbytes(t.grad.data) for t in leaves if t.grad is not None)
+    observer.report.leaf_grad_bytes = sum(nbytes(t.grad.array) for t in leaves if t.grad is not None)
     return observer.report
 
 

@@ -15,7 +15,7 @@ from .grad_mode import is_grad_enabled
 class TensorCore:
     _result_cls = None  # the class ops return (Tensor, also for subclasses such as Parameter)
     __slots__ = (
-        "data", "backend", "requires_grad", "grad", "grad_fn", "_output_nr", "_version",
+        "array", "backend", "requires_grad", "grad", "grad_fn", "_output_nr", "_version",
         "_hooks", "__weakref__",
     )
 
@@ -23,7 +23,7 @@ class TensorCore:
                  output_nr: int = 0, version: list | None = None):
         if type(data) in backend.scalar_types:  # NumPy's reductions return scalars: keep arrays
             data = backend.xp.asarray(data)
-        self.data = data
+        self.array = data
         self.backend = backend
         self.requires_grad = requires_grad
         self.grad = None
@@ -34,16 +34,34 @@ class TensorCore:
 
     # ---- metadata -------------------------------------------------------------------------
     @property
+    def data(self):
+        """PyTorch's ``.data``: a tensor sharing this one's memory, outside autograd (writes to it are
+        not seen by the graph or the version counter). ``x.data = t`` points x at t's memory."""
+        return (self._result_cls or type(self))(self.array, self.backend)
+
+    @data.setter
+    def data(self, value):
+        if not isinstance(value, TensorCore):
+            raise TypeError(f"x.data = ...: expected a Tensor, got {type(value).__name__}")
+        if value.backend is not self.backend:
+            raise RuntimeError(f"x.data = ...: the new data is on {value.device} but the tensor is on "
+                               f"{self.device}; move it first with .to({self.device!r})")
+        if self.requires_grad and not value.dtype.is_floating_point:
+            raise TypeError(f"x.data = ...: a tensor that requires grad needs floating-point data, got "
+                            f"{value.dtype}")
+        self.array = value.array
+
+    @property
     def shape(self) -> tuple:
-        return self.data.shape
+        return self.array.shape
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self.array.ndim
 
     @property
     def dtype(self) -> DType:
-        return self.backend.dtype_of(self.data)
+        return self.backend.dtype_of(self.array)
 
     @property
     def device(self) -> str:
@@ -60,7 +78,7 @@ class TensorCore:
     # ---- graph ----------------------------------------------------------------------------
     def detach(self):
         """A tensor sharing this one's data, cut from the graph."""
-        return (self._result_cls or type(self))(self.data, self.backend, version=self._version)
+        return (self._result_cls or type(self))(self.array, self.backend, version=self._version)
 
     def requires_grad_(self, requires_grad: bool = True):
         if requires_grad and not self.dtype.is_floating_point:
@@ -104,7 +122,7 @@ class TensorCore:
                 "it under no_grad() or from tensors without requires_grad=True?"
             )
         if gradient is None:
-            if self.data.size != 1:
+            if self.array.size != 1:
                 raise RuntimeError(
                     f"backward(): grad can be implicitly created only for scalar outputs, but this "
                     f"tensor has shape {self.shape}; pass gradient= a tensor of that shape, or reduce "

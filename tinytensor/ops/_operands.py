@@ -51,7 +51,7 @@ def binary(a, b, op: str):
     a_is, b_is = isinstance(a, TensorCore), isinstance(b, TensorCore)
     if a_is and b_is:
         # the same array dtype object is the common case, and the cheapest check
-        if a.data.dtype is not b.data.dtype and a.dtype is not b.dtype:
+        if a.array.dtype is not b.array.dtype and a.dtype is not b.dtype:
             dt = promote(a.dtype, b.dtype)
             # a 0-d tensor does not widen a higher-dimensional one of the same kind (bool, integer,
             # floating: PyTorch's categories), so int32 + int64 0-d is int32, bool + int64 0-d int64

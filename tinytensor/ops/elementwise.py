@@ -159,12 +159,12 @@ def _both_bool(a, b) -> bool:
     """After ``binary``, a bool tensor means two bool operands (it promotes a bool with anything
     else). Arithmetic on bools is logic, as in PyTorch; the Array API has no bool arithmetic."""
     t = a if isinstance(a, TensorCore) else b
-    return t.data.dtype not in t.backend.float_dtypes and t.dtype is bool_  # the float test is cheap
+    return t.array.dtype not in t.backend.float_dtypes and t.dtype is bool_  # the float test is cheap
 
 
 def _is_float(v) -> bool:
     """A Python float or a floating-point tensor (the common operands; cheap to test)."""
-    return type(v) is float or isinstance(v, TensorCore) and v.data.dtype in v.backend.float_dtypes
+    return type(v) is float or isinstance(v, TensorCore) and v.array.dtype in v.backend.float_dtypes
 
 
 def _is_bool(v) -> bool:
@@ -523,7 +523,7 @@ def relu(x):
 
 def _copy(x):
     """A new constant tensor with x's values: relu, abs and sign of a bool tensor are the identity."""
-    return like(x, x.backend.copy(x.data))
+    return like(x, x.backend.copy(x.array))
 
 
 def silu(x):
@@ -643,8 +643,8 @@ def _compare(name):
             a, b = _truth(a), _truth(b)
         a, b = binary(a, b, name)
         t = a if isinstance(a, TensorCore) else b
-        xa = a.data if isinstance(a, TensorCore) else a
-        xb = b.data if isinstance(b, TensorCore) else b
+        xa = a.array if isinstance(a, TensorCore) else a
+        xb = b.array if isinstance(b, TensorCore) else b
         if isinstance(a, TensorCore) and isinstance(b, TensorCore) and a.backend is not b.backend:
             raise RuntimeError(f"{name}: expected tensors on one device, got {a.device} and {b.device}")
         if ordered and t.dtype is bool_:  # False < True, as PyTorch; the Array API orders no bools
@@ -664,23 +664,23 @@ logical_xor = _compare("logical_xor")
 
 
 def logical_not(x):
-    return like(x, x.backend.xp.logical_not(_truth(x).data))
+    return like(x, x.backend.xp.logical_not(_truth(x).array))
 
 
 def _truth(x):
     """x as bool (nonzero = True); Python numbers and bool tensors stay as they are."""
     if not isinstance(x, TensorCore) or x.dtype.name == "bool":
         return x
-    return like(x, x.data != 0)
+    return like(x, x.array != 0)
 
 
 def isfinite(x):
     """True where x is neither inf nor NaN (every bool is finite)."""
-    xs = x.data
+    xs = x.array
     return like(x, xs == xs if x.dtype is bool_ else x.backend.xp.isfinite(xs))
 
 
 def isnan(x):
     """True where x is NaN (no bool is)."""
-    xs = x.data
+    xs = x.array
     return like(x, xs != xs if x.dtype is bool_ else x.backend.xp.isnan(xs))

@@ -89,7 +89,7 @@ def dropout(x, p: float = 0.5, training: bool = True):
     if not training or p == 0.0:
         return x
     if p == 1.0:  # every element dropped: x · 0, in x's dtype (as PyTorch; bool and int stay)
-        return x * 0.0 if x.dtype.is_floating_point else like(x, x.backend.xp.zeros_like(x.data))
+        return x * 0.0 if x.dtype.is_floating_point else like(x, x.backend.xp.zeros_like(x.array))
     if not x.dtype.is_floating_point:
         raise TypeError(f"dropout: scaling by 1/(1-p) needs a floating-point tensor, got {x.dtype} "
                         f"(shape {x.shape}); as PyTorch, only p = 0, p = 1 or training=False keep it")
@@ -105,18 +105,18 @@ def one_hot(index, num_classes: int = -1):
     if index.dtype.is_floating_point or index.dtype.name == "bool":
         raise TypeError(f"one_hot: expected an integer tensor, got {index.dtype}")
     xp = index.backend.xp
-    if not index.data.size:
+    if not index.array.size:
         if num_classes <= 0:  # PyTorch's rule: an empty index needs a positive num_classes
             raise RuntimeError(f"one_hot: can not infer the number of classes from an empty tensor "
                                f"(shape {index.shape}); pass num_classes")
     else:
-        lo, hi = index.backend.bounds(index.data)
+        lo, hi = index.backend.bounds(index.array)
         if num_classes < 0:
             num_classes = hi + 1
         if lo < 0 or hi >= num_classes:
             raise IndexError(f"one_hot: class values must be in [0, {num_classes}), got [{lo}, {hi}]")
     classes = index.backend.arange(max(num_classes, 0))
-    hot = xp.expand_dims(index.data, axis=-1) == classes
+    hot = xp.expand_dims(index.array, axis=-1) == classes
     return like(index, xp.astype(hot, index.backend.xp_dtype(index.dtype)))
 
 
@@ -150,10 +150,10 @@ def embedding(input, weight):
         raise ValueError(f"embedding: 'weight' must be 2-D (num_embeddings, embedding_dim), got shape "
                          f"{weight.shape}")
     n = weight.shape[0]
-    if input.data.size:
-        lo, hi = input.backend.bounds(input.data)
+    if input.array.size:
+        lo, hi = input.backend.bounds(input.array)
         if lo < 0 or hi >= n:
             raise IndexError(
                 f"embedding: index {hi if hi >= n else lo} is out of range for a weight with {n} rows"
             )
-    return Embedding.apply(weight, input.data)
+    return Embedding.apply(weight, input.array)

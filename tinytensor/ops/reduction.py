@@ -231,7 +231,7 @@ def _max_or_min(x, dim, keepdim, op):
     _nonempty(x, (d,), dim, op)
     ranked = x.to(dtype=int64) if x.dtype.name == "bool" else x  # the Array API ranks no bools
     idx = (argmax if op == "max" else argmin)(ranked, d, keepdim=keepdim)
-    return MaxAlong.apply(x, idx.data, d, keepdim), idx
+    return MaxAlong.apply(x, idx.array, d, keepdim), idx
 
 
 def argmax(x, dim=None, keepdim: bool = False):
@@ -257,7 +257,7 @@ def logsumexp(x, dim=None, keepdim: bool = False):
     """log Σ e^x, computed stably (shifted by the max)."""
     x = floating(x)
     dims = normalize_dims(dim, x.ndim, "logsumexp", x.shape)
-    if isinstance(dim, (tuple, list)) and not dim and not keepdim and x.ndim and x.data.size:
+    if isinstance(dim, (tuple, list)) and not dim and not keepdim and x.ndim and x.array.size:
         # PyTorch reads dim=() as every dim but then fails to write the 0-d result; refused as there
         raise RuntimeError(
             f"logsumexp: dim=() with keepdim=False is refused for a tensor of shape {x.shape} (as "
@@ -299,7 +299,7 @@ class Prod(Function):
 
 def _nonempty(x, dims: tuple, dim, op: str) -> None:
     """A max/min-like reduction needs an element in every slice it reduces (PyTorch's rule)."""
-    if (dim is None or isinstance(dim, (tuple, list)) and not dim) and x.data.size == 0:
+    if (dim is None or isinstance(dim, (tuple, list)) and not dim) and x.array.size == 0:
         raise RuntimeError(f"{op}: a tensor of shape {x.shape} has no elements; give the reduction dim")
     for d in dims:
         if x.shape[d] == 0:

@@ -57,7 +57,7 @@ def reshape(x, *shape):
     """The same elements in a new shape (one dimension may be -1)."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
-    shape = _resolve_shape(shape, x.data.size, x.shape)
+    shape = _resolve_shape(shape, x.array.size, x.shape)
     return x if shape == tuple(x.shape) else Reshape.apply(x, shape)
 
 
@@ -230,7 +230,7 @@ def _prepare_index(x, index):
                         f"index: boolean mask of shape {it.shape} does not match the indexed "
                         f"dimensions {want} of a tensor of shape {x.shape}"
                     )
-                out.append(it.data)
+                out.append(it.array)
                 dim += it.ndim
                 continue
             if it.dtype.is_floating_point:
@@ -238,15 +238,15 @@ def _prepare_index(x, index):
             if dim >= x.ndim:
                 raise IndexError(f"index: too many indices for a tensor of shape {x.shape}")
             size = x.shape[dim]
-            if it.data.size:
-                lo, hi = x.backend.bounds(it.data)
+            if it.array.size:
+                lo, hi = x.backend.bounds(it.array)
                 if lo < -size or hi >= size:
                     bad = hi if hi >= size else lo
                     raise IndexError(
                         f"index {bad} is out of bounds for dimension {dim} with size {size} "
                         f"(tensor of shape {x.shape})"
                     )
-            out.append(it.data)
+            out.append(it.array)
             dim += 1
             continue
         if isinstance(it, int) or hasattr(it, "__index__") and not isinstance(it, slice):

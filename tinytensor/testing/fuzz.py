@@ -790,7 +790,8 @@ OPS: dict = _build_table()
 EXCLUDED_OPS: dict = {}
 EXCLUDED_TENSOR_ATTRS: dict = {
     # metadata and conversions out of the library: no computation to compare
-    "backend": "tinytensor's backend object", "data": "the backend array", "device": "metadata",
+    "backend": "tinytensor's backend object", "array": "the backend array",
+    "data": "the same memory outside autograd", "device": "metadata",
     "dtype": "metadata", "ndim": "metadata", "shape": "metadata", "size": "metadata", "numel": "metadata",
     "dim": "metadata", "is_floating_point": "metadata", "is_leaf": "autograd metadata",
     "requires_grad": "compared on every output", "grad": "compared after every backward()",

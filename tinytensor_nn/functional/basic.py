@@ -142,10 +142,10 @@ class LayerNormFn(Function):
         """The same formulas on (M, K) arrays, with as few full-size temporaries as they allow."""
         xp, backend = self.xp, self.backend
         shape, K = x.shape, math.prod(x.shape[x.ndim - self.k:])
-        dtype = backend.dtype_of(x.data)
-        g2 = xp.reshape(gy.data, (-1, K))  # (M, K)
-        rstd = rstd.data  # (M, 1)
-        xhat = xp.reshape(x.data, (-1, K)) - mu.data
+        dtype = backend.dtype_of(x.array)
+        g2 = xp.reshape(gy.array, (-1, K))  # (M, K)
+        rstd = rstd.array  # (M, 1)
+        xhat = xp.reshape(x.array, (-1, K)) - mu.array
         xhat *= rstd  # (M, K)
         need_x, need_w, need_b = self.needs_input_grad[:3]
         rows = backend.full((g2.shape[0],), 1.0, dtype) if need_w or need_b else None  # (M,): column sums
@@ -158,7 +158,7 @@ class LayerNormFn(Function):
         if need_x:
             avg = backend.full((K,), 1.0 / K, dtype)  # (K,): row means
             if w is not None:
-                w = xp.reshape(w.data, (K,))
+                w = xp.reshape(w.array, (K,))
                 g = g2 * w  # ∂L/∂x̂
                 gxhat *= w  # g·x̂
             else:

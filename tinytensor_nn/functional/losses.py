@@ -84,7 +84,7 @@ def _target_weights(op: str, input: Tensor, target: Tensor, weight, ignore_index
         )
     backend, xp = input.backend, input.backend.xp
     c = input.shape[1] if input.ndim > 1 else input.shape[0]
-    t = xp.reshape(target.data, (-1,))  # (M,)
+    t = xp.reshape(target.array, (-1,))  # (M,)
     valid = t != ignore_index
     safe = xp.where(valid, t, xp.zeros_like(t))
     if safe.shape[0]:
@@ -97,7 +97,7 @@ def _target_weights(op: str, input: Tensor, target: Tensor, weight, ignore_index
     hit = xp.expand_dims(safe, axis=-1) == backend.arange(c, dtype=safe.dtype)  # (M, C)
     onehot = backend.astype(hit, input.dtype)
     keep = backend.astype(valid, input.dtype)  # (M,)
-    w = None if weight is None else weight.data
+    w = None if weight is None else weight.array
     wt = keep if w is None else xp.take(w, safe) * keep  # (M,) weight of each row's target
     a = onehot * xp.expand_dims(wt * (1.0 - label_smoothing), axis=-1)
     if label_smoothing:

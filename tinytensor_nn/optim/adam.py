@@ -41,38 +41,38 @@ class Adam(Optimizer):
                 xp = p.backend.xp
                 if not state:
                     state["step"] = 0
-                    state["exp_avg"] = Tensor(xp.zeros_like(p.data), p.backend)
-                    state["exp_avg_sq"] = Tensor(xp.zeros_like(p.data), p.backend)
+                    state["exp_avg"] = Tensor(xp.zeros_like(p.array), p.backend)
+                    state["exp_avg_sq"] = Tensor(xp.zeros_like(p.array), p.backend)
                     if amsgrad:
-                        state["max_exp_avg_sq"] = Tensor(xp.zeros_like(p.data), p.backend)
+                        state["max_exp_avg_sq"] = Tensor(xp.zeros_like(p.array), p.backend)
                 state["step"] += 1
                 t = state["step"]
                 m, v = state["exp_avg"], state["exp_avg_sq"]
                 # every update below is in place on p's, m's and v's arrays; tmp is the one scratch array
                 if wd != 0:
                     if self.decoupled:
-                        p.data *= 1 - lr * wd
+                        p.array *= 1 - lr * wd
                     else:
-                        g = g + wd * p.data
-                tmp = g - m.data
+                        g = g + wd * p.array
+                tmp = g - m.array
                 tmp *= 1 - b1
-                m.data += tmp  # m ← m + (1-β₁)(g - m), a lerp towards g (PyTorch's rounding)
+                m.array += tmp  # m ← m + (1-β₁)(g - m), a lerp towards g (PyTorch's rounding)
                 tmp = g * g
                 tmp *= 1 - b2
-                v.data *= b2
-                v.data += tmp  # v ← β₂v + (1-β₂)g²
+                v.array *= b2
+                v.array += tmp  # v ← β₂v + (1-β₂)g²
                 if amsgrad:
                     vmax = state["max_exp_avg_sq"]
-                    vmax.data[...] = xp.maximum(vmax.data, v.data)
+                    vmax.array[...] = xp.maximum(vmax.array, v.array)
                     _modified(vmax)
                     v = vmax
                 step_size = lr / (1 - b1 ** t)
-                denom = xp.sqrt(v.data)
+                denom = xp.sqrt(v.array)
                 denom /= math.sqrt(1 - b2 ** t)
                 denom += eps  # √v̂ + eps
-                tmp = m.data / denom
+                tmp = m.array / denom
                 tmp *= step_size
-                p.data -= tmp  # θ ← θ - lr/(1-β₁ᵗ) · m / (√v/√(1-β₂ᵗ) + eps)
+                p.array -= tmp  # θ ← θ - lr/(1-β₁ᵗ) · m / (√v/√(1-β₂ᵗ) + eps)
                 _modified(p, m, state["exp_avg_sq"])
 
 

@@ -1,6 +1,6 @@
 """``Optimizer``: parameter groups, per-parameter state, zero_grad and state_dict (PyTorch's layout).
 
-A step updates every parameter in place with its backend's array ops (``p.data`` is written, never
+A step updates every parameter in place with its backend's array ops (``p.array`` is written, never
 replaced), so state and parameters keep their dtype and device and no graph is recorded.
 """
 from __future__ import annotations
@@ -86,7 +86,7 @@ class Optimizer:
                     f"{type(self).__name__}: the gradient ({p.grad.shape} on {p.grad.device}) does not "
                     f"match its parameter ({p.shape} on {p.device})"
                 )
-            yield p, p.grad.data, self.state.setdefault(p, {})
+            yield p, p.grad.array, self.state.setdefault(p, {})
 
     # ---- state_dict --------------------------------------------------------------------------
     def state_dict(self) -> dict:

@@ -29,15 +29,15 @@ class SGD(Optimizer):
             wd, nesterov = group["weight_decay"], group["nesterov"]
             for p, g, state in self._params_with_grad(group):
                 if wd != 0:
-                    g = g + wd * p.data
+                    g = g + wd * p.array
                 if mu != 0:
                     buf = state.get("momentum_buffer")
                     if buf is None:
                         buf = state["momentum_buffer"] = Tensor(g * 1.0, p.backend)  # a copy
                     else:  # in place: b ← μb + (1-τ)g
-                        buf.data *= mu
-                        buf.data += (1 - tau) * g
+                        buf.array *= mu
+                        buf.array += (1 - tau) * g
                         _modified(buf)
-                    g = g + mu * buf.data if nesterov else buf.data
-                p.data -= lr * g  # in place: θ ← θ - lr·d
+                    g = g + mu * buf.array if nesterov else buf.array
+                p.array -= lr * g  # in place: θ ← θ - lr·d
                 _modified(p)
