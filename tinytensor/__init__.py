@@ -25,6 +25,7 @@ from .creation import (
     randint,
     randn,
     randn_like,
+    randperm,
     set_default_device,
     tensor,
     zeros,
@@ -33,7 +34,7 @@ from .creation import (
 from .dtypes import DType, float16, float32, float64, int32, int64
 from .dtypes import bool_ as bool
 from .ops import *  # noqa: F403  (the public ops, as listed in ops.__all__)
-from .random import get_rng_state, manual_seed, set_rng_state
+from .random import Generator, get_rng_state, manual_seed, set_rng_state
 from .tensor import Tensor
 from .threads import get_num_threads, set_num_threads
 
@@ -44,9 +45,10 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
-    """``tinytensor.nn`` and ``tinytensor.optim`` (tinytensor_nn under PyTorch's names), imported on
-    first use so that ``import tinytensor`` stays free of the nn package."""
-    if name in ("nn", "optim"):
+    """``tinytensor.nn``, ``tinytensor.optim`` (tinytensor_nn under PyTorch's names) and
+    ``tinytensor.utils``, imported on first use so that ``import tinytensor`` stays free of the nn
+    package."""
+    if name in ("nn", "optim", "utils"):
         import importlib
 
         return importlib.import_module(f"{__name__}.{name}")

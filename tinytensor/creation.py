@@ -136,23 +136,30 @@ def eye(n: int, m: int | None = None, dtype=None, device=None, requires_grad: bo
     return _finish(np.eye(n, m), device, as_dtype(dtype or float32), requires_grad)
 
 
-def rand(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """Uniform [0, 1) samples from the seeded host generator."""
-    return _finish(host_generator().random(_shape(size)), device, as_dtype(dtype or float32), requires_grad)
-
-
-def randn(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """Standard normal samples from the seeded host generator."""
-    return _finish(host_generator().standard_normal(_shape(size)), device, as_dtype(dtype or float32),
+def rand(*size, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Uniform [0, 1) samples from the seeded host generator (or ``generator``)."""
+    return _finish(host_generator(generator).random(_shape(size)), device, as_dtype(dtype or float32),
                    requires_grad)
 
 
-def randint(low, high=None, size=(), dtype=None, device=None) -> Tensor:
+def randn(*size, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Standard normal samples from the seeded host generator (or ``generator``)."""
+    samples = host_generator(generator).standard_normal(_shape(size))
+    return _finish(samples, device, as_dtype(dtype or float32), requires_grad)
+
+
+def randint(low, high=None, size=(), generator=None, dtype=None, device=None) -> Tensor:
     """Integers uniform in [low, high)."""
     if high is None:
         low, high = 0, low
-    return _finish(host_generator().integers(low, high, size=tuple(size)), device,
+    return _finish(host_generator(generator).integers(low, high, size=tuple(size)), device,
                    as_dtype(dtype or int64), False)
+
+
+def randperm(n: int, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A random permutation of 0..n-1 (int64), from the seeded host generator or ``generator``."""
+    return _finish(host_generator(generator).permutation(int(n)), device, as_dtype(dtype or int64),
+                   requires_grad)
 
 
 def randn_like(x, dtype=None, device=None, requires_grad: bool = False) -> Tensor:

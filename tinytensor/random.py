@@ -11,8 +11,40 @@ def manual_seed(seed: int) -> None:
     _state["gen"] = np.random.default_rng(int(seed))
 
 
-def host_generator() -> np.random.Generator:
-    return _state["gen"]
+class Generator:
+    """PyTorch's ``torch.Generator``: a random stream of its own, for ``generator=`` arguments
+    (``DataLoader(..., generator=tt.Generator().manual_seed(0))``). Its numbers are NumPy's PCG64,
+    not PyTorch's: the same seed gives the same stream on every tinytensor device, but not torch's."""
+
+    def __init__(self, device: str = "cpu"):
+        self.device = device
+        self._gen = np.random.default_rng(0)
+
+    def manual_seed(self, seed: int) -> "Generator":
+        self._gen = np.random.default_rng(int(seed))
+        return self
+
+    def seed(self) -> int:
+        """Seed from fresh entropy; returns the seed used."""
+        seed = int(np.random.SeedSequence().entropy % 2**63)
+        self._gen = np.random.default_rng(seed)
+        return seed
+
+    def get_state(self) -> dict:
+        return self._gen.bit_generator.state
+
+    def set_state(self, state: dict) -> "Generator":
+        self._gen.bit_generator.state = state
+        return self
+
+
+def host_generator(generator: Generator | None = None) -> np.random.Generator:
+    """The NumPy generator behind ``generator`` (a tt.Generator), or the global seeded one."""
+    if generator is None:
+        return _state["gen"]
+    if not isinstance(generator, Generator):
+        raise TypeError(f"generator must be a tinytensor.Generator, got {type(generator).__name__}")
+    return generator._gen
 
 
 def get_rng_state() -> dict:

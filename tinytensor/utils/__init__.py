@@ -1,0 +1,1 @@
+"""``tinytensor.utils``: PyTorch's ``torch.utils`` names (``data``: datasets and loaders)."""
