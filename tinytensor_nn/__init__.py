@@ -4,8 +4,15 @@ built only from tinytensor's public ops."""
 from .module import Module, ModuleDict, ModuleList, Parameter, Sequential
 from . import functional, init
 from .layers import (
-    GELU, Dropout, Embedding, Identity, LayerNorm, Linear, LogSoftmax, ReLU, RMSNorm, Sigmoid, SiLU, Softmax,
-    Tanh,
+    GELU, Dropout, Embedding, Flatten, Identity, LayerNorm, Linear, LogSoftmax, ReLU, RMSNorm, Sigmoid, SiLU,
+    Softmax, Tanh, Unflatten,
+)
+from .conv import Conv1d, Conv2d
+from .pooling import AvgPool2d, MaxPool2d
+from .normalization import BatchNorm1d, BatchNorm2d
+from .losses import (
+    BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss,
+    SmoothL1Loss,
 )
 from .positional import (
     LearnedPositionalEmbedding, RotaryEmbedding, RotaryEmbedding2D, SinusoidalPositionalEncoding,

@@ -4,6 +4,7 @@
     Embedding(num, dim)    weight (num, dim)                y = W[idx]
     LayerNorm(shape)       weight, bias (shape)             y = (x - μ)/√(σ² + eps)·w + b
     RMSNorm(shape)         weight (shape)                   y = x/√(mean(x²) + eps)·w
+    Flatten(start, end)    (B, C, H, W) -> (B, C·H·W)       Unflatten(dim, sizes): the inverse
     Dropout, Identity, ReLU, GELU, SiLU, Tanh, Sigmoid, Softmax, LogSoftmax
 """
 from __future__ import annotations
@@ -153,6 +154,50 @@ class RMSNorm(Module):
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
 
 
+class Flatten(Module):
+    """Dims start_dim..end_dim merged into one: (B, C, H, W) -> (B, C·H·W) by default."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.flatten(self.start_dim, self.end_dim)
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Unflatten(Module):
+    """Dim ``dim`` split into ``unflattened_size`` (one entry may be -1): (B, 12) -> (B, 3, 4)."""
+
+    def __init__(self, dim: int, unflattened_size):
+        super().__init__()
+        if not isinstance(unflattened_size, (tuple, list)):
+            raise TypeError(f"Unflatten: unflattened_size must be a tuple or list of ints, got "
+                            f"{type(unflattened_size).__name__}")
+        for i, n in enumerate(unflattened_size):
+            if not isinstance(n, int) or isinstance(n, bool):
+                raise TypeError(f"Unflatten: unflattened_size must be a tuple of ints, but found element of "
+                                f"type {type(n).__name__} at pos {i}")
+        self.dim, self.unflattened_size = dim, tuple(unflattened_size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not -x.ndim <= self.dim < max(x.ndim, 1):
+            raise IndexError(f"Unflatten: dim {self.dim} is out of range for an input of shape {x.shape}")
+        d = self.dim % x.ndim
+        sizes, n = self.unflattened_size, x.shape[d]
+        known = math.prod(s for s in sizes if s != -1)
+        fits = n == known if -1 not in sizes else sizes.count(-1) == 1 and known and n % known == 0
+        if not fits:
+            raise RuntimeError(f"Unflatten: sizes {list(sizes)} don't multiply up to the size of dim {d} "
+                               f"({n}) of the input of shape {x.shape}")
+        return x.reshape(*x.shape[:d], *sizes, *x.shape[d + 1:])  # (..., *sizes, ...)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
+
+
 class Dropout(Module):
     """Zero elements with probability p while training (survivors scaled by 1/(1-p)); identity in eval()."""
 
@@ -223,6 +268,6 @@ class LogSoftmax(Softmax):
 
 
 __all__ = [
-    "Identity", "Linear", "Embedding", "LayerNorm", "RMSNorm", "Dropout", "ReLU", "GELU", "SiLU", "Tanh",
-    "Sigmoid", "Softmax", "LogSoftmax",
+    "Identity", "Linear", "Embedding", "LayerNorm", "RMSNorm", "Flatten", "Unflatten", "Dropout", "ReLU",
+    "GELU", "SiLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax",
 ]

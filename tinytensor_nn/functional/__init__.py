@@ -2,11 +2,18 @@
 # ruff: noqa: I001
 from .attention import scaled_dot_product_attention
 from .basic import (
-    dropout, embedding, gelu, layer_norm, linear, log_softmax, relu, rms_norm, sigmoid, silu, softmax, tanh,
+    batch_norm, dropout, embedding, gelu, layer_norm, linear, log_softmax, normalize, one_hot, pad, relu,
+    rms_norm, sigmoid, silu, softmax, tanh,
 )
-from .losses import cross_entropy, mse_loss, nll_loss
+from .conv import avg_pool2d, conv1d, conv2d, max_pool2d
+from .losses import (
+    binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div, l1_loss,
+    mse_loss, nll_loss, smooth_l1_loss,
+)
 
 __all__ = [
-    "linear", "layer_norm", "rms_norm", "embedding", "dropout", "softmax", "log_softmax", "relu", "gelu",
-    "silu", "sigmoid", "tanh", "cross_entropy", "nll_loss", "mse_loss", "scaled_dot_product_attention",
+    "linear", "layer_norm", "rms_norm", "batch_norm", "normalize", "pad", "one_hot", "embedding", "dropout",
+    "softmax", "log_softmax", "relu", "gelu", "silu", "sigmoid", "tanh", "conv1d", "conv2d", "max_pool2d",
+    "avg_pool2d", "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
+    "kl_div", "binary_cross_entropy", "binary_cross_entropy_with_logits", "scaled_dot_product_attention",
 ]

@@ -1,4 +1,5 @@
-"""Stateless building blocks of the layers: linear, dropout, layer_norm, rms_norm, embedding, activations.
+"""Stateless building blocks of the layers: linear, dropout, layer_norm, rms_norm, batch_norm, normalize,
+pad, one_hot, embedding, activations.
 
 Everything here is a tinytensor op or a short composition of them, except ``layer_norm``, which is one
 fused Function (its backward is the closed form, written with Tensor ops so it can be differentiated again).
@@ -207,6 +208,87 @@ def rms_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
     return y if weight is None else y * weight
 
 
+def _batch_norm(op: str, input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+                weight: Tensor | None, bias: Tensor | None, training: bool, momentum: float,
+                eps: float) -> Tensor:
+    if input.ndim < 2:
+        raise ValueError(f"{op}: expected an input (B, C, ...) with at least 2 dimensions, got shape "
+                         f"{input.shape}")
+    C = input.shape[1]
+    _same_device(op, input, weight, bias, running_mean, running_var)
+    _same_float_dtype(op, input, weight, bias, running_mean, running_var)
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
+                    ("bias", bias)):
+        if t is not None and tuple(t.shape) != (C,):
+            raise RuntimeError(
+                f"{op}: {name} has shape {t.shape} but the input of shape {input.shape} has {C} channels "
+                f"(dim 1); build the layer with num_features={C}, or fix the input"
+            )
+    if not training and (running_mean is None or running_var is None):
+        raise ValueError(f"{op}: running_mean and running_var are needed when training=False")
+    dims = (0, *range(2, input.ndim))  # every dim but the channels
+    n = input.numel() // C if C else 0  # values per channel
+    stats = (1, C) + (1,) * (input.ndim - 2)  # (1, C, 1, ...): broadcasts over (B, C, ...)
+    if training:
+        if n <= 1:
+            raise ValueError(f"{op}: expected more than 1 value per channel when training, got input of "
+                             f"shape {input.shape}; use a larger batch, or eval() mode")
+        mean = input.mean(dim=dims, keepdim=True)  # (1, C, 1, ...)
+        var = input.var(dim=dims, correction=0, keepdim=True)  # biased: what the batch is normalised by
+        if running_mean is not None:
+            with tt.no_grad():  # the running variance is the unbiased one, as PyTorch
+                running_mean.copy_(running_mean * (1 - momentum) + mean.reshape(C) * momentum)
+        if running_var is not None:
+            with tt.no_grad():
+                running_var.copy_(running_var * (1 - momentum) + var.reshape(C) * (momentum * n / (n - 1)))
+    else:
+        mean, var = running_mean.reshape(stats), running_var.reshape(stats)
+    y = (input - mean) * (var + eps).rsqrt()  # (B, C, ...)
+    if weight is not None:
+        y = y * weight.reshape(stats)
+    if bias is not None:
+        y = y + bias.reshape(stats)
+    return y
+
+
+def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+               weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
+               momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """(x - μ_c) / √(σ²_c + eps) · weight_c + bias_c per channel c (dim 1) of input (B, C, ...).
+
+    training: μ, σ² of the batch (biased σ²), and the running stats (when given) move in place:
+    r ← (1 - momentum)·r + momentum·s, with the unbiased variance. Otherwise μ, σ² are the running stats.
+    """
+    return _batch_norm("batch_norm", input, running_mean, running_var, weight, bias, training,
+                       momentum, eps)
+
+
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
+    """x / max(‖x‖_p, eps) along dim (‖x‖_∞ = max |x|); a zero vector gets a zero norm gradient."""
+    if not input.dtype.is_floating_point:
+        raise TypeError(f"normalize: expected a floating-point input, got {input.dtype} of shape "
+                        f"{input.shape}; convert it with .float()")
+    a = input.abs()
+    if p == math.inf:
+        norm = a.amax(dim=dim, keepdim=True)
+    else:
+        s = (a * a if p == 2 else a ** p).sum(dim=dim, keepdim=True)  # Σ |x|^p
+        zero = s == 0  # where the gradient of s^(1/p) would be inf·0: the norm's is 0 there, as PyTorch
+        safe = tt.where(zero, 1.0, s)
+        norm = tt.where(zero, 0.0, safe.sqrt() if p == 2 else safe ** (1.0 / p))
+    return input / norm.clamp(min=eps)
+
+
+def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) -> Tensor:
+    """Constant padding; ``pad`` lists (left, right) widths from the last dim backwards (negative crops)."""
+    return tt.pad(input, pad, mode, 0.0 if value is None else value)
+
+
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+    """int64 tensor with a 1 at each index along a new last dim (num_classes -1: max index + 1)."""
+    return tt.one_hot(tensor, num_classes)
+
+
 # ---- embedding, dropout, activations ----------------------------------------------------------
 
 def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:
@@ -261,6 +343,6 @@ def tanh(input: Tensor) -> Tensor:
 
 
 __all__ = [
-    "linear", "layer_norm", "rms_norm", "embedding", "dropout", "softmax", "log_softmax", "relu", "gelu",
-    "silu", "sigmoid", "tanh", "LinearFn", "LayerNormFn",
+    "linear", "layer_norm", "rms_norm", "batch_norm", "normalize", "pad", "one_hot", "embedding", "dropout",
+    "softmax", "log_softmax", "relu", "gelu", "silu", "sigmoid", "tanh", "LinearFn", "LayerNormFn",
 ]

@@ -1,4 +1,6 @@
-"""Losses with PyTorch's semantics: cross_entropy (one fused log-softmax + NLL op), nll_loss, mse_loss.
+"""Losses with PyTorch's semantics and signatures: cross_entropy (one fused log-softmax + NLL op),
+nll_loss, mse_loss, l1_loss, smooth_l1_loss, huber_loss, kl_div, binary_cross_entropy and
+binary_cross_entropy_with_logits.
 
 The class dimension is dim 1, as in PyTorch: input (N, C) or (N, C, d1, ...) with target (N,) or
 (N, d1, ...), or input (C,) with a 0-d target. Every class-index loss here is written as
@@ -8,11 +10,18 @@ The class dimension is dim 1, as in PyTorch: input (N, C) or (N, C, d1, ...) wit
 where the "target weights" a_mc hold the one-hot target, the class weight, the ignore mask and the
 label smoothing. With class weights, reduction="mean" divides by Σ_m weight[target_m] over the targets
 that are not ignored (so it is a weighted mean), exactly as PyTorch does.
+
+The elementwise losses compare input and target element by element (ℓ has the input's shape) and
+then reduce: "none" keeps ℓ, "sum" is Σ ℓ, "mean" is Σ ℓ / numel. Each public function here has
+PyTorch's signature (size_average and reduce are the deprecated spelling of reduction) and hands its
+work to a private one that takes the name to use in error messages, so the loss Modules' errors name
+the Module.
 """
 from __future__ import annotations
 
 import warnings
 
+import tinytensor as tt
 from tinytensor import Tensor
 from tinytensor.autograd import Function, is_grad_enabled
 
@@ -45,9 +54,21 @@ class SoftmaxCrossEntropy(Function):
         return gz, ga
 
 
-def _check_reduction(op: str, reduction: str) -> None:
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+def _check_reduction(op: str, reduction: str, allowed: tuple = _REDUCTIONS) -> None:
+    if reduction not in allowed:
+        raise ValueError(f"{op}: reduction must be one of {allowed}, got {reduction!r}")
+
+
+def legacy_reduction(size_average: bool | None, reduce: bool | None, reduction: str) -> str:
+    """PyTorch's old (size_average, reduce) flags as a reduction: None counts as True; reduce=False is
+    "none", else size_average picks "mean" or "sum". Without either flag, ``reduction`` as given."""
+    if size_average is None and reduce is None:
+        return reduction
+    warnings.warn("size_average and reduce are deprecated (as in PyTorch); use reduction='mean', 'sum' or "
+                  "'none' instead", UserWarning, stacklevel=3)
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    return ("mean" if size_average else "sum") if reduce else "none"
 
 
 def _classes_last(op: str, input: Tensor) -> tuple[Tensor, tuple]:
@@ -124,15 +145,8 @@ def _reduce(loss: Tensor, reduction: str, batch_shape: tuple, denom) -> Tensor:
     return loss.sum() / denom
 
 
-def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore_index: int = -100,
-                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
-    """-Σ_c a_c log softmax(x)_c with class dim 1; targets are class indices or class probabilities.
-
-    With indices t and smoothing ε: a = (1-ε)·w[t]·onehot(t) + ε/C·w; "mean" divides by Σ w[t] over
-    non-ignored targets. With probabilities q (same shape as input): a = w·((1-ε)q + ε/C); "mean" divides
-    by the number of rows N·d1·...
-    """
-    op = "cross_entropy"
+def _cross_entropy(op: str, input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int,
+                   reduction: str, label_smoothing: float) -> Tensor:
     _check_reduction(op, reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing}")
@@ -154,10 +168,21 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, i
     return _reduce(loss, reduction, batch_shape, denom)
 
 
-def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore_index: int = -100,
-             reduction: str = "mean") -> Tensor:
-    """-w[t] · input[t] for log-probabilities input (class dim 1); "mean" divides by Σ w[t] (non-ignored)."""
-    op = "nll_loss"
+def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
+                  ignore_index: int = -100, reduce=None, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> Tensor:
+    """-Σ_c a_c log softmax(x)_c with class dim 1; targets are class indices or class probabilities.
+
+    With indices t and smoothing ε: a = (1-ε)·w[t]·onehot(t) + ε/C·w; "mean" divides by Σ w[t] over
+    non-ignored targets. With probabilities q (same shape as input): a = w·((1-ε)q + ε/C); "mean" divides
+    by the number of rows N·d1·...
+    """
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    return _cross_entropy("cross_entropy", input, target, weight, ignore_index, reduction, label_smoothing)
+
+
+def _nll_loss(op: str, input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int,
+              reduction: str) -> Tensor:
     _check_reduction(op, reduction)
     if not input.dtype.is_floating_point:
         raise TypeError(f"{op}: input must be floating-point log-probabilities, got {input.dtype}")
@@ -168,18 +193,234 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore
     return _reduce(loss, reduction, batch_shape, denom)
 
 
-def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
-    """(input - target)², averaged or summed (shapes broadcast, with a warning, as PyTorch)."""
-    op = "mse_loss"
+def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
+             ignore_index: int = -100, reduce=None, reduction: str = "mean") -> Tensor:
+    """-w[t] · input[t] for log-probabilities input (class dim 1); "mean" divides by Σ w[t] (non-ignored)."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    return _nll_loss("nll_loss", input, target, weight, ignore_index, reduction)
+
+
+# ---- elementwise losses -----------------------------------------------------------------------
+
+def _pointwise(op: str, input: Tensor, target: Tensor, reduction: str, warn: bool = True) -> None:
+    """The checks every elementwise loss shares: the reduction, one device, floating-point input, and
+    PyTorch's warning when target and input shapes differ (they are broadcast)."""
     _check_reduction(op, reduction)
+    if not isinstance(target, Tensor):
+        raise TypeError(f"{op}: target must be a Tensor, got {type(target).__name__}")
     _same_device(op, input, target)
-    if tuple(input.shape) != tuple(target.shape):
+    if not input.dtype.is_floating_point:
+        raise TypeError(f"{op}: expected a floating-point input, got {input.dtype} of shape {input.shape}; "
+                        f"convert it with .float()")
+    if warn and tuple(input.shape) != tuple(target.shape):
         warnings.warn(
-            f"mse_loss: target shape {target.shape} differs from input shape {input.shape}; they will be "
-            f"broadcast, which is likely not what you want", UserWarning, stacklevel=2,
+            f"{op}: target shape {target.shape} differs from input shape {input.shape}; they will be "
+            f"broadcast, which is likely not what you want", UserWarning, stacklevel=4,
         )
-    d = input - target
-    sq = d * d
+
+
+def _reduce_elementwise(loss: Tensor, reduction: str) -> Tensor:
     if reduction == "none":
-        return sq
-    return sq.sum() if reduction == "sum" else sq.mean()
+        return loss
+    return loss.sum() if reduction == "sum" else loss.mean()
+
+
+def _mse_loss(op: str, input: Tensor, target: Tensor, reduction: str) -> Tensor:
+    _pointwise(op, input, target, reduction)
+    d = input - target
+    return _reduce_elementwise(d * d, reduction)
+
+
+def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
+             reduction: str = "mean") -> Tensor:
+    """ℓ = (x - y)², reduced (shapes broadcast, with a warning, as PyTorch)."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    return _mse_loss("mse_loss", input, target, reduction)
+
+
+def _l1_loss(op: str, input: Tensor, target: Tensor, reduction: str) -> Tensor:
+    _pointwise(op, input, target, reduction)
+    return _reduce_elementwise((input - target).abs(), reduction)
+
+
+def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
+            reduction: str = "mean") -> Tensor:
+    """ℓ = |x - y|, reduced."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    return _l1_loss("l1_loss", input, target, reduction)
+
+
+def _smooth_l1_loss(op: str, input: Tensor, target: Tensor, reduction: str, beta: float) -> Tensor:
+    if beta < 0:
+        raise ValueError(f"{op}: beta must be >= 0, got {beta} (beta = 0 is the L1 loss)")
+    _pointwise(op, input, target, reduction)
+    d = (input - target).abs()
+    if beta == 0:
+        return _reduce_elementwise(d, reduction)
+    loss = tt.where(d < beta, d * d * (0.5 / beta), d - 0.5 * beta)
+    return _reduce_elementwise(loss, reduction)
+
+
+def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean",
+                   beta: float = 1.0) -> Tensor:
+    """ℓ = 0.5·d²/beta where d = |x - y| < beta, else d - 0.5·beta (Girshick, 2015), reduced."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    return _smooth_l1_loss("smooth_l1_loss", input, target, reduction, beta)
+
+
+def _huber_loss(op: str, input: Tensor, target: Tensor, reduction: str, delta: float) -> Tensor:
+    if delta <= 0:
+        raise ValueError(f"{op}: delta must be > 0, got {delta}")
+    _pointwise(op, input, target, reduction)
+    d = (input - target).abs()
+    loss = tt.where(d < delta, d * d * 0.5, (d - 0.5 * delta) * delta)
+    return _reduce_elementwise(loss, reduction)
+
+
+def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0) -> Tensor:
+    """ℓ = 0.5·d² where d = |x - y| < delta, else delta·(d - 0.5·delta) (= delta · smooth_l1 with
+    beta = delta), reduced."""
+    return _huber_loss("huber_loss", input, target, reduction, delta)
+
+
+def _kl_div(op: str, input: Tensor, target: Tensor, reduction: str, log_target: bool) -> Tensor:
+    _pointwise(op, input, target, reduction, warn=False)  # PyTorch broadcasts kl_div without a warning
+    if reduction == "mean":
+        warnings.warn(f"{op}: reduction='mean' divides the total loss by both the batch size and the "
+                      f"support size; 'batchmean' divides only by the batch size and is the KL divergence. "
+                      f"'mean' will be changed to behave the same as 'batchmean' in a future PyTorch",
+                      UserWarning, stacklevel=4)
+    if log_target:
+        loss = target.exp() * (target - input)  # q·(log q - log p), q given as log q
+    else:  # q·log q - q·log p, with 0·log 0 = 0 (xlogy): log is taken of 1 where q = 0
+        q_log_q = target * tt.where(target == 0, 1.0, target).log()
+        loss = q_log_q - target * input
+    if reduction == "batchmean":
+        return loss.sum() / input.shape[0] if input.ndim else loss.sum()
+    return _reduce_elementwise(loss, reduction)
+
+
+def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean",
+           log_target: bool = False) -> Tensor:
+    """KL(q ‖ p) pointwise for input = log p: ℓ = q·(log q - log p), target q (or log q with
+    log_target); reduction "batchmean" is Σ ℓ / batch size, the true KL divergence."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    _check_reduction("kl_div", reduction, _REDUCTIONS + ("batchmean",))
+    return _kl_div("kl_div", input, target, reduction, log_target)
+
+
+# ---- binary cross entropy ---------------------------------------------------------------------
+
+class BinaryCrossEntropy(Function):
+    """ℓ = -(t·log x + (1 - t)·log(1 - x)), each log clamped at -100 (PyTorch's: ℓ stays finite at
+    x = 0 or 1). Backward, PyTorch's formulas:
+        ∂ℓ/∂x = (x - t) / max(x·(1 - x), 1e-12),   ∂ℓ/∂t = log(1 - x) - log x.
+    """
+
+    def forward(self, x, t):
+        xp = self.xp
+        self.save_for_backward(x, t)
+        log_x = xp.clip(xp.log(x), min=-100.0)
+        log_1mx = xp.clip(xp.log1p(-x), min=-100.0)
+        return -(t * log_x + (1.0 - t) * log_1mx)
+
+    def backward(self, g):
+        x, t = self.saved_tensors
+        gx = gt = None
+        if self.needs_input_grad[0]:
+            gx = g * (x - t) / (x * (1.0 - x)).clamp(min=1e-12)
+        if self.needs_input_grad[1]:
+            gt = g * ((1.0 - x).log() - x.log())
+        return gx, gt
+
+
+class Softplus(Function):
+    """log(1 + eˣ), computed as max(x, 0) + log1p(e^-|x|) (no overflow); d/dx = σ(x)."""
+
+    def forward(self, x):
+        xp = self.xp
+        self.save_for_backward(x)
+        return xp.clip(x, min=0.0) + xp.log1p(xp.exp(-xp.abs(x)))
+
+    def backward(self, g):
+        (x,) = self.saved_tensors
+        return g * x.sigmoid()
+
+
+def _binary_target(op: str, input: Tensor, target: Tensor, weight: Tensor | None, reduction: str,
+                   same_size: str) -> Tensor:
+    """The checks both binary cross entropies share; the target in the input's dtype."""
+    _check_reduction(op, reduction)
+    _same_device(op, input, target, weight)
+    if not input.dtype.is_floating_point:
+        raise TypeError(f"{op}: expected a floating-point input, got {input.dtype} of shape {input.shape}; "
+                        f"convert it with .float()")
+    if not target.dtype.is_floating_point:
+        raise TypeError(
+            f"{op}: target must be floating point (a probability per element), got {target.dtype} of shape "
+            f"{target.shape}; convert it with target.to(input.dtype) (or .float())"
+        )
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"{op}: {same_size.format(t=target.shape, x=input.shape)}; reshape the target to "
+                         f"{input.shape} (e.g. target.reshape(input.shape) or input.squeeze(-1))")
+    if weight is not None:
+        tt.broadcast_shapes(tuple(weight.shape), tuple(input.shape), op=f"{op} (weight against input)")
+    return target.to(dtype=input.dtype)
+
+
+def _binary_cross_entropy(op: str, input: Tensor, target: Tensor, weight: Tensor | None,
+                          reduction: str) -> Tensor:
+    target = _binary_target(op, input, target, weight, reduction,
+                            "target shape {t} differs from input shape {x} (PyTorch refuses this)")
+    if input.numel():
+        xp = input.backend.xp
+        lo, hi = float(xp.min(input.array)), float(xp.max(input.array))
+        if not (0.0 <= lo and hi <= 1.0):
+            raise RuntimeError(
+                f"{op}: all elements of input should be between 0 and 1, got values in [{lo:g}, {hi:g}] "
+                f"(input of shape {input.shape}); apply sigmoid first, or better pass the logits to "
+                f"binary_cross_entropy_with_logits (BCEWithLogitsLoss)"
+            )
+    loss = BinaryCrossEntropy.apply(input, target)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce_elementwise(loss, reduction)
+
+
+def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
+                         reduce=None, reduction: str = "mean") -> Tensor:
+    """ℓ = -w·(t·log x + (1 - t)·log(1 - x)) for probabilities x in [0, 1], logs clamped at -100."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    return _binary_cross_entropy("binary_cross_entropy", input, target, weight, reduction)
+
+
+def _binary_cross_entropy_with_logits(op: str, input: Tensor, target: Tensor, weight: Tensor | None,
+                                      reduction: str, pos_weight: Tensor | None) -> Tensor:
+    target = _binary_target(op, input, target, weight, reduction,
+                            "target size {t} must be the same as input size {x}")
+    if pos_weight is not None:
+        _same_device(op, input, pos_weight)
+        tt.broadcast_shapes(tuple(pos_weight.shape), tuple(input.shape),
+                            op=f"{op} (pos_weight against input)")
+    # ℓ = -[p·t·log σ(x) + (1 - t)·log(1 - σ(x))] = (1 - t)·x + (1 + (p - 1)·t)·softplus(-x)
+    log_weight = 1.0 if pos_weight is None else (pos_weight - 1.0) * target + 1.0
+    loss = (1.0 - target) * input + log_weight * Softplus.apply(-input)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce_elementwise(loss, reduction)
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                                     size_average=None, reduce=None, reduction: str = "mean",
+                                     pos_weight: Tensor | None = None) -> Tensor:
+    """ℓ = -w·[p·t·log σ(x) + (1 - t)·log(1 - σ(x))] for logits x, computed stably; pos_weight p
+    (broadcast along the last dim: one per class) weighs the positives."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    return _binary_cross_entropy_with_logits("binary_cross_entropy_with_logits", input, target, weight,
+                                             reduction, pos_weight)
+
+
+__all__ = [
+    "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "kl_div",
+    "binary_cross_entropy", "binary_cross_entropy_with_logits", "legacy_reduction",
+]

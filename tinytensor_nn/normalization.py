@@ -1,0 +1,98 @@
+"""BatchNorm1d and BatchNorm2d (Ioffe & Szegedy, 2015) with PyTorch's arguments, parameters and buffers
+(weight, bias, running_mean, running_var, num_batches_tracked), so PyTorch state_dicts load.
+
+    y = (x - μ_c) / √(σ²_c + eps) · weight_c + bias_c        per channel c (dim 1)
+
+train(): μ, σ² of the batch (over every dim but the channels); the running stats move toward them,
+r ← (1 - momentum)·r + momentum·s (the unbiased variance), or, with momentum=None, to the cumulative
+average of every batch so far. eval(): μ, σ² are the running stats (the batch's when
+track_running_stats=False).
+"""
+from __future__ import annotations
+
+import tinytensor as tt
+from tinytensor import Tensor
+
+from . import init
+from .functional.basic import _batch_norm
+from .module import Module, Parameter
+
+
+class _BatchNorm(Module):
+    """What BatchNorm1d and BatchNorm2d share; they differ only in the input dims they accept."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = True, track_running_stats: bool = True, device=None, dtype=None):
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        dtype = dtype or tt.float32
+        if affine:
+            self.weight = Parameter(tt.ones(num_features, dtype=dtype, device=device))
+            self.bias = Parameter(tt.zeros(num_features, dtype=dtype, device=device))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            self.register_buffer("running_mean", tt.zeros(num_features, dtype=dtype, device=device))
+            self.register_buffer("running_var", tt.ones(num_features, dtype=dtype, device=device))
+            self.register_buffer("num_batches_tracked", tt.tensor(0, dtype=tt.int64, device=device))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+        self.reset_parameters()
+
+    def reset_running_stats(self) -> None:
+        if self.track_running_stats:
+            self.running_mean.zero_()
+            self.running_var.fill_(1.0)
+            self.num_batches_tracked.zero_()
+
+    def reset_parameters(self) -> None:
+        self.reset_running_stats()
+        if self.affine:
+            init.ones_(self.weight)
+            init.zeros_(self.bias)
+
+    def _check_input_dim(self, x: Tensor) -> None:
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        self._check_input_dim(x)
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.add_(1)
+            if self.momentum is None:  # the cumulative average: the k-th batch counts 1/k
+                factor = 1.0 / float(self.num_batches_tracked)
+        use_batch_stats = self.training or self.running_mean is None
+        # running stats are read in eval() and updated in train() only when they are tracked
+        track = not self.training or self.track_running_stats
+        return _batch_norm(type(self).__name__, x, self.running_mean if track else None,
+                           self.running_var if track else None, self.weight, self.bias, use_batch_stats,
+                           factor, self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch norm over (B, C) or (B, C, L) inputs (channels at dim 1)."""
+
+    def _check_input_dim(self, x: Tensor) -> None:
+        if x.ndim not in (2, 3):
+            raise ValueError(f"BatchNorm1d: expected 2-D (B, C) or 3-D (B, C, L) input, got shape {x.shape} "
+                             f"({x.ndim}-D); use BatchNorm2d for (B, C, H, W) images")
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch norm over (B, C, H, W) inputs (channels at dim 1)."""
+
+    def _check_input_dim(self, x: Tensor) -> None:
+        if x.ndim != 4:
+            raise ValueError(f"BatchNorm2d: expected 4-D (B, C, H, W) input, got shape {x.shape} ({x.ndim}-D)"
+                             + ("; add a batch dim with x.unsqueeze(0)" if x.ndim == 3 else ""))
+
+
+__all__ = ["BatchNorm1d", "BatchNorm2d"]

@@ -1,0 +1,54 @@
+"""MaxPool2d and AvgPool2d: PyTorch's constructor arguments and attributes; forward is F.max_pool2d /
+F.avg_pool2d. Inputs (B, C, H, W) or (C, H, W); stride defaults to kernel_size."""
+from __future__ import annotations
+
+from tinytensor import Tensor
+
+from .functional.conv import _avg_pool2d, _max_pool2d, _pool_args
+from .module import Module
+
+
+class MaxPool2d(Module):
+    """The maximum of every kh×kw window (padding counts as -inf); with return_indices, forward also
+    returns each maximum's index into the flattened H·W input."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices: bool = False,
+                 ceil_mode: bool = False):
+        super().__init__()
+        _pool_args("MaxPool2d", kernel_size, stride, padding, dilation)  # refuse bad arguments now
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding, self.dilation = padding, dilation
+        self.return_indices, self.ceil_mode = return_indices, ceil_mode
+
+    def forward(self, x: Tensor):
+        return _max_pool2d("MaxPool2d", x, self.kernel_size, self.stride, self.padding, self.dilation,
+                           self.ceil_mode, self.return_indices)
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+
+
+class AvgPool2d(Module):
+    """The mean of every kh×kw window: Σ / window size (zero padding counted when count_include_pad),
+    or Σ / divisor_override."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+                 count_include_pad: bool = True, divisor_override: int | None = None):
+        super().__init__()
+        _pool_args("AvgPool2d", kernel_size, stride, padding, 1)  # refuse bad arguments now
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding, self.ceil_mode = padding, ceil_mode
+        self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
+
+    def forward(self, x: Tensor) -> Tensor:
+        return _avg_pool2d("AvgPool2d", x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                           self.count_include_pad, self.divisor_override)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+__all__ = ["MaxPool2d", "AvgPool2d"]
