@@ -4,6 +4,8 @@ result is deterministic; random orders are checked for being permutations, deter
 new each pass (their stream is NumPy's PCG64, not torch's)."""
 import collections
 import math
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -98,6 +100,13 @@ OurStream, TorchStream = stream_class(ttd.IterableDataset), stream_class(tud.Ite
 
 
 # ---- names ---------------------------------------------------------------------------------------
+
+def test_utils_data_reached_as_torch_utils_data():
+    code = ("import sys, tinytensor as tt; assert 'tinytensor.utils' not in sys.modules; "
+            "print(tt.utils.data.DataLoader)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "DataLoader" in out.stdout, out.stderr
+
 
 def test_torch_names_import():
     import tinytensor
