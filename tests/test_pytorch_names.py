@@ -3,6 +3,9 @@ rule ``torch`` -> ``tinytensor``, resolve to tinytensor_nn's objects (issue: run
 import subprocess
 import sys
 
+import numpy as np
+import pytest
+
 import tinytensor as tt
 import tinytensor_nn
 
@@ -58,3 +61,178 @@ def test_pytorch_dtype_names():
                                                               tt.float16)
     assert tt.tensor([1, 2]).to(tt.float).dtype is tt.float32 and tt.zeros(2, dtype=tt.long).dtype is tt.int64
     assert tt.bool.name == "bool"
+
+
+# ---- dtypes ---------------------------------------------------------------------------------------
+def test_every_dtype_promotes_as_pytorch():
+    import itertools
+
+    import torch
+
+    names = ["float16", "bfloat16", "float32", "float64", "uint8", "int8", "int16", "int32", "int64", "bool"]
+    for a, b in itertools.product(names, names):
+        want = str(torch.promote_types(getattr(torch, a), getattr(torch, b))).removeprefix("torch.")
+        assert tt.dtypes.promote(tt.dtypes.DTYPES[a], tt.dtypes.DTYPES[b]).name == want, (a, b)
+
+
+@pytest.mark.parametrize("name", ["uint8", "int8", "int16"])
+def test_small_integer_dtypes_compute_as_pytorch(device, name):
+    import torch
+
+    values = [[0, 1, 7], [100, 3, 2]]
+    x = tt.tensor(values, dtype=getattr(tt, name), device=device)
+    tx = torch.tensor(values, dtype=getattr(torch, name))
+    for f in (lambda a: a + a, lambda a: a * 2, lambda a: a.sum(), lambda a: a.float() / 2,
+              lambda a: a + tt.ones(3, dtype=tt.int8, device=device) if isinstance(a, tt.Tensor) else
+              a + torch.ones(3, dtype=torch.int8), lambda a: a.max(), lambda a: a == 7):
+        got, want = f(x), f(tx)
+        assert got.dtype.name == str(want.dtype).removeprefix("torch."), name
+        assert np.array_equal(got.numpy(), want.numpy()), name
+
+
+def test_numpy_arrays_keep_their_small_integer_dtype():
+    for dtype in (np.uint8, np.int8, np.int16):
+        assert tt.tensor(np.arange(3, dtype=dtype)).dtype.name == np.dtype(dtype).name
+    assert tt.tensor(np.arange(3, dtype=np.uint32)).dtype is tt.int64  # as int64, values kept
+
+
+def test_bfloat16_is_named_and_refused_by_a_backend_without_it():
+    assert tt.bfloat16.is_floating_point and tt.finfo(tt.bfloat16).bits == 16
+    with pytest.raises(NotImplementedError, match="does not support dtype tinytensor.bfloat16.*float32"):
+        tt.zeros(2, dtype=tt.bfloat16)
+
+
+def test_finfo_and_iinfo_match_pytorch():
+    import torch
+
+    for name in ("float16", "bfloat16", "float32", "float64"):
+        a, b = tt.finfo(getattr(tt, name)), torch.finfo(getattr(torch, name))
+        for field in ("bits", "eps", "max", "min", "tiny", "smallest_normal", "resolution"):
+            assert getattr(a, field) == getattr(b, field), (name, field)
+    for name in ("uint8", "int8", "int16", "int32", "int64"):
+        a, b = tt.iinfo(getattr(tt, name)), torch.iinfo(getattr(torch, name))
+        assert (a.bits, a.min, a.max) == (b.bits, b.min, b.max), name
+    with pytest.raises(TypeError, match="iinfo"):
+        tt.finfo(tt.int64)
+
+
+# ---- legacy constructors and type strings ----------------------------------------------------------
+def test_legacy_constructors_as_pytorch():
+    import torch
+
+    cases = [((), ()), (([1, 2],), ()), (([[1.5], [2]],), ()), ((2, 3), ()), ((np.arange(3),), ())]
+    for args, _ in cases:
+        got, want = tt.Tensor(*args), torch.Tensor(*args)
+        assert got.shape == tuple(want.shape) and got.dtype is tt.float32
+        if want.numel() and not all(type(a) is int for a in args):
+            assert np.array_equal(got.numpy(), want.numpy())
+    for name in ("FloatTensor", "DoubleTensor", "LongTensor", "IntTensor", "BoolTensor", "ByteTensor"):
+        got, want = getattr(tt, name)([1, 0, 2]), getattr(torch, name)([1, 0, 2])
+        assert got.dtype.name == str(want.dtype).removeprefix("torch.")
+        assert np.array_equal(got.numpy(), want.numpy())
+        assert isinstance(got, getattr(tt, name)) and not isinstance(got.to(tt.float16), getattr(tt, name))
+    with pytest.raises(TypeError, match="FloatTensor.*tt.tensor"):
+        tt.Tensor(2.5)
+
+
+def test_tensor_type_as_pytorch():
+    import torch
+
+    x, tx = tt.tensor([1.5, -2.0]), torch.tensor([1.5, -2.0])
+    assert x.type() == tx.type() == "torch.FloatTensor"
+    assert x.long().type() == tx.long().type() == "torch.LongTensor"
+    for target, ttarget in ((tt.LongTensor, torch.LongTensor), ("torch.DoubleTensor", "torch.DoubleTensor"),
+                            (tt.int16, torch.int16)):
+        got, want = x.type(target), tx.type(ttarget)
+        assert got.dtype.name == str(want.dtype).removeprefix("torch.")
+        assert np.array_equal(got.numpy(), want.numpy())
+
+
+# ---- grad mode --------------------------------------------------------------------------------------
+def test_grad_mode_switches_are_context_managers_and_decorators():
+    x = tt.ones(2, requires_grad=True)
+
+    @tt.no_grad
+    def bare():
+        return (x * 2).requires_grad
+
+    @tt.no_grad()
+    def called():
+        return (x * 2).requires_grad
+
+    @tt.inference_mode()
+    def inference():
+        return (x * 2).requires_grad
+
+    assert not bare() and not called() and not inference() and (x * 2).requires_grad
+    with tt.no_grad():
+        with tt.enable_grad():
+            assert (x * 2).requires_grad
+        assert not (x * 2).requires_grad
+    with tt.inference_mode(False):
+        assert (x * 2).requires_grad
+    tt.set_grad_enabled(False)  # a call sets the mode, as in PyTorch
+    try:
+        assert not tt.is_grad_enabled()
+    finally:
+        tt.set_grad_enabled(True)
+    with tt.set_grad_enabled(False):
+        assert not tt.is_grad_enabled()
+    assert tt.is_grad_enabled()
+
+
+def test_a_decorated_function_can_call_itself():
+    @tt.no_grad()
+    def depth(n):
+        return 0 if n == 0 else 1 + depth(n - 1)
+
+    assert depth(3) == 3 and tt.is_grad_enabled()
+
+
+# ---- devices ----------------------------------------------------------------------------------------
+def test_device_objects_as_pytorch():
+    import torch
+
+    for args in (("cpu",), ("cuda",), ("cuda", 1), ("cuda:2",)):
+        got, want = tt.device(*args), torch.device(*args)
+        assert got.type == want.type and got.index == (0 if want.type == "cuda" and want.index is None
+                                                       else want.index)
+    assert tt.device("cpu") == "cpu" and tt.ones(2).device.type == "cpu"
+    assert tt.zeros(2, device=tt.device("cpu")).device == "cpu"
+    dev = tt.device("cuda" if tt.cuda.is_available() else "cpu")  # the first line of many scripts
+    assert tt.ones(1, device=dev).device == dev
+    with pytest.raises(RuntimeError, match="invalid device string"):
+        tt.device("cuda:x")
+
+
+def test_cuda_module_reports_availability_and_refuses_what_it_lacks():
+    assert isinstance(tt.cuda.is_available(), bool)
+    assert tt.cuda.device_count() == (tt.cuda.device_count() if tt.cuda.is_available() else 0)
+    tt.cuda.synchronize()
+    with pytest.raises(NotImplementedError, match=r"torch\.cuda\.Stream.*tinytensor"):
+        tt.cuda.Stream()
+    with pytest.raises(AttributeError):
+        _ = tt.cuda.no_such_thing
+
+
+# ---- small functions --------------------------------------------------------------------------------
+def test_is_tensor_numel_compile_and_unsupported_names():
+    x = tt.ones(2, 3)
+    assert tt.is_tensor(x) and not tt.is_tensor(np.ones(2)) and tt.numel(x) == 6
+    model = tinytensor_nn.Linear(2, 2)
+    assert tt.compile(model) is model
+    with pytest.raises(NotImplementedError, match=r"torch\.sparse_coo_tensor.*dense"):
+        _ = tt.sparse_coo_tensor
+    with pytest.raises(AttributeError):
+        _ = tt.no_such_function
+
+
+def test_generator_streams_are_their_own_and_seeded():
+    a, b = tt.Generator().manual_seed(7), tt.Generator().manual_seed(7)
+    assert np.array_equal(tt.randperm(10, generator=a).numpy(), tt.randperm(10, generator=b).numpy())
+    assert tt.randperm(10).dtype is tt.int64 and sorted(tt.randperm(10).tolist()) == list(range(10))
+    state = a.get_state()
+    first = tt.rand(3, generator=a).numpy()
+    assert np.array_equal(tt.rand(3, generator=a.set_state(state)).numpy(), first)
+    with pytest.raises(TypeError, match="tinytensor.Generator"):
+        tt.rand(2, generator=np.random.default_rng())

@@ -6,8 +6,18 @@
     y.backward()
     x.grad.shape  # (3, 4)
 """
-from . import autograd, backends, viz
-from .autograd import Function, detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from . import autograd, backends, cuda, viz
+from . import compat as _compat
+from .autograd import (
+    Function,
+    detect_anomaly,
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
+from .compat import compile, finfo, iinfo, is_floating_point, is_tensor, numel
 from .creation import (
     arange,
     as_tensor,
@@ -31,7 +41,8 @@ from .creation import (
     zeros,
     zeros_like,
 )
-from .dtypes import DType, float16, float32, float64, int32, int64
+from .device import device
+from .dtypes import DType, bfloat16, float16, float32, float64, int8, int16, int32, int64, uint8
 from .dtypes import bool_ as bool
 from .ops import *  # noqa: F403  (the public ops, as listed in ops.__all__)
 from .random import Generator, get_rng_state, manual_seed, set_rng_state
@@ -39,7 +50,12 @@ from .tensor import Tensor
 from .threads import get_num_threads, set_num_threads
 
 # PyTorch's names for the dtypes, for code written against torch (torch.long, torch.float, ...)
-long, int, float, double, half = int64, int32, float32, float64, float16
+long, int, short, float, double, half = int64, int32, int16, float32, float64, float16
+
+FloatTensor, DoubleTensor, HalfTensor, BFloat16Tensor = (_compat.TensorType(d) for d in (
+    float32, float64, float16, bfloat16))
+ByteTensor, CharTensor, ShortTensor, IntTensor, LongTensor, BoolTensor = (_compat.TensorType(d) for d in (
+    uint8, int8, int16, int32, int64, bool))
 
 __version__ = "0.1.0"
 
@@ -52,4 +68,6 @@ def __getattr__(name: str):
         import importlib
 
         return importlib.import_module(f"{__name__}.{name}")
+    if name in _compat.UNSUPPORTED:
+        raise NotImplementedError(f"torch.{name} is not supported by tinytensor: {_compat.UNSUPPORTED[name]}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

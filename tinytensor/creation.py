@@ -5,7 +5,7 @@ import numpy as np
 
 from .autograd.tensor_core import TensorCore
 from .backends import canonical_device, for_device
-from .dtypes import DType, as_dtype, float32, int64
+from .dtypes import DTYPES, DType, as_dtype, float32, int64
 from .random import host_generator
 from .tensor import Tensor
 
@@ -45,7 +45,9 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
     if dtype is None:
         if host.dtype == np.float64 and not _has_numpy_float64(data):
             host = host.astype(np.float32)  # Python floats default to float32; NumPy's float64 stays
-        elif host.dtype.kind in "iu" and host.dtype != np.int32:
+        elif host.dtype.kind in "iu" and host.dtype.name not in DTYPES:  # uint16/32/64: int64
+            if host.dtype == np.uint64 and host.size and host.max() > np.iinfo(np.int64).max:
+                raise OverflowError("tensor(): uint64 values above the int64 range are not supported")
             host = host.astype(np.int64)
         elif host.dtype.kind not in "fiub":
             raise TypeError(f"tensor(): unsupported data of NumPy dtype {host.dtype}")

@@ -20,13 +20,17 @@ class DType:
 
 
 float16 = DType("float16", True, 2)
+bfloat16 = DType("bfloat16", True, 2)  # declared; a backend whose namespace has no bfloat16 refuses it
 float32 = DType("float32", True, 4)
 float64 = DType("float64", True, 8)
+uint8 = DType("uint8", False, 1)
+int8 = DType("int8", False, 1)
+int16 = DType("int16", False, 2)
 int32 = DType("int32", False, 4)
 int64 = DType("int64", False, 8)
 bool_ = DType("bool", False, 1)
 
-DTYPES = {d.name: d for d in (float16, float32, float64, int32, int64, bool_)}
+DTYPES = {d.name: d for d in (float16, bfloat16, float32, float64, uint8, int8, int16, int32, int64, bool_)}
 _PY_TYPES = {float: float32, int: int64, bool: bool_}
 
 
@@ -49,18 +53,18 @@ def kind(dtype: DType) -> int:
 
 
 def promote(a: DType, b: DType) -> DType:
-    """Result dtype of a binary op between two tensors (PyTorch's rules for these six types)."""
+    """Result dtype of a binary op between two tensors (PyTorch's rules): the higher kind wins
+    (bool < integer < floating point); within a kind the wider type; float16 with bfloat16 is
+    float32; uint8 with a signed type is the signed type, widened to int16 if it is int8."""
     if a is b:
         return a
-    if a.is_floating_point or b.is_floating_point:
-        if a.is_floating_point and b.is_floating_point:
-            return a if a.itemsize >= b.itemsize else b
-        return a if a.is_floating_point else b
-    if a is bool_:
-        return b
-    if b is bool_:
-        return a
-    return a if a.itemsize >= b.itemsize else b
+    if kind(a) != kind(b):
+        return a if kind(a) > kind(b) else b
+    if a.itemsize != b.itemsize:
+        return a if a.itemsize > b.itemsize else b
+    if a.is_floating_point:  # float16 and bfloat16
+        return float32
+    return int16  # uint8 and int8
 
 
 def scalar_dtype(tensor_dtype: DType, value) -> DType:

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import ops
+from . import compat, ops
 from .autograd.grad_mode import is_grad_enabled
 from .autograd.tensor_core import TensorCore
 from .backends import for_device
-from .dtypes import DType, as_dtype, bool_, float16, float32, float64, int32, int64, kind
+from .dtypes import DTYPES, DType, as_dtype, bool_, float16, float32, float64, int32, int64, kind
 from .ops._operands import as_element, scalar
 from .ops.copy import clone, to_backend
 
@@ -26,6 +26,10 @@ class Tensor(TensorCore):
     __slots__ = ()
     __hash__ = object.__hash__  # == is elementwise, so hash by identity (as PyTorch)
     __array_ufunc__ = None  # NumPy scalars and arrays defer to our reflected operators
+
+    @staticmethod
+    def _legacy_new(args: tuple):
+        return compat.legacy_new(args, float32)
 
     # ---- conversion and metadata ----------------------------------------------------------
     def __repr__(self) -> str:
@@ -92,8 +96,7 @@ class Tensor(TensorCore):
             if isinstance(a, Tensor):
                 dtype, device = a.dtype, a.device
             elif isinstance(a, DType) or a in (float, int, bool) or (
-                isinstance(a, str) and a.removeprefix("tinytensor.") in
-                ("float16", "float32", "float64", "int32", "int64", "bool")
+                isinstance(a, str) and a.removeprefix("tinytensor.") in DTYPES
             ):
                 dtype = a
             else:
@@ -346,6 +349,13 @@ class Tensor(TensorCore):
 
     def expand_as(self, other):
         return ops.broadcast_to(self, other.shape)
+
+    def type(self, dtype=None, non_blocking: bool = False):
+        """Without an argument, PyTorch's type string ('torch.FloatTensor'); with a dtype, a TensorType
+        (tt.LongTensor) or such a string, the tensor converted to it."""
+        if dtype is None:
+            return compat.type_name(self.dtype, self.device)
+        return self.to(dtype=compat.dtype_of_type(dtype))
 
     def type_as(self, other):
         return self.to(dtype=other.dtype)

@@ -6,6 +6,7 @@ from typing import Iterator
 
 import tinytensor as tt
 from tinytensor import Tensor
+from tinytensor.dtypes import DTYPES
 
 
 class Parameter(Tensor):
@@ -334,8 +335,7 @@ def _is_dtype(a) -> bool:
     """Whether a .to() argument names a dtype (as Tensor.to reads it) rather than a device."""
     if isinstance(a, tt.DType) or a in (float, int, bool):
         return True
-    return isinstance(a, str) and a.removeprefix("tinytensor.") in (
-        "float16", "float32", "float64", "int32", "int64", "bool")
+    return isinstance(a, str) and a.removeprefix("tinytensor.") in DTYPES
 
 
 class _IncompatibleKeys(tuple):

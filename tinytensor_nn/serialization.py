@@ -37,6 +37,7 @@ import safetensors.numpy
 
 import tinytensor as tt
 from tinytensor import Tensor
+from tinytensor.dtypes import DTYPES
 from tinytensor.backends import for_device
 
 FORMAT = "tinytensor.checkpoint"
@@ -165,7 +166,7 @@ def _read(path) -> tuple[dict, dict]:
 
 
 def _tensor(name: str, array: np.ndarray, device, path: str) -> Tensor:
-    if array.dtype.name not in ("float16", "float32", "float64", "int32", "int64", "bool"):
+    if array.dtype.name not in DTYPES:
         raise TypeError(f"load: tensor {name!r} in {path!r} has dtype {array.dtype}, which tinytensor "
                         f"does not support")
     backend = for_device(device)

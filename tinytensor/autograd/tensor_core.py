@@ -19,8 +19,16 @@ class TensorCore:
         "_hooks", "__weakref__",
     )
 
-    def __init__(self, data, backend, requires_grad: bool = False, grad_fn: Node | None = None,
-                 output_nr: int = 0, version: list | None = None):
+    def __init__(self, data=(), backend=None, requires_grad: bool = False, grad_fn: Node | None = None,
+                 output_nr: int | None = None, version: list | None = None):
+        if backend is None or type(backend) is int:  # PyTorch's legacy Tensor([1, 2]), Tensor(2, 3)
+            if backend is not None:  # Tensor(2, 3): the sizes are the int arguments
+                args = tuple(s for s in (data, backend, requires_grad, grad_fn, output_nr, version)
+                             if type(s) is int)
+            else:
+                args = () if type(data) is tuple and not data else (data,)
+            data, backend = self._legacy_new(args)
+            requires_grad, grad_fn, output_nr, version = False, None, 0, None
         if type(data) in backend.scalar_types:  # NumPy's reductions return scalars: keep arrays
             data = backend.xp.asarray(data)
         self.array = data
@@ -28,9 +36,13 @@ class TensorCore:
         self.requires_grad = requires_grad
         self.grad = None
         self.grad_fn = grad_fn
-        self._output_nr = output_nr
+        self._output_nr = output_nr or 0
         self._version = [0] if version is None else version  # shared with views of this tensor
         self._hooks = None
+
+    @staticmethod
+    def _legacy_new(args: tuple):
+        raise TypeError("TensorCore(data, backend): a backend is required")
 
     # ---- metadata -------------------------------------------------------------------------
     @property

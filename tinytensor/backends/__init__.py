@@ -5,6 +5,7 @@ instance (created on first use), ``available()`` lists those that can run here.
 """
 from __future__ import annotations
 
+from ..device import device as Device
 from .base import Backend
 from .cupy_backend import CupyBackend
 from .numpy_backend import NumpyBackend
@@ -40,18 +41,18 @@ def _device_of_backend(name: str) -> str:
     return entry.device if isinstance(entry, Backend) else name
 
 
-def canonical_device(device) -> str:
-    """'cuda' -> 'cuda:0', 'cpu:0' -> 'cpu'; a Backend or Tensor device passes through."""
-    device = str(device)
-    kind, _, index = device.partition(":")
+def canonical_device(device) -> Device:
+    """'cuda' -> 'cuda:0', 'cpu:0' -> 'cpu'; a tt.device or Tensor device passes through."""
+    if not isinstance(device, (str, Device)):
+        raise TypeError(f"expected a device (a str such as 'cpu', or a tt.device), got "
+                        f"{type(device).__name__}")
+    kind = str(device).partition(":")[0]
     if kind not in _device_types:
         raise RuntimeError(
-            f"unknown device {device!r}; known device types: {sorted(_device_types)} "
+            f"unknown device {str(device)!r}; known device types: {sorted(_device_types)} "
             f"(register a backend with tinytensor.backends.register)"
         )
-    if kind == "cuda":
-        return f"cuda:{int(index or 0)}"
-    return kind
+    return Device(device)
 
 
 def for_device(device) -> Backend:

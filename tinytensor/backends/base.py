@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from ..device import device as Device
 from ..dtypes import DTYPES, DType
 
 
@@ -20,7 +21,7 @@ class Backend:
 
     def __init__(self, xp, device: str, array_device=None):
         self.xp = xp
-        self.device = device  # canonical device string, e.g. "cpu", "cuda:0"
+        self.device = Device(device)  # canonical device name, e.g. "cpu", "cuda:0" (a str)
         # the namespace's own device object, passed to every array this backend creates (None:
         # the namespace's default, e.g. NumPy's CPU or CuPy's current device)
         self._place = {} if array_device is None else {"device": array_device}
@@ -44,7 +45,10 @@ class Backend:
             return self._to_xp[dtype]
         except KeyError:
             # a declared limitation of this backend, as an unsupported op is (NotImplementedError)
-            raise NotImplementedError(f"backend {self.name!r} does not support dtype {dtype}") from None
+            raise NotImplementedError(
+                f"backend {self.name!r} does not support dtype {dtype} (its array library has no such "
+                f"type); use one of {sorted(d.name for d in self._to_xp)}"
+            ) from None
 
     def dtype_of(self, a) -> DType:
         return self._from_xp[a.dtype]
@@ -65,6 +69,9 @@ class Backend:
 
     def to_host(self, a) -> np.ndarray:
         return np.asarray(a)
+
+    def synchronize(self) -> None:
+        """Wait until the device has finished the work queued on it (nothing to wait for on a CPU)."""
 
     def supports_dlpack(self) -> bool:
         return True

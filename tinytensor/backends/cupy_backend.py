@@ -34,6 +34,12 @@ class CupyBackend(Backend):
         with cupy.cuda.Device(index):
             super().__init__(xp, f"cuda:{index}")
 
+    def device_count(self) -> int:
+        return self.cupy.cuda.runtime.getDeviceCount()
+
+    def synchronize(self) -> None:
+        self.cupy.cuda.Device(self.index).synchronize()
+
     def from_host(self, a):
         with self.cupy.cuda.Device(self.index):
             return self.cupy.asarray(a)

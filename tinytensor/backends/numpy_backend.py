@@ -22,7 +22,8 @@ class NumpyBackend(Backend):
     def from_host(self, a):
         return np.asarray(a)
 
-    scalar_types = frozenset({np.float16, np.float32, np.float64, np.int32, np.int64, np.bool_})
+    scalar_types = frozenset({np.float16, np.float32, np.float64, np.uint8, np.int8, np.int16, np.int32,
+                              np.int64, np.bool_})
 
     def owns(self, a):
         return a.base is None and a.flags.writeable

@@ -802,6 +802,7 @@ EXCLUDED_TENSOR_ATTRS: dict = {
     "register_hook": "hooks: tests/test_autograd.py", "retain_grad": "hooks: tests/test_autograd.py",
     # devices: the fuzzer runs on each device; moving between them is tests/test_tensor.py's
     "cpu": "device transfer", "cuda": "device transfer",
+    "type": "to(dtype) under PyTorch's type names: tests/test_pytorch_names.py",
 }
 
 
