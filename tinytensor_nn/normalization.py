@@ -1,5 +1,6 @@
 """BatchNorm1d and BatchNorm2d (Ioffe & Szegedy, 2015) with PyTorch's arguments, parameters and buffers
-(weight, bias, running_mean, running_var, num_batches_tracked), so PyTorch state_dicts load.
+(weight, bias, running_mean, running_var, num_batches_tracked), so PyTorch state_dicts load;
+bias=False (keyword-only, as PyTorch) keeps the scale without the shift.
 
     y = (x - μ_c) / √(σ²_c + eps) · weight_c + bias_c        per channel c (dim 1)
 
@@ -22,14 +23,18 @@ class _BatchNorm(Module):
     """What BatchNorm1d and BatchNorm2d share; they differ only in the input dims they accept."""
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
-                 affine: bool = True, track_running_stats: bool = True, device=None, dtype=None):
+                 affine: bool = True, track_running_stats: bool = True, device=None, dtype=None, *,
+                 bias: bool = True):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         dtype = dtype or tt.float32
         if affine:
             self.weight = Parameter(tt.ones(num_features, dtype=dtype, device=device))
-            self.bias = Parameter(tt.zeros(num_features, dtype=dtype, device=device))
+            if bias:
+                self.bias = Parameter(tt.zeros(num_features, dtype=dtype, device=device))
+            else:
+                self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -51,8 +56,9 @@ class _BatchNorm(Module):
 
     def reset_parameters(self) -> None:
         self.reset_running_stats()
-        if self.affine:
+        if self.weight is not None:
             init.ones_(self.weight)
+        if self.bias is not None:
             init.zeros_(self.bias)
 
     def _check_input_dim(self, x: Tensor) -> None:
@@ -74,7 +80,7 @@ class _BatchNorm(Module):
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):

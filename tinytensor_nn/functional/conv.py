@@ -190,12 +190,9 @@ def _pool_args(op: str, kernel_size, stride, padding, dilation) -> tuple:
     stride = kernel if stride is None or stride == () or stride == [] else _ntuple(op, "stride", stride, 2, 1)
     padding = _ntuple(op, "padding", padding, 2, 0)
     dilation = _ntuple(op, "dilation", dilation, 2, 1)
-    for p, k, d in zip(padding, kernel, dilation):
-        if p > (d * (k - 1) + 1) // 2:
-            raise ValueError(
-                f"{op}: padding {padding} must be at most half of the effective kernel size "
-                f"(kernel_size={kernel}, dilation={dilation}): every window must hold input"
-            )
+    if any(p > k // 2 for p, k in zip(padding, kernel)):  # PyTorch's rule (also with dilation)
+        raise ValueError(f"{op}: padding {padding} must be at most half of the kernel size {kernel}, so "
+                         f"that every window holds input")
     return kernel, stride, padding, dilation
 
 
