@@ -91,7 +91,7 @@ CONV2D_CASES = [  # (in, out, kwargs, input shape)
     (3, 4, dict(kernel_size=3, padding=1, bias=False), (2, 3, 5, 5)),
     (4, 6, dict(kernel_size=(3, 2), stride=(2, 1), padding=(1, 2), dilation=(1, 2), groups=2), (2, 4, 7, 6)),
     (4, 4, dict(kernel_size=3, groups=4, padding="same"), (1, 4, 5, 6)),  # depthwise
-    (3, 5, dict(kernel_size=4, padding="same", dilation=2), (2, 3, 9, 8)),  # even kernel: odd pad on the far side
+    (3, 5, dict(kernel_size=4, padding="same", dilation=2), (2, 3, 9, 8)),  # the odd pad on the far side
     (3, 5, dict(kernel_size=2, padding="valid", stride=3), (2, 3, 8, 7)),
     (3, 8, dict(kernel_size=4, stride=4), (2, 3, 8, 12)),  # the patch-embedding fast path
     (3, 8, dict(kernel_size=(2, 3), stride=(2, 3)), (2, 3, 9, 10)),  # fast path, leftover edges dropped
@@ -234,7 +234,8 @@ def test_conv1d_gradcheck(device):
 def test_conv_default_init_and_names():
     tt.manual_seed(0)
     conv = nn.Conv2d(16, 32, (3, 5), groups=2)
-    torch_names = [(n, tuple(p.shape)) for n, p in torch.nn.Conv2d(16, 32, (3, 5), groups=2).named_parameters()]
+    theirs = torch.nn.Conv2d(16, 32, (3, 5), groups=2)
+    torch_names = [(n, tuple(p.shape)) for n, p in theirs.named_parameters()]
     assert [(n, p.shape) for n, p in conv.named_parameters()] == torch_names
     assert [(n, p.shape) for n, p in conv.named_parameters()] == [("weight", (32, 8, 3, 5)), ("bias", (32,))]
     assert [n for n, _ in nn.Conv1d(2, 2, 3, bias=False).named_parameters()] == ["weight"]
@@ -508,13 +509,12 @@ def test_pad_and_one_hot_match_torch(device):
 
 def test_reached_as_torch_nn():
     import tinytensor.nn as tnn
-    import tinytensor.nn.functional as tF
 
     for name in ("Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Flatten",
                  "Unflatten"):
         assert getattr(tnn, name) is getattr(nn, name)
     for name in ("conv1d", "conv2d", "max_pool2d", "avg_pool2d", "batch_norm", "normalize", "pad", "one_hot"):
-        assert getattr(tF, name) is getattr(F, name)
+        assert getattr(tnn.functional, name) is getattr(F, name)
 
 
 # ---- bad input -----------------------------------------------------------------------------------
@@ -591,8 +591,8 @@ def test_batch_norm_errors():
     with pytest.raises(ValueError, match=r"BatchNorm2d: expected 4-D \(B, C, H, W\) input, got shape "
                                          r"\(3, 4, 5\).*x.unsqueeze\(0\)"):
         nn.BatchNorm2d(3)(tt.randn(3, 4, 5))
-    with pytest.raises(RuntimeError, match=r"BatchNorm1d: running_mean has shape \(3,\) but the input of shape "
-                                           r"\(2, 4\) has 4 channels.*num_features=4"):
+    with pytest.raises(RuntimeError, match=r"BatchNorm1d: running_mean has shape \(3,\) but the input of "
+                                           r"shape \(2, 4\) has 4 channels.*num_features=4"):
         nn.BatchNorm1d(3)(tt.randn(2, 4))
     with pytest.raises(RuntimeError, match=r"BatchNorm2d: weight has shape \(3,\)"):
         nn.BatchNorm2d(3, track_running_stats=False)(tt.randn(2, 4, 2, 2))
@@ -607,8 +607,8 @@ def test_batch_norm_errors():
 
 
 def test_flatten_unflatten_errors():
-    with pytest.raises(RuntimeError, match=r"Unflatten: sizes \[2, 3\] don't multiply up to the size of dim 1 "
-                                           r"\(7\) of the input of shape \(2, 7\)"):
+    with pytest.raises(RuntimeError, match=r"Unflatten: sizes \[2, 3\] don't multiply up to the size of "
+                                           r"dim 1 \(7\) of the input of shape \(2, 7\)"):
         nn.Unflatten(1, (2, 3))(tt.randn(2, 7))
     with pytest.raises(RuntimeError, match="don't multiply up"):
         nn.Unflatten(1, (-1, -1))(tt.randn(2, 4))
