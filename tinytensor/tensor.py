@@ -5,7 +5,7 @@ import numpy as np
 
 from . import compat, ops
 from .autograd.grad_mode import is_grad_enabled
-from .autograd.tensor_core import TensorCore
+from .autograd.tensor_core import TensorCore, refresh_view, replay_view
 from .backends import for_device
 from .dtypes import DTYPES, DType, as_dtype, bool_, float16, float32, float64, int32, int64, kind
 from .ops._operands import as_element, scalar
@@ -169,7 +169,11 @@ class Tensor(TensorCore):
     # write of given values (setitem, copy_, fill_: the old history gets no gradient where they went).
     def _records(self, value, op: str) -> bool:
         """Whether writing ``value`` into this tensor must be recorded for backward."""
-        if not is_grad_enabled() or not (self.requires_grad or getattr(value, "requires_grad", False)):
+        if not is_grad_enabled():
+            return False
+        if self._view_src is not None:
+            refresh_view(self)
+        if not (self.requires_grad or getattr(value, "requires_grad", False)):
             return False
         if not self.dtype.is_floating_point:  # an integer or bool tensor has no gradient to record
             return False
@@ -178,11 +182,18 @@ class Tensor(TensorCore):
                 f"{op}: in-place update of a leaf tensor that requires grad (shape {self.shape}); wrap it in "
                 f"tt.no_grad() or use the out-of-place op"
             )
-        if len(self._version) > 1:  # shares memory with a view (or is one): its history would be stale
+        base = self._view_src and self._view_src[0]
+        if base is not None and self._view_src[1][-1][2] is not None:
             raise RuntimeError(
-                f"{op}: in-place update with autograd of a tensor that shares memory with a view (shape "
-                f"{self.shape}; views come from reshape, indexing with slices, transpose, expand ...): "
-                f"not supported, write it out of place (e.g. x = x + y, or tt.where / tt.cat)"
+                f"{op}: in-place update of output {self._view_src[1][-1][2]} of "
+                f"{self._view_src[1][-1][0].__name__}, one of several views it returns (as PyTorch, this is "
+                f"refused); write it out of place, or index the tensor instead (x[a:b] op= ...)"
+            )
+        if base is not None and base.is_leaf and base.requires_grad:
+            raise RuntimeError(
+                f"{op}: in-place update of a view (shape {self.shape}) of a leaf tensor that requires grad "
+                f"(shape {base.shape}); wrap it in tt.no_grad(), or update a copy: y = x.clone(); "
+                f"y[...] op= ..."
             )
         return True
 
@@ -226,10 +237,35 @@ class Tensor(TensorCore):
         return self._rebase(ops.shape.index_put(self, value, index))
 
     def _rebase(self, out):
-        """Take ``out``'s values and its place in the graph (a recorded in-place write)."""
+        """Take ``out``'s values and its place in the graph (a recorded in-place write). A view passes
+        the write on to its base, whose new history it then shares (PyTorch's CopySlices)."""
+        if self._view_src is not None:
+            return self._rebase_view(out)
         self.array[...] = out.array
         self.grad_fn, self._output_nr, self.requires_grad = out.grad_fn, out._output_nr, True
         self._version[0] += 1
+        return self
+
+    def _rebase_view(self, out):
+        base, chain = self._view_src[:2]
+        # which element of the base each element of this view is: the view ops replayed on positions
+        n = base.array.size
+        positions = Tensor(np.arange(n).reshape(base.shape), for_device("cpu"))
+        flat = replay_view(positions, chain).numpy().reshape(-1)
+        if np.unique(flat).size != flat.size:
+            raise RuntimeError(
+                f"in-place update of an expanded view (shape {self.shape}): more than one element refers to "
+                f"the same memory; write to a copy (.clone()) or to the tensor before expand"
+            )
+        written, source = np.zeros(n, dtype=bool), np.zeros(n, dtype=np.int64)
+        written[flat], source[flat] = True, np.arange(flat.size)
+        # base_new = where(written, the view's new values gathered to base order, base)
+        on_device = lambda a: Tensor(self.backend.from_host(a), self.backend)  # noqa: E731
+        values = ops.reshape(ops.cast(out, base.dtype), (-1,))[on_device(source)]
+        new = ops.where(on_device(written), values, ops.reshape(base, (-1,)))
+        base._rebase(ops.reshape(new, base.shape))  # writes the base's memory, which this view shares
+        self.array[...] = out.array  # (the same values again, unless this "view" is a copy)
+        refresh_view(self)
         return self
 
     def add_(self, other, alpha=1):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from .engine import Node
 from .grad_mode import is_grad_enabled
-from .tensor_core import TensorCore
+from .tensor_core import TensorCore, refresh_view
 
 _INPUT, _OUTPUT, _CONST = 0, 1, 2
 
@@ -101,6 +101,8 @@ class Function(Node):
         raw, needs, edges, meta = [], [], [], []
         for a in args:
             if isinstance(a, TensorCore):
+                if track and a._view_src is not None:
+                    refresh_view(a)  # its base was written in place since: take the new history
                 if first is None:
                     first = a
                     backend = a.backend
@@ -152,6 +154,8 @@ class Function(Node):
         else:
             record = record and out.dtype in backend.float_dtypes
             results = tensor_cls(out, backend, record, self if record else None, 0, version)
+        if self.is_view:
+            _remember_base(type(self), first, args[1:], results)
         if record:
             self._tensor_cls = tensor_cls
             self._saved = _resolve(self._to_save, args, raw, out, results) if self._to_save else ()
@@ -179,6 +183,19 @@ class Function(Node):
     def release(self):
         self._freed = True
         self._saved = ()
+
+
+def _remember_base(fn_cls, first, params, results) -> None:
+    """Each view output records its base (the first tensor that is not a view) and the view ops from
+    it, so that an in-place write through the view can update the base (Tensor._rebase)."""
+    src = first._view_src
+    base, chain = (first, ()) if src is None else src[:2]
+    state = base.grad_fn, base.requires_grad
+    if type(results) is tuple:
+        for i, r in enumerate(results):
+            r._view_src = (base, chain + ((fn_cls, params, i),)) + state
+    else:
+        results._view_src = (base, chain + ((fn_cls, params, None),)) + state
 
 
 def _resolve(to_save, args, raw, out, results) -> tuple:

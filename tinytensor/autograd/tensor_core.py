@@ -9,14 +9,14 @@ import weakref
 
 from ..dtypes import DType
 from .engine import Node, run_backward
-from .grad_mode import is_grad_enabled
+from .grad_mode import enable_grad, is_grad_enabled
 
 
 class TensorCore:
     _result_cls = None  # the class ops return (Tensor, also for subclasses such as Parameter)
     __slots__ = (
         "array", "backend", "requires_grad", "grad", "grad_fn", "_output_nr", "_version",
-        "_hooks", "__weakref__",
+        "_hooks", "_view_src", "__weakref__",
     )
 
     def __init__(self, data=(), backend=None, requires_grad: bool = False, grad_fn: Node | None = None,
@@ -39,6 +39,7 @@ class TensorCore:
         self._output_nr = output_nr or 0
         self._version = [0] if version is None else version  # shared with views of this tensor
         self._hooks = None
+        self._view_src = None  # a view: (base, the view ops from base, base's grad_fn and requires_grad then)
 
     @staticmethod
     def _legacy_new(args: tuple):
@@ -145,6 +146,8 @@ class TensorCore:
             raise RuntimeError(
                 f"backward(): gradient has shape {tuple(gradient.shape)}, expected {self.shape}"
             )
+        if self._view_src is not None:
+            refresh_view(self)
         root = (self, 0) if self.grad_fn is None else (self.grad_fn, self._output_nr)
         run_backward([root], [gradient], retain_graph=retain_graph or create_graph,
                      create_graph=create_graph)
@@ -154,6 +157,32 @@ class TensorCore:
         if not self.requires_grad:
             return None
         return (self, 0) if self.grad_fn is None else (self.grad_fn, self._output_nr)
+
+
+# ---- views and in-place writes ---------------------------------------------------------------------
+# A view (reshape, permute, basic indexing, expand, split) remembers its base and the view ops that made
+# it. When an in-place write is recorded on the base (or through another view of it), the base takes a
+# new place in the graph; the view's own history is then stale, and is rebuilt from the base the next
+# time the view is used (as PyTorch regenerates a view's grad_fn when its version changed).
+def replay_view(base, chain):
+    """The view ``chain`` of ``base``: the same view ops applied again, recorded in the graph."""
+    t = base
+    for fn_cls, params, nr in chain:
+        t = fn_cls.apply(t, *params)
+        if nr is not None:
+            t = t[nr]
+    return t
+
+
+def refresh_view(view) -> None:
+    """Rebuild ``view``'s place in the graph if its base was rebased since the view was made."""
+    base, chain, grad_fn, requires_grad = view._view_src
+    if base.grad_fn is grad_fn and base.requires_grad == requires_grad:
+        return
+    with enable_grad():
+        new = replay_view(base, chain)
+    view.grad_fn, view._output_nr, view.requires_grad = new.grad_fn, new._output_nr, new.requires_grad
+    view._view_src = (base, chain, base.grad_fn, base.requires_grad)
 
 
 def check_grad_allowed(tensor: TensorCore) -> None:

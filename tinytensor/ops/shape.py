@@ -152,6 +152,12 @@ class BasicGetitem(Getitem):
 
     is_view = True
 
+    def forward(self, x, index):
+        self.in_shape, self.index = x.shape, index
+        if Ellipsis not in index:  # x[0] of a 1-d array is a NumPy scalar (a copy); x[0, ...] a 0-d view
+            index = index + (Ellipsis,)
+        return self.backend.getitem(x, index)
+
 
 class IndexAdd(Function):
     """zeros(shape)[index] += g: the adjoint of indexing; repeated indices accumulate."""
