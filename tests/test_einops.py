@@ -5,6 +5,7 @@ EinMix's parameters, init and state_dict keys, and how the backend gets register
 The "strict" stand-in backend has no einsum kernel: einops.einsum and EinMix raise tinytensor's
 NotImplementedError there (declared below); everything else runs on it."""
 import copy
+import importlib.machinery
 import pickle
 import re
 import subprocess
@@ -392,3 +393,18 @@ def test_layers_module_registers_the_backend_itself():
     out = _run("from tinytensor.nn.einops import Rearrange\nimport tinytensor as tt, einops\n"
                "print(einops.rearrange(tt.zeros(2, 3), 'a b -> b a').shape)")
     assert out.strip() == "(3, 2)"
+
+
+def test_import_hook_waits_while_einops_is_missing(monkeypatch):
+    hook = tinytensor._einops._EinopsImportHook()
+    monkeypatch.setattr(sys, "meta_path", [hook, *sys.meta_path])
+    assert hook.find_spec("numpy") is None and hook in sys.meta_path  # other imports pass through
+    monkeypatch.setattr(tinytensor._einops.importlib.util, "find_spec", lambda name: None)
+    assert hook.find_spec("einops") is None and hook in sys.meta_path  # not installed: still waiting
+    loader = importlib.machinery.SourceFileLoader("einops", "einops/__init__.py")
+    found = importlib.machinery.ModuleSpec("einops", loader)  # what the finders after it would give
+    monkeypatch.setattr(tinytensor._einops.importlib.util, "find_spec", lambda name: found)
+    spec = hook.find_spec("einops")
+    assert spec is found and isinstance(spec.loader, tinytensor._einops._RegisterAfterImport)
+    assert spec.loader.loader is loader
+    assert hook not in sys.meta_path  # found: it hands the spec on once and goes

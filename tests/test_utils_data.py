@@ -144,6 +144,10 @@ def test_tensor_dataset_size_mismatch_as_torch():
 def test_dataset_base_and_concat():
     raises_like(NotImplementedError, lambda: ttd.Dataset()[0], lambda: tud.Dataset()[0],
                 match="should implement __getitem__")
+
+    class Typed(ttd.Dataset[tuple]):  # generic, as torch's: Dataset[T] in class statements and hints
+        pass
+    assert isinstance(Typed(), ttd.Dataset) and ttd.Sampler[int] is not None
     ours = Squares(3) + Squares(4) + Squares(2)
     torch_parts = [tud.Subset(list(range(n)), list(range(n))) for n in (3, 4, 2)]
     theirs = torch_parts[0] + torch_parts[1] + torch_parts[2]
@@ -228,6 +232,11 @@ def test_random_split_is_deterministic_per_seed():
     assert [s.indices for s in ttd.random_split(Squares(20), [0.5, 0.5])] == first
     with pytest.raises(TypeError, match="tinytensor.Generator"):
         ttd.random_split(Squares(4), [2, 2], generator=torch.Generator())
+    for make in (lambda g: ttd.DataLoader(Squares(4), shuffle=True, generator=g),
+                 lambda g: ttd.SubsetRandomSampler([0, 1], generator=g),
+                 lambda g: ttd.WeightedRandomSampler([1.0, 2.0], 2, generator=g)):
+        with pytest.raises(TypeError, match="generator must be a tinytensor.Generator, got Generator"):
+            make(torch.Generator())  # when built, not at the first batch
 
 
 # ---- samplers -----------------------------------------------------------------------------------

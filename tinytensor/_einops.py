@@ -168,14 +168,20 @@ class _EinopsImportHook:
     """A ``sys.meta_path`` finder that does nothing but wait for ``import einops``: it hands einops'
     spec on with a loader that registers the backend once einops has run, and removes itself."""
 
+    def __init__(self):
+        self._searching = False
+
     def find_spec(self, name, path=None, target=None):
-        if name != "einops":
+        if name != "einops" or self._searching:
             return None
-        sys.meta_path.remove(self)  # the finders after this one give einops' real spec
-        spec = importlib.util.find_spec(name)
+        self._searching = True  # the search below asks every finder, this one too
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            self._searching = False
         if spec is None or spec.loader is None:
-            sys.meta_path.insert(0, self)  # not installed (yet): keep waiting
-            return None
+            return None  # not installed (yet): keep waiting
+        sys.meta_path.remove(self)  # one import of einops is all it waits for
         spec.loader = _RegisterAfterImport(spec.loader)
         return spec
 

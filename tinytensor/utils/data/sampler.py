@@ -52,6 +52,7 @@ class RandomSampler(Sampler[int]):
         self.replacement = replacement
         self._num_samples = num_samples
         self.generator = generator
+        host_generator(generator)  # a generator of the wrong type fails here, not at the first batch
         if not isinstance(replacement, bool):
             raise TypeError(f"replacement should be a boolean value, but got replacement={replacement}")
         if not isinstance(self.num_samples, int) or self.num_samples <= 0:
@@ -82,6 +83,7 @@ class SubsetRandomSampler(Sampler[int]):
     def __init__(self, indices: Sequence[int], generator: Generator | None = None) -> None:
         self.indices = indices
         self.generator = generator
+        host_generator(generator)  # a generator of the wrong type fails here
 
     def __iter__(self) -> Iterator[int]:
         for i in host_generator(self.generator).permutation(len(self.indices)).tolist():
@@ -117,6 +119,7 @@ class WeightedRandomSampler(Sampler[int]):
         self.num_samples = num_samples
         self.replacement = replacement
         self.generator = generator
+        host_generator(generator)  # a generator of the wrong type fails here
 
     def __iter__(self) -> Iterator[int]:
         rng = host_generator(self.generator)
