@@ -1,0 +1,283 @@
+"""Run public PyTorch files on tinytensor after rewriting only their import lines.
+
+The rule (the issue "run real PyTorch code"), applied to each import statement and to nothing else:
+
+    import torch                            ->  import tinytensor as torch
+    import torch.nn as nn                   ->  import tinytensor.nn as nn        (the leading torch
+    from torch.nn import functional as F    ->  from tinytensor.nn import functional as F   becomes
+    from torch import nn                    ->  from tinytensor import nn          tinytensor)
+    from torch.utils.data import DataLoader ->  from tinytensor.utils.data import DataLoader
+    from einops.layers.torch import Rearrange -> from tinytensor.nn.einops import Rearrange
+
+Every other import stays, ``from einops import rearrange, repeat`` too: einops' functions work on
+tinytensor tensors through the backend tinytensor registers with einops (tinytensor/_einops.py); only its
+torch layers have tinytensor counterparts. ``import torch.nn`` without ``as`` binds the name ``torch`` to
+the real package, which the rule cannot express: the rewriter refuses it rather than guess.
+
+``load(FILES[key], "tinytensor")`` executes the rewritten file as a fresh module; ``load(..., "torch")``
+executes the same file unmodified. Line numbers are kept, so a traceback points at the stored file's own
+line. The stored files live under tests/ported/<folder>/ at their repository paths, byte for byte as
+published (``Stored.check`` compares their SHA-256); they are not committed (tests/ported/README.md).
+"""
+from __future__ import annotations
+
+import ast
+import contextlib
+import hashlib
+import re
+import sys
+import types
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+LIBS = ("torch", "tinytensor")
+
+
+# ---- the stored files ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Stored:
+    """A third-party file kept verbatim at tests/ported/<folder>/<path> (``path``: its repository path)."""
+
+    folder: str
+    path: str
+    repo: str
+    commit: str  # the repository's HEAD when the file was taken
+    sha256: str
+
+    @property
+    def file(self) -> Path:
+        return HERE / self.folder / self.path
+
+    def available(self) -> bool:
+        return self.file.is_file()
+
+    def check(self) -> str:
+        """The file's text, after checking that it is the published one."""
+        data = self.file.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != self.sha256:
+            raise ValueError(f"{self.file} is not the file published at {self.repo}@{self.commit[:7]}:"
+                             f"{self.path} (sha256 {digest[:12]}…, expected {self.sha256[:12]}…): stored "
+                             "files are kept verbatim; fetch it again instead of editing it")
+        return data.decode()
+
+
+FILES = {
+    "nanogpt": Stored("nanogpt", "model.py", "karpathy/nanoGPT",
+                      "3adf61e154c3fe3fca428ad6bc3818b27a3b8291",
+                      "7c01703240dbec5d554527dc666e35b3df8391d0b117fddc07afcf325a21d11c"),
+    "mingpt": Stored("mingpt", "mingpt/model.py", "karpathy/minGPT",
+                     "37baab71b9abea1b76ab957409a1cc2fbfba8a26",
+                     "3586d4a957722864f7a790689a094478d3ee0b7de34d7456cb635923e4779576"),
+    "mingpt.utils": Stored("mingpt", "mingpt/utils.py", "karpathy/minGPT",
+                           "37baab71b9abea1b76ab957409a1cc2fbfba8a26",
+                           "243dd4f91c68ea45421bcd4a82fa7fe9e0ee01bf90d52b5feefdb777db6e0568"),
+    "annotated": Stored("annotated_transformer", "the_annotated_transformer.py",
+                        "harvardnlp/annotated-transformer", "debc9fd747bb2123160a98046ad1c2d4da44a567",
+                        "9562df56fc29a172dd9284e0d2ba68443b25e8733981fedf854d1f36cbc2e74b"),
+    "vit": Stored("vit_pytorch", "vit_pytorch/vit.py", "lucidrains/vit-pytorch",
+                  "69d24fe9e3024c0d4b02761123b8583a24ebed1e",
+                  "60c502dc805bffa20ef03ecf22537491576b08d8082fd542b624af1f945ba578"),
+    "micrograd.test": Stored("micrograd", "test/test_engine.py", "karpathy/micrograd",
+                             "c911406e5ace8742e5841a7e0df113ecb5d54685",
+                             "27142177f5badd0f3aa0ae1a78ae91b0017cd08d9e44a3e0f774142c0f53d531"),
+    "micrograd.engine": Stored("micrograd", "micrograd/engine.py", "karpathy/micrograd",
+                               "c911406e5ace8742e5841a7e0df113ecb5d54685",
+                               "95f19fa3734458d868e067d770f0773027763a2f654900bfbc1df8c5413acf84"),
+}
+
+
+# ---- the import rewrite ---------------------------------------------------------------------------
+
+def renamed_module(name: str, from_import: bool = False) -> str | None:
+    """The module tinytensor code imports instead of ``name``, or None when the rule leaves it alone
+    (einops' torch layers are renamed in ``from einops.layers.torch import`` statements only)."""
+    if name == "torch" or name.startswith("torch."):
+        return "tinytensor" + name[len("torch"):]
+    if from_import and name == "einops.layers.torch":
+        return "tinytensor.nn.einops"
+    return None
+
+
+def _rewrite_statement(text: str, node: ast.Import | ast.ImportFrom) -> str:
+    """``text``: the source from the statement's first character on (its first line); the same text with
+    the module name replaced."""
+    if isinstance(node, ast.ImportFrom):
+        new = renamed_module(node.module or "", from_import=True) if node.level == 0 else None
+        if new is None:
+            return text
+        return re.sub(r"^from\s+" + re.escape(node.module), "from " + new, text, count=1)
+    olds = [a for a in node.names if renamed_module(a.name) is not None]
+    if not olds:
+        return text
+    if len(node.names) > 1:
+        raise ValueError(f"line {node.lineno}: split `{text.strip()}` into one import a line: the rule "
+                         "rewrites `import torch...` statements of one module")
+    (alias,) = olds
+    new = renamed_module(alias.name)
+    if alias.asname is None and alias.name != "torch":
+        raise ValueError(f"line {node.lineno}: `{text.strip()}` binds the name `torch` to PyTorch itself; "
+                         "the rule has no rewrite for it (write `import torch.x as x`)")
+    tail = " as torch" if alias.asname is None else ""
+    return re.sub(r"^import\s+" + re.escape(alias.name) + r"\b", "import " + new + tail, text, count=1)
+
+
+def rewrite_imports(source: str) -> str:
+    """``source`` with every import of torch / einops rewritten by the rule; nothing else changes (not
+    even the line count)."""
+    lines = source.splitlines(keepends=True)
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            i, col = node.lineno - 1, node.col_offset
+            lines[i] = lines[i][:col] + _rewrite_statement(lines[i][col:], node)
+    return "".join(lines)
+
+
+# ---- keeping only some definitions of a notebook export -------------------------------------------
+
+def _bound_names(node: ast.Import | ast.ImportFrom) -> set[str]:
+    return {(a.asname or a.name).split(".")[0] for a in node.names}
+
+
+def select_definitions(source: str, keep: list[str]) -> tuple[str, list[str]]:
+    """Keep the top-level functions and classes named in ``keep`` and the import statements binding a
+    name they use; blank every other line (so line numbers stay the file's own).
+
+    Returns (source, removed): ``removed`` describes each top-level statement left out, e.g.
+    ``"line 1127: example_learning_schedule()"``. For notebook exports whose top level also plots and
+    trains; the kept lines are the file's, character for character."""
+    tree = ast.parse(source)
+    lines = source.splitlines(keepends=True)
+    defs = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    unknown = [k for k in keep if k not in defs]
+    if unknown:
+        raise ValueError(f"no top-level definition named {unknown}")
+    used = {n.id for k in keep for n in ast.walk(defs[k]) if isinstance(n, ast.Name)}
+    kept = [False] * len(lines)
+    removed = []
+    for node in tree.body:
+        is_import = isinstance(node, (ast.Import, ast.ImportFrom))
+        if (is_import and _bound_names(node) & used) or getattr(node, "name", None) in keep:
+            start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+            kept[start - 1:node.end_lineno] = [True] * (node.end_lineno - start + 1)
+        else:
+            first = lines[node.lineno - 1].strip()
+            removed.append(f"line {node.lineno}: {first[:70]}")
+    out = "".join(line if k else "\n" for line, k in zip(lines, kept))
+    return out, removed
+
+
+# ---- loading ----------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _installed(modules: dict[str, types.ModuleType]):
+    """Put ``modules`` (dotted name -> module) and empty parent packages into sys.modules for the
+    duration, then restore whatever was there."""
+    names = set()
+    for dotted in modules:
+        parts = dotted.split(".")
+        names.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+    saved = {n: sys.modules[n] for n in names if n in sys.modules}
+    try:
+        for n in sorted(names, key=len):
+            if n in modules:
+                sys.modules[n] = modules[n]
+            else:
+                pkg = types.ModuleType(n)
+                pkg.__path__ = []
+                sys.modules[n] = pkg
+        for n in modules:
+            parent, _, leaf = n.rpartition(".")
+            if parent:
+                setattr(sys.modules[parent], leaf, modules[n])
+        yield
+    finally:
+        for n in names:
+            sys.modules.pop(n, None)
+        sys.modules.update(saved)
+
+
+def source_for(stored: Stored, lib: str, keep: list[str] | None = None) -> str:
+    """The text executed for ``lib``: the stored file (only ``keep``'s definitions, if given), its imports
+    rewritten for tinytensor."""
+    if lib not in LIBS:
+        raise ValueError(f"lib must be one of {LIBS}, got {lib!r}")
+    source = stored.check()
+    if keep is not None:
+        source, _ = select_definitions(source, keep)
+    return rewrite_imports(source) if lib == "tinytensor" else source
+
+
+def load(stored: Stored, lib: str, *, modules: dict[str, Stored] | None = None,
+         keep: list[str] | None = None, name: str | None = None) -> types.ModuleType:
+    """Execute ``stored`` as a new module for ``lib`` ("torch": unmodified; "tinytensor": rewritten).
+
+    ``modules``: the file's own imports that are stored files too (``{"mingpt.utils": FILES[...]}``),
+    loaded the same way and visible in sys.modules only while the file executes. ``keep``: see
+    select_definitions. The module is registered as ``ported_<lib>.<name>`` (dataclasses look it up)."""
+    deps = {dotted: load(s, lib, name=dotted) for dotted, s in (modules or {}).items()}
+    name = name or stored.folder
+    module = types.ModuleType(f"ported_{lib}.{name}")
+    module.__file__ = str(stored.file)
+    code = compile(source_for(stored, lib, keep), str(stored.file), "exec")
+    sys.modules[module.__name__] = module
+    with _installed(deps):
+        exec(code, module.__dict__)
+    return module
+
+
+# ---- comparing the two libraries -------------------------------------------------------------------
+
+def to_numpy(t) -> np.ndarray | None:
+    """A torch or tinytensor tensor (or None) as a NumPy array."""
+    if t is None:
+        return None
+    return np.array(t.detach().numpy())
+
+
+def max_abs_diff(a, b) -> float:
+    """max |a - b| over two tensors (torch, tinytensor or NumPy) of one shape."""
+    a = a if isinstance(a, np.ndarray) else to_numpy(a)
+    b = b if isinstance(b, np.ndarray) else to_numpy(b)
+    if a.shape != b.shape:
+        raise AssertionError(f"shapes differ: {a.shape} vs {b.shape}")
+    if a.size == 0:
+        return 0.0
+    return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
+
+
+def copy_state(torch_model, tt_model) -> None:
+    """Load the torch model's state_dict (parameters and buffers) into the tinytensor model."""
+    import tinytensor as tt
+
+    state = {k: tt.tensor(v.detach().numpy()) for k, v in torch_model.state_dict().items()}
+    tt_model.load_state_dict(state)
+
+
+def gradients(model) -> dict[str, np.ndarray | None]:
+    """Every parameter's gradient by name, as NumPy."""
+    return {name: to_numpy(p.grad) for name, p in model.named_parameters()}
+
+
+def parameters(model) -> dict[str, np.ndarray]:
+    return {name: to_numpy(p) for name, p in model.named_parameters()}
+
+
+def compare_named(want: dict, got: dict) -> dict[str, float]:
+    """max |want - got| per name; a name missing on one side, or a gradient None on one side only, is an
+    AssertionError naming it."""
+    if want.keys() != got.keys():
+        raise AssertionError(f"names differ: only torch {sorted(want.keys() - got.keys())}, "
+                             f"only tinytensor {sorted(got.keys() - want.keys())}")
+    out = {}
+    for k, w in want.items():
+        g = got[k]
+        if (w is None) != (g is None):
+            raise AssertionError(f"{k}: torch {'no' if w is None else 'a'} gradient, tinytensor "
+                                 f"{'none' if g is None else 'one'}")
+        out[k] = 0.0 if w is None else max_abs_diff(w, g)
+    return out

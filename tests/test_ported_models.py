@@ -1,0 +1,361 @@
+"""Public PyTorch model files on tinytensor: each file runs unmodified on PyTorch and, after the mechanical
+rewrite of its import lines (tests/ported/harness.py), on tinytensor, with the same weights (the torch
+model's state_dict loaded into the tinytensor one) and the same data. Compared: outputs and losses, every
+parameter's gradient, parameters after optimizer steps taken by each library's own optimizer (from the
+file's configure_optimizers where it has one), generated tokens (greedy / top_k=1, whose tokens do not
+depend on the random stream), the annotated transformer's label smoothing and Noam schedule, and micrograd's
+tests with tinytensor in torch's place.
+
+The stored files are not committed (tests/ported/README.md): where one is absent its tests skip. A test
+joins this file once tinytensor has what it needs (generation needs topk and multinomial, every GPT and the
+annotated transformer Tensor.contiguous, its label smoothing scatter_, index_fill_ and nonzero).
+TT_PORTED_REPORT=<file> writes every compared quantity's max |torch - tinytensor| to that file as JSON.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _torch import require_torch
+from ported.harness import FILES, LIBS, compare_named, copy_state, gradients, load, max_abs_diff, parameters
+
+import tinytensor as tt
+
+torch = require_torch()
+
+# tolerance on max |torch - tinytensor|, relative to max(1, max |torch value|)
+TOL = {"float64": 1e-10, "float32": 5e-5}
+STEP_TOL = {"float64": 1e-9, "float32": 5e-4}  # parameters after optimizer steps (Adam divides by √v)
+DIFFS: dict[str, float] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _write_report():
+    yield
+    path = os.environ.get("TT_PORTED_REPORT")
+    if path:
+        report = Path(path)
+        old = json.loads(report.read_text()) if report.exists() else {}
+        report.write_text(json.dumps({**old, **DIFFS}, indent=1, sort_keys=True))
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+
+def lib_of(lib: str):
+    return torch if lib == "torch" else tt
+
+
+def tensor(lib: str, array: np.ndarray):
+    return torch.from_numpy(np.ascontiguousarray(array)) if lib == "torch" else tt.tensor(array)
+
+
+def _scale(want) -> float:
+    a = want if isinstance(want, np.ndarray) else np.array(want.detach().numpy())
+    return max(1.0, float(np.max(np.abs(a)))) if a.size else 1.0
+
+
+def check(label: str, want, got, tol: float) -> float:
+    """Assert max |want - got| <= tol · max(1, max |want|); record the difference under ``label``."""
+    diff = max_abs_diff(want, got)
+    DIFFS[label] = max(DIFFS.get(label, 0.0), diff)
+    assert diff <= tol * _scale(want), f"{label}: max |torch - tinytensor| = {diff:.3g}"
+    return diff
+
+
+def check_named(label: str, want: dict, got: dict, tol: float) -> None:
+    """check() for every name of two name -> array dicts (gradients, parameters)."""
+    diffs = compare_named(want, got)
+    DIFFS[label] = max([DIFFS.get(label, 0.0), *diffs.values()])
+    bad = {k: d for k, d in diffs.items() if want[k] is not None and d > tol * _scale(want[k])}
+    assert not bad, f"{label}: max |torch - tinytensor| over tolerance for {bad}"
+
+
+def same_tokens(label: str, want, got) -> None:
+    w, g = np.array(want.numpy()), np.array(got.numpy())
+    DIFFS[label] = float(np.sum(w != g)) if w.shape == g.shape else float("inf")
+    np.testing.assert_array_equal(g, w, err_msg=label)
+
+
+def pair(make, dtype: str):
+    """(torch model, tinytensor model) built by ``make(lib)``, the torch weights and buffers loaded into
+    the tinytensor one, both converted to ``dtype``."""
+    torch.manual_seed(0)
+    tt.manual_seed(0)
+    tm, ttm = make("torch"), make("tinytensor")
+    copy_state(tm, ttm)
+    return tm.to(getattr(torch, dtype)), ttm.to(getattr(tt, dtype))
+
+
+def stored(key: str, **kw) -> dict:
+    """{lib: the stored file loaded for lib}, or a skip where the file is not stored."""
+    s = FILES[key]
+    if not s.available():
+        pytest.skip(f"{s.file} is not stored (tests/ported/README.md says where it comes from)")
+    return {lib: load(s, lib, **kw) for lib in LIBS}
+
+
+def tokens(shape, vocab: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, vocab, shape).astype(np.int64)
+
+
+def train_steps(models: dict, optimizers: dict, step_loss, n: int, label: str, dtype: str, clip=None):
+    """``n`` steps (zero_grad, backward, [clip], step) of both libraries; compares each step's loss and
+    the parameters after the last."""
+    for i in range(n):
+        losses = {}
+        for lib in LIBS:
+            model, opt = models[lib], optimizers[lib]
+            loss = step_loss(lib, model, i)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if clip is not None:
+                lib_of(lib).nn.utils.clip_grad_norm_(model.parameters(), clip)
+            opt.step()
+            losses[lib] = loss.detach()
+        check(f"{label}: loss at step {i}", losses["torch"], losses["tinytensor"], STEP_TOL[dtype])
+    check_named(f"{label}: parameters after {n} steps", parameters(models["torch"]),
+                parameters(models["tinytensor"]), STEP_TOL[dtype])
+
+
+# ---- every file imports -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fixture", ["nanogpt", "mingpt", "vit", "annotated", "micrograd"])
+def test_the_rewritten_file_imports(fixture, request):
+    mods = request.getfixturevalue(fixture)  # the module fixtures below
+    names = {lib: {n for n in vars(m) if not n.startswith("__")} for lib, m in mods.items()}
+    assert names["tinytensor"] == names["torch"]
+
+
+# ---- nanoGPT (karpathy/nanoGPT model.py) ---------------------------------------------------------
+
+V, T, B = 32, 10, 3  # vocabulary, sequence length, batch of the GPTs
+
+
+@pytest.fixture(scope="module")
+def nanogpt():
+    return stored("nanogpt")
+
+
+def nano_model(mods: dict, dtype: str, bias: bool = True, block_size: int = 16):
+    def make(lib):
+        m = mods[lib]
+        return m.GPT(m.GPTConfig(block_size=block_size, vocab_size=V, n_layer=2, n_head=2, n_embd=16,
+                                 dropout=0.0, bias=bias))
+
+    return pair(make, dtype)
+
+
+def nano_targets(seed: int) -> np.ndarray:
+    y = tokens((B, T), V, seed)
+    y[0, :3] = -1  # ignore_index=-1
+    return y
+
+
+def test_nanogpt_parameter_names_and_counts(nanogpt):
+    tm, ttm = nano_model(nanogpt, "float32")
+    assert [n for n, _ in ttm.named_parameters()] == [n for n, _ in tm.named_parameters()]
+    assert list(ttm.state_dict()) == list(tm.state_dict())
+    assert ttm.get_num_params() == tm.get_num_params()
+    assert ttm.get_num_params(non_embedding=False) == tm.get_num_params(non_embedding=False)
+    assert ttm.lm_head.weight is ttm.transformer.wte.weight  # weight tying survives
+    assert ttm.estimate_mfu(4, 0.5) == tm.estimate_mfu(4, 0.5)
+
+
+# ---- minGPT (karpathy/minGPT mingpt/model.py) ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def mingpt():
+    return stored("mingpt", modules={"mingpt.utils": FILES["mingpt.utils"]})
+
+
+def min_model(mods: dict, dtype: str, model_type: str | None = None):
+    def make(lib):
+        m = mods[lib]
+        C = m.GPT.get_default_config()
+        C.model_type = model_type
+        if model_type is None:
+            C.n_layer, C.n_head, C.n_embd = 2, 2, 16
+        C.vocab_size, C.block_size = V, 16
+        C.embd_pdrop = C.resid_pdrop = C.attn_pdrop = 0.0
+        return m.GPT(C)
+
+    return pair(make, dtype)
+
+
+def test_mingpt_parameter_names_and_optimizer_groups(mingpt):
+    tm, ttm = min_model(mingpt, "float32")
+    assert [n for n, _ in ttm.named_parameters()] == [n for n, _ in tm.named_parameters()]
+    assert [n for n, _ in ttm.named_modules()] == [n for n, _ in tm.named_modules()]
+    groups = {}
+    for lib, model in (("torch", tm), ("tinytensor", ttm)):
+        names = {id(p): n for n, p in model.named_parameters()}
+        config = mingpt[lib].CN(weight_decay=0.1, learning_rate=1e-2, betas=(0.9, 0.95))
+        opt = model.configure_optimizers(config)
+        assert isinstance(opt, lib_of(lib).optim.AdamW)
+        groups[lib] = [([names[id(p)] for p in g["params"]], g["weight_decay"]) for g in opt.param_groups]
+    assert groups["tinytensor"] == groups["torch"]
+
+
+# ---- ViT (lucidrains/vit-pytorch vit_pytorch/vit.py) -------------------------------------------------
+
+VIT = dict(image_size=8, patch_size=4, num_classes=5, dim=16, depth=2, heads=2, dim_head=8, mlp_dim=32)
+
+
+@pytest.fixture(scope="module")
+def vit():
+    return stored("vit")
+
+
+def vit_model(mods: dict, dtype: str, **kw):
+    return pair(lambda lib: mods[lib].ViT(**{**VIT, **kw}), dtype)
+
+
+def images(seed: int, channels: int = 3) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((B, channels, 8, 8))
+
+
+@pytest.mark.parametrize("dtype", TOL)
+@pytest.mark.parametrize("pool", ["cls", "mean"])
+def test_vit_logits_loss_and_every_gradient(vit, dtype, pool):
+    models = dict(zip(LIBS, vit_model(vit, dtype, pool=pool)))
+    x, y = images(1), tokens((B,), VIT["num_classes"], 2)
+    out = {}
+    for lib, model in models.items():
+        L = lib_of(lib)
+        logits = model(tensor(lib, x).to(getattr(L, dtype)))
+        loss = L.nn.functional.cross_entropy(logits, tensor(lib, y))
+        loss.backward()
+        out[lib] = logits, loss
+    label = f"ViT {dtype} pool={pool}"
+    check(f"{label}: logits", out["torch"][0], out["tinytensor"][0], TOL[dtype])
+    check(f"{label}: loss", out["torch"][1], out["tinytensor"][1], TOL[dtype])
+    check_named(f"{label}: gradients", gradients(models["torch"]), gradients(models["tinytensor"]),
+                TOL[dtype])
+
+
+def test_vit_features_without_a_head(vit):
+    models = dict(zip(LIBS, vit_model(vit, "float64", num_classes=0, channels=1)))
+    x = images(3, channels=1)
+    out = {lib: m(tensor(lib, x)) for lib, m in models.items()}
+    assert tuple(out["tinytensor"].shape) == (B, 5, VIT["dim"])  # cls + 4 patches
+    check("ViT features (num_classes=0)", out["torch"], out["tinytensor"], TOL["float64"])
+
+
+@pytest.mark.parametrize("dtype", TOL)
+def test_vit_adamw_steps(vit, dtype):
+    models = dict(zip(LIBS, vit_model(vit, dtype)))
+    opts = {lib: lib_of(lib).optim.AdamW(m.parameters(), lr=1e-2, weight_decay=0.05)
+            for lib, m in models.items()}
+    data = [(images(10 + i), tokens((B,), VIT["num_classes"], 20 + i)) for i in range(3)]
+
+    def step_loss(lib, model, i):
+        L = lib_of(lib)
+        logits = model(tensor(lib, data[i][0]).to(getattr(L, dtype)))
+        return L.nn.functional.cross_entropy(logits, tensor(lib, data[i][1]))
+
+    train_steps(models, opts, step_loss, 3, f"ViT {dtype} AdamW", dtype)
+
+
+# ---- The Annotated Transformer (harvardnlp/annotated-transformer) -----------------------------------
+
+# the definitions executed (tests/ported/annotated_transformer/README.md lists what is left out)
+ANNOTATED = [
+    "DummyOptimizer", "DummyScheduler", "EncoderDecoder", "Generator", "clones", "Encoder", "LayerNorm",
+    "SublayerConnection", "EncoderLayer", "Decoder", "DecoderLayer", "subsequent_mask", "attention",
+    "MultiHeadedAttention", "PositionwiseFeedForward", "Embeddings", "PositionalEncoding", "make_model",
+    "inference_test", "Batch", "TrainState", "run_epoch", "rate", "LabelSmoothing", "data_gen",
+    "SimpleLossCompute", "greedy_decode", "example_simple_model",
+]
+AV, AD = 11, 32  # vocabulary (the file's copy task), d_model
+
+
+@pytest.fixture(scope="module")
+def annotated():
+    return stored("annotated", keep=ANNOTATED)
+
+
+def ann_model(mods: dict, dtype: str):
+    """make_model at a small size; eval() because its attention keeps dropout 0.1 (make_model passes no
+    dropout to MultiHeadedAttention), whose random stream cannot match."""
+    tm, ttm = pair(lambda lib: mods[lib].make_model(AV, AV, N=2, d_model=AD, d_ff=64, h=4, dropout=0.0),
+                   dtype)
+    return {"torch": tm.eval(), "tinytensor": ttm.eval()}
+
+
+def copy_task(seed: int, batch: int = 4, length: int = 10) -> np.ndarray:
+    """data_gen's sequences (1, then tokens 1..V-1), with padding (0) at the ends of two rows."""
+    data = np.random.default_rng(seed).integers(1, AV, (batch, length)).astype(np.int64)
+    data[:, 0] = 1
+    data[1, -3:] = 0
+    data[2, -1:] = 0
+    return data
+
+
+def batch_of(mod, lib: str, data: np.ndarray):
+    return mod.Batch(tensor(lib, data), tensor(lib, data), 0)  # as data_gen makes them
+
+
+def test_annotated_make_model_parameter_names_and_initialisation(annotated):
+    tm, ttm = ann_model(annotated, "float32").values()
+    assert [n for n, _ in ttm.named_parameters()] == [n for n, _ in tm.named_parameters()]
+    assert list(ttm.state_dict()) == list(tm.state_dict())
+    tt.manual_seed(0)
+    fresh = annotated["tinytensor"].make_model(AV, AV, N=2, d_model=AD, d_ff=64, h=4, dropout=0.0)
+    for name, p in fresh.named_parameters():  # xavier_uniform_ on every matrix: |w| <= √(6/(fan_in+fan_out))
+        if p.dim() > 1:
+            assert np.abs(p.numpy()).max() <= np.sqrt(6 / sum(p.shape)) + 1e-7, name
+
+
+def test_annotated_positional_encoding_buffer(annotated):
+    pe = {lib: annotated[lib].PositionalEncoding(AD, 0.0, max_len=50).pe for lib in LIBS}
+    assert tuple(pe["tinytensor"].shape) == (1, 50, AD)
+    check("annotated: PositionalEncoding.pe", pe["torch"], pe["tinytensor"], 1e-5)  # float32 sin and cos
+
+
+def test_annotated_masks(annotated):
+    masks = {lib: annotated[lib].subsequent_mask(6) for lib in LIBS}
+    assert masks["tinytensor"].dtype == tt.bool
+    np.testing.assert_array_equal(masks["tinytensor"].numpy(), masks["torch"].numpy())
+    b = {lib: batch_of(annotated[lib], lib, copy_task(0)) for lib in LIBS}
+    for name in ("src_mask", "tgt_mask"):
+        want = getattr(b["torch"], name).numpy()
+        np.testing.assert_array_equal(getattr(b["tinytensor"], name).numpy(), want, err_msg=name)
+    assert int(b["tinytensor"].ntokens) == int(b["torch"].ntokens)
+
+
+def test_annotated_noam_rate_through_lambdalr(annotated):
+    lrs = {}
+    for lib in LIBS:  # example_learning_schedule, shortened: 60 steps, warmup 20
+        L, mod = lib_of(lib), annotated[lib]
+        opt = L.optim.Adam(L.nn.Linear(1, 1).parameters(), lr=1, betas=(0.9, 0.98), eps=1e-9)
+        sched = mod.LambdaLR(optimizer=opt, lr_lambda=lambda step, mod=mod: mod.rate(step, 512, 1, 20))
+        lrs[lib] = []
+        for _ in range(60):
+            lrs[lib].append(opt.param_groups[0]["lr"])
+            opt.step()
+            sched.step()
+    np.testing.assert_allclose(lrs["tinytensor"], lrs["torch"], rtol=1e-15)
+    assert np.argmax(lrs["torch"]) == 20
+
+
+# ---- micrograd's tests (karpathy/micrograd test/test_engine.py) --------------------------------------
+
+@pytest.fixture(scope="module")
+def micrograd():
+    return stored("micrograd.test", modules={"micrograd.engine": FILES["micrograd.engine"]})
+
+
+MICROGRAD_TESTS = ["test_sanity_check", "test_more_ops"]
+
+
+@pytest.mark.parametrize("name", MICROGRAD_TESTS)
+def test_micrograd_engine_tests_unmodified_on_pytorch(micrograd, name):
+    getattr(micrograd["torch"], name)()  # the reference: micrograd against PyTorch
+
+
+@pytest.mark.parametrize("name", MICROGRAD_TESTS)
+def test_micrograd_engine_tests_rewritten_on_tinytensor(micrograd, name):
+    getattr(micrograd["tinytensor"], name)()  # micrograd against tinytensor in torch's place
