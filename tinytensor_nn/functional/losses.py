@@ -19,6 +19,7 @@ the Module.
 """
 from __future__ import annotations
 
+import math
 import warnings
 
 import tinytensor as tt
@@ -52,6 +53,12 @@ class SoftmaxCrossEntropy(Function):
         if self.needs_input_grad[1]:
             ga = -g * logp
         return gz, ga
+
+
+def _same_device_as_input(op: str, input: Tensor, target: Tensor) -> None:
+    if target.backend is not input.backend:
+        raise RuntimeError(f"{op}: the input is on {input.device} but the target is on {target.device}; move "
+                           f"one of them with .to() (tinytensor never copies between devices implicitly)")
 
 
 def _check_reduction(op: str, reduction: str, allowed: tuple = _REDUCTIONS) -> None:
@@ -142,6 +149,9 @@ def _reduce(loss: Tensor, reduction: str, batch_shape: tuple, denom) -> Tensor:
         return loss.reshape(batch_shape)
     if reduction == "sum":
         return loss.sum()
+    if isinstance(denom, Tensor):  # Σ w[t] over the targets not ignored: 0 when every one is ignored,
+        none = denom == 0  # and then the mean is NaN (0/0) but its gradient 0, as PyTorch's (not 0·∞)
+        return tt.where(none, math.nan, loss.sum() / tt.where(none, 1.0, denom))
     return loss.sum() / denom
 
 
@@ -156,7 +166,7 @@ def _cross_entropy(op: str, input: Tensor, target: Tensor, weight: Tensor | None
     c = z.shape[1]
     _check_weight(op, input, weight, c)
     if target.dtype.is_floating_point and tuple(target.shape) == tuple(input.shape):
-        _same_device(op, input, target)
+        _same_device_as_input(op, input, target)
         q, _ = _classes_last(op, target.to(dtype=input.dtype))  # (M, C) class probabilities
         if label_smoothing:
             q = q * (1.0 - label_smoothing) + label_smoothing / c
@@ -202,13 +212,14 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_a
 
 # ---- elementwise losses -----------------------------------------------------------------------
 
-def _pointwise(op: str, input: Tensor, target: Tensor, reduction: str, warn: bool = True) -> None:
+def _pointwise(op: str, input: Tensor, target: Tensor, reduction: str, warn: bool = True,
+               reductions: tuple = _REDUCTIONS) -> None:
     """The checks every elementwise loss shares: the reduction, one device, floating-point input, and
     PyTorch's warning when target and input shapes differ (they are broadcast)."""
-    _check_reduction(op, reduction)
+    _check_reduction(op, reduction, reductions)
     if not isinstance(target, Tensor):
         raise TypeError(f"{op}: target must be a Tensor, got {type(target).__name__}")
-    _same_device(op, input, target)
+    _same_device_as_input(op, input, target)
     if not input.dtype.is_floating_point:
         raise TypeError(f"{op}: expected a floating-point input, got {input.dtype} of shape {input.shape}; "
                         f"convert it with .float()")
@@ -284,7 +295,8 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: fl
 
 
 def _kl_div(op: str, input: Tensor, target: Tensor, reduction: str, log_target: bool) -> Tensor:
-    _pointwise(op, input, target, reduction, warn=False)  # PyTorch broadcasts kl_div without a warning
+    # PyTorch broadcasts kl_div's target without a warning
+    _pointwise(op, input, target, reduction, warn=False, reductions=_REDUCTIONS + ("batchmean",))
     if reduction == "mean":
         warnings.warn(f"{op}: reduction='mean' divides the total loss by both the batch size and the "
                       f"support size; 'batchmean' divides only by the batch size and is the KL divergence. "
@@ -305,11 +317,13 @@ def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None, reduct
     """KL(q ‖ p) pointwise for input = log p: ℓ = q·(log q - log p), target q (or log q with
     log_target); reduction "batchmean" is Σ ℓ / batch size, the true KL divergence."""
     reduction = legacy_reduction(size_average, reduce, reduction)
-    _check_reduction("kl_div", reduction, _REDUCTIONS + ("batchmean",))
     return _kl_div("kl_div", input, target, reduction, log_target)
 
 
 # ---- binary cross entropy ---------------------------------------------------------------------
+
+_BCE_EPS = 9.999999960041972e-13  # PyTorch's 1e-12 as its kernel holds it (rounded to float32)
+
 
 class BinaryCrossEntropy(Function):
     """ℓ = -(t·log x + (1 - t)·log(1 - x)), each log clamped at -100 (PyTorch's: ℓ stays finite at
@@ -328,7 +342,7 @@ class BinaryCrossEntropy(Function):
         x, t = self.saved_tensors
         gx = gt = None
         if self.needs_input_grad[0]:
-            gx = g * (x - t) / (x * (1.0 - x)).clamp(min=1e-12)
+            gx = g * (x - t) / (x * (1.0 - x)).clamp(min=_BCE_EPS)
         if self.needs_input_grad[1]:
             gt = g * ((1.0 - x).log() - x.log())
         return gx, gt
@@ -351,7 +365,8 @@ def _binary_target(op: str, input: Tensor, target: Tensor, weight: Tensor | None
                    same_size: str) -> Tensor:
     """The checks both binary cross entropies share; the target in the input's dtype."""
     _check_reduction(op, reduction)
-    _same_device(op, input, target, weight)
+    _same_device_as_input(op, input, target)
+    _same_device(op, input, weight)
     if not input.dtype.is_floating_point:
         raise TypeError(f"{op}: expected a floating-point input, got {input.dtype} of shape {input.shape}; "
                         f"convert it with .float()")
