@@ -206,6 +206,10 @@ def test_functional_conv_matches_torch(device):
     ref1 = TF.conv1d(torch.tensor(x1.numpy()), torch.tensor(w1.numpy()), padding="same", dilation=3)
     np.testing.assert_allclose(F.conv1d(x1, w1, padding="same", dilation=3).numpy(), ref1.numpy(),
                                rtol=1e-12, atol=1e-12)
+    np_ints = F.conv2d(x, w, b, stride=np.int64(2), padding=(np.int64(1), 0), groups=2)  # NumPy ints too
+    ref2 = TF.conv2d(torch.tensor(x.numpy()), torch.tensor(w.numpy()), torch.tensor(b.numpy()), stride=2,
+                     padding=(1, 0), groups=2)
+    np.testing.assert_allclose(np_ints.numpy(), ref2.numpy(), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("kwargs, shape", [

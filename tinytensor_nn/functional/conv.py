@@ -18,6 +18,7 @@ them.
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 
@@ -29,9 +30,13 @@ from .basic import _same_device, _same_float_dtype, linear
 
 def _ntuple(op: str, name: str, value, n: int, minimum: int) -> tuple:
     """An int or a length-n sequence of ints, as a tuple, each >= minimum (PyTorch's _pair/_single)."""
-    items = (value,) * n if isinstance(value, int) else tuple(value)
-    if len(items) != n or not all(isinstance(v, int) and not isinstance(v, bool) for v in items):
-        raise TypeError(f"{op}: {name} must be an int or a tuple of {n} ints, got {value!r}")
+    try:
+        items = (value,) * n if hasattr(value, "__index__") else tuple(value)
+        if len(items) != n or any(isinstance(v, bool) for v in items):
+            raise TypeError
+        items = tuple(operator.index(v) for v in items)  # Python or NumPy ints
+    except TypeError:
+        raise TypeError(f"{op}: {name} must be an int or a tuple of {n} ints, got {value!r}") from None
     if any(v < minimum for v in items):
         raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")
     return items
