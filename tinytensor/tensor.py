@@ -373,6 +373,34 @@ class Tensor(TensorCore):
     swapaxes, unsqueeze, squeeze, expand = ops.swapaxes, ops.unsqueeze, ops.squeeze, ops.expand
     broadcast_to, split, chunk, tril, triu = ops.broadcast_to, ops.split, ops.chunk, ops.tril, ops.triu
     softmax, log_softmax = ops.softmax, ops.log_softmax
+    t, flip, roll, repeat = ops.t, ops.flip, ops.roll, ops.repeat
+    gather, scatter, scatter_add = ops.gather, ops.scatter, ops.scatter_add
+    index_fill, index_add, index_select = ops.index_fill, ops.index_add, ops.index_select
+    masked_select, nonzero = ops.masked_select, ops.nonzero
+    sort, argsort, topk, cumsum, cumprod = ops.sort, ops.argsort, ops.topk, ops.cumsum, ops.cumprod
+    multinomial, bernoulli = ops.multinomial, ops.bernoulli
+
+    def contiguous(self, memory_format=None):
+        """This tensor if its memory is in C order (always, on a backend without layouts), else a copy
+        that is (PyTorch's rule: writes to the result reach this tensor exactly when PyTorch's do)."""
+        return self if self.backend.is_contiguous(self.array) else ops.copy.clone(self)
+
+    def scatter_(self, dim, index, src=None, value=None, *, reduce=None):
+        return self._update("scatter_", lambda t, s, v: ops.scatter(t, dim, index, s, v, reduce=reduce),
+                            src, value)
+
+    def scatter_add_(self, dim, index, src):
+        return self._update("scatter_add_", lambda t, s: ops.scatter_add(t, dim, index, s), src)
+
+    def index_fill_(self, dim, index, value):
+        return self._update("index_fill_", lambda t, v: ops.index_fill(t, dim, index, v), value)
+
+    def index_add_(self, dim, index, source, *, alpha=1):
+        return self._update("index_add_", lambda t, s: ops.index_add(t, dim, index, s, alpha=alpha), source)
+
+    def bernoulli_(self, p=0.5, *, generator=None):
+        """Fill with 0/1 samples, 1 with probability p (a number, or a tensor expanding to this shape)."""
+        return self._update("bernoulli_", lambda t, q: ops.sampling.bernoulli_fill(t, q, generator), p)
 
     def all(self) -> "Tensor":
         return self._wrap(self.backend.xp.all(self.array))

@@ -283,6 +283,34 @@ class Backend:
         sums = self._rows_of_sums(pos, size, xp.reshape(values, (-1, 1)))
         return xp.reshape(sums, (size,))
 
+    def scatter_flat(self, out, pos, values, reduce: str | None = None):
+        """out with out.flat[pos[i]] = values[i] (``reduce`` None; of repeated positions the last write
+        wins here, which one is unspecified elsewhere, as in PyTorch), += values[i] ("add": repeats
+        add up) or *= values[i] ("multiply"). ``out`` may be updated in place; ``pos`` (flat
+        positions) and ``values`` have one shape. One-hot products here (small sizes)."""
+        xp = self.xp
+        n = math.prod(out.shape)
+        flat, pos, values = xp.reshape(out, (-1,)), xp.reshape(pos, (-1,)), xp.reshape(values, (-1,))
+        k = pos.shape[0]
+        if k == 0:
+            return out
+        if reduce == "add":
+            return xp.reshape(flat + self.scatter_add_flat(n, pos, values), out.shape)
+        hit = xp.reshape(pos, (k, 1)) == xp.reshape(self.arange(n, dtype=pos.dtype), (1, n))  # (k, n)
+        if reduce == "multiply":
+            factors = xp.where(hit, xp.reshape(values, (k, 1)), xp.ones_like(values[:1]))
+            return xp.reshape(flat * xp.prod(factors, axis=0), out.shape)
+        # the last write wins: at each position the highest writer number (1-based; 0 for none)
+        writer = xp.max(xp.where(hit, xp.reshape(self.arange(k, dtype=pos.dtype) + 1, (k, 1)),
+                                 xp.zeros_like(pos[:1])), axis=0)
+        written = writer > 0
+        picked = xp.take(values, xp.where(written, writer - 1, xp.zeros_like(writer)), axis=0)
+        return xp.reshape(xp.where(written, picked, flat), out.shape)
+
+    def is_contiguous(self, a) -> bool:
+        """Whether ``a`` is laid out in C order (the standard has no memory layout: True)."""
+        return True
+
     def take_rows(self, weight, index):
         """weight[index] for an integer array of any shape (embedding lookup)."""
         xp = self.xp

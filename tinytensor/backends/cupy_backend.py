@@ -78,6 +78,19 @@ class CupyBackend(Backend):
         self.index_add(out, pos, values)
         return out
 
+    def scatter_flat(self, out, pos, values, reduce=None):
+        if reduce == "multiply":  # no multiply-at kernel in CuPy: the one-hot product
+            return super().scatter_flat(out, pos, values, reduce)
+        flat = out.reshape(-1)
+        if reduce is None:
+            flat[pos.reshape(-1)] = values.reshape(-1)
+        else:
+            self.index_add(flat, pos.reshape(-1), values.reshape(-1))
+        return flat.reshape(out.shape)
+
+    def is_contiguous(self, a):
+        return a.flags.c_contiguous
+
     def add_rows(self, num_rows, index, grad):
         out = self.cupy.zeros((num_rows,) + grad.shape[index.ndim:], dtype=grad.dtype)
         return self.index_add(out, index.reshape(-1), grad.reshape((index.size,) + grad.shape[index.ndim:]))

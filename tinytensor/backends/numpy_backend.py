@@ -108,6 +108,17 @@ class NumpyBackend(Backend):
             np.add.at(out, index, values)
         return out
 
+    def scatter_flat(self, out, pos, values, reduce=None):
+        flat = out.reshape(-1)
+        if reduce is None:
+            flat[pos.reshape(-1)] = values.reshape(-1)
+        else:
+            (np.add if reduce == "add" else np.multiply).at(flat, pos.reshape(-1), values.reshape(-1))
+        return flat.reshape(out.shape)
+
+    def is_contiguous(self, a):
+        return a.flags.c_contiguous
+
     def scatter_add_flat(self, size, pos, values):
         return np.bincount(pos, weights=values, minlength=size).astype(values.dtype, copy=False)
 

@@ -166,7 +166,8 @@ class Program:
     def describe(self) -> str:
         ups = "".join(f"\nupstream gradient of output {i}: {_array_source(g)}"
                       for i, g in self.upstream.items())
-        return (f"device {self.device!r} (both sides: import numpy as np; from math import inf, nan)\n"
+        return (f"device {self.device!r} (both sides: import numpy as np; from math import inf, nan; torch "
+                f"also: from tinytensor.testing.fuzz import torch_topk)\n"
                 f"--- tinytensor\n{self.reproducer('tt')}\n--- torch\n"
                 f"{self.reproducer('torch')}{ups}")
 
@@ -650,6 +651,208 @@ def _embedding(ctx: Ctx, x: Value) -> Call:
     return Call((ctx.int_leaf(x.shape, 0, 0), weight), torch_src="torch.nn.functional.embedding({all})")
 
 
+# ---- indexing along a dim, rearranging, sorting, scans, sampling --------------------------------
+
+def _index_like(ctx: Ctx, x: Value, dim: int, distinct: bool = False) -> Code:
+    """An index for gather/scatter along dim: x's number of dims (a 0-d x counts as 1-d), no larger
+    than x apart from dim, values in range; rarely a shape, dtype or value that PyTorch refuses.
+    ``distinct``: no index repeats along dim (a scatter's writes then never collide)."""
+    shape = x.shape or (1,)
+    d = dim % len(shape) if -len(shape) <= dim < len(shape) else 0
+    n = shape[d]
+    ishape = [ctx.int(0, m) if k != d else ctx.int(0 if ctx.rare(10) else 1, 3) for k, m in enumerate(shape)]
+    if distinct:
+        ishape[d] = min(ishape[d], n)
+    if ctx.rare(8):
+        ishape = list(ctx.shape(0, 3))  # most likely the wrong number of dims or too large
+    ishape = tuple(ishape) if x.shape or len(ishape) != 1 or ctx.rare(50) else ()
+    if distinct and len(ishape) == len(shape) and ishape and ishape[d % len(ishape)] <= n:
+        full = tuple(n if k == d else m for k, m in enumerate(ishape))
+        a = np.argsort(ctx.rng.random(full), axis=d)[tuple(slice(0, m) for m in ishape)].astype(np.int64)
+        return ctx.leaf(ishape, "int64", False, a)
+    if ctx.rare(5):
+        return ctx.leaf(ishape, ctx.choice(("int32", "float32", "bool")), False)
+    return ctx.int_leaf(ishape, 0, n - 1)
+
+
+def _gather(ctx: Ctx, x: Value) -> Call:
+    d = ctx.dim(x.ndim)
+    return Call((x.code, d, _index_like(ctx, x, d)))
+
+
+def _src_like(ctx: Ctx, x: Value, index: Code, dtype: str | None = None) -> Code:
+    """A src for scatter: the index's shape (rarely larger, then without a gradient: PyTorch's backward
+    refuses a src larger than the index), x's dtype (rarely another)."""
+    ishape = tuple(ctx.prog.leaves[int(index[1:])].array.shape)
+    dtype = dtype or (x.dtype if not ctx.rare(5) else ctx.dtype())
+    if ctx.rare(15):
+        return ctx.leaf(tuple(n + ctx.int(0, 1) for n in ishape), dtype, False)
+    return ctx.leaf(ishape, dtype)
+
+
+def _scatter(ctx: Ctx, x: Value) -> Call:
+    d = ctx.dim(x.ndim)
+    reduce = ctx.choice(("add", "multiply")) if ctx.rare(15) else None
+    index = _index_like(ctx, x, d, distinct=reduce is None)
+    kw = {} if reduce is None else {"reduce": reduce}
+    if ctx.rare(30):
+        return Call((x.code, d, index), dict(kw, value=ctx.scalar(("float", "int"))))
+    return Call((x.code, d, index, _src_like(ctx, x, index)), kw)
+
+
+def _scatter_add(ctx: Ctx, x: Value) -> Call:
+    d = ctx.dim(x.ndim)
+    index = _index_like(ctx, x, d)
+    return Call((x.code, d, index, _src_like(ctx, x, index)))
+
+
+def _vector_index(ctx: Ctx, x: Value, dim: int, negative: bool = False) -> Code:
+    n = x.shape[dim] if -x.ndim <= dim < x.ndim and x.ndim else 1
+    shape = ctx.choice(((ctx.int(0, 3),), (ctx.int(0, 3),), ())) if not ctx.rare(5) else (1, 1)
+    if ctx.rare(5):
+        return ctx.leaf(shape, ctx.choice(("int32", "float32")), False)
+    return ctx.int_leaf(shape, -n if negative else 0, n - 1)
+
+
+def _index_select(ctx: Ctx, x: Value) -> Call:
+    d = ctx.dim(x.ndim)
+    return Call((x.code, d, _vector_index(ctx, x, d)))
+
+
+def _index_add(ctx: Ctx, x: Value) -> Call:
+    d = ctx.dim(x.ndim)
+    index = _vector_index(ctx, x, d)
+    k = math.prod(ctx.prog.leaves[int(index[1:])].array.shape)
+    shape = tuple(k if i == d % max(x.ndim, 1) else n for i, n in enumerate(x.shape))
+    if ctx.rare(8):
+        shape = ctx.shape(0, 3)
+    source = ctx.leaf(shape, x.dtype if not ctx.rare(5) else ctx.dtype())
+    kw = {"alpha": ctx.choice((2, 0.5, -1))} if x.dtype.startswith("float") and ctx.rare(30) else {}
+    return Call((x.code, d, index, source), kw)
+
+
+def _index_fill(ctx: Ctx, x: Value) -> Call:
+    """Indices count from the back too, but not with a value that requires grad: PyTorch's backward
+    reads its gradient with index_select, which refuses them."""
+    d = ctx.dim(x.ndim)
+    value = ctx.leaf((), ctx.dtype()) if ctx.rare(25) else ctx.scalar(("float", "int", "bool"))
+    negative = not (isinstance(value, Code) and ctx.prog.leaves[int(value[1:])].requires_grad)
+    return Call((x.code, d, _vector_index(ctx, x, d, negative=negative), value))
+
+
+def _masked_select(ctx: Ctx, x: Value) -> Call:
+    mask = ctx.leaf(ctx.broadcast_partner(x.shape), "bool" if not ctx.rare(5) else "int64", False)
+    return Call((x.code, mask))
+
+
+def _nonzero(ctx: Ctx, x: Value) -> Call:
+    return Call((x.code,), {"as_tuple": ctx.choice((False, True))}, next_index=ctx.int(0, 2))
+
+
+def _flip(ctx: Ctx, x: Value) -> Call:
+    dims = tuple(ctx.dim(x.ndim) for _ in range(ctx.int(0, max(x.ndim, 1))))
+    return Call((x.code, dims))
+
+
+def _roll(ctx: Ctx, x: Value) -> Call:
+    if ctx.rare(35):
+        return Call((x.code, ctx.int(-4, 4) if not ctx.rare(10) else (ctx.int(-4, 4),)))
+    k = ctx.int(1, 2)
+    dims = tuple(ctx.dim(x.ndim) for _ in range(k))
+    shifts = tuple(ctx.int(-4, 4) for _ in range(k + (1 if ctx.rare(5) else 0)))
+    if len(shifts) == 1 and ctx.rare(50):
+        return Call((x.code, shifts[0], dims[0]))
+    return Call((x.code, shifts, dims))
+
+
+def _repeat(ctx: Ctx, x: Value) -> Call:
+    sizes = tuple(ctx.int(0, 3) if ctx.rare(30) else ctx.int(1, 2) for _ in range(x.ndim + ctx.int(0, 1)))
+    if sizes and ctx.rare(5):
+        sizes = sizes[1:] if ctx.rare(50) else (-1,) + sizes[1:]  # too few, or negative
+    return Call((x.code,) + (sizes if sizes or ctx.rare(50) else ((),)))
+
+
+def _sort_like(kind: str):
+    """sort/argsort; PyTorch's default sort is not stable, so its side asks for stable=True: the
+    answer tinytensor gives either way."""
+
+    def draw(ctx: Ctx, x: Value) -> Call:
+        kw = {"dim": ctx.dim(x.ndim), "descending": ctx.choice((False, True))}
+        if ctx.rare(50):
+            kw["stable"] = ctx.choice((False, True))
+        name = "sort" if kind == "sort" else "argsort"
+        torch_src = f"torch.{name}({{a[0]}}, " + _kw_src(dict(kw, stable=True)) + ")"
+        return Call((x.code,), kw, torch_src=torch_src, next_index=ctx.int(0, 1))
+
+    return draw
+
+
+def _topk(ctx: Ctx, x: Value) -> Call:
+    d = ctx.dim(x.ndim)
+    n = x.shape[d] if -x.ndim <= d < x.ndim and x.ndim else 1
+    k = ctx.choice((n + 1, -1)) if ctx.rare(8) else ctx.int(0, n)
+    return Call((x.code, k), {"dim": d, "largest": ctx.choice((True, False))},
+                torch_src="torch_topk({all})", next_index=ctx.int(0, 1))
+
+
+def torch_topk(x, k, dim=-1, largest=True, sorted=True):
+    """torch.topk with ties broken as tinytensor's (a stable sort's: the first of equal values);
+    PyTorch's own pick among equal values is unspecified. torch.topk runs first, for its errors."""
+    torch = _torch()
+    out = torch.topk(x, k, dim=dim, largest=largest, sorted=sorted)
+    if x.ndim == 0:
+        return out
+    idx = torch.sort(x, dim=dim, descending=largest, stable=True).indices.narrow(dim, 0, k)
+    return torch.return_types.topk((x.gather(dim, idx), idx))
+
+
+def _scan(ctx: Ctx, x: Value) -> Call:
+    kw = {"dtype": DT(ctx.choice(("float64", "float32", "int64", "bool")))} if ctx.rare(15) else {}
+    return Call((x.code, ctx.dim(x.ndim)), kw)
+
+
+def _multinomial(ctx: Ctx, x: Value) -> Call:
+    """Only what is deterministic: one category of nonzero probability per row, drawn once without
+    replacement or any number of times with; and the inputs PyTorch refuses."""
+    replacement = ctx.choice((False, True))
+    n = ctx.int(1, 3) if replacement else (1 if not ctx.rare(10) else ctx.choice((0, 2, 4)))
+    if x.ndim not in (1, 2) or not x.dtype.startswith("float") or ctx.rare(10):
+        return Call((x.code, n, replacement))
+    p = np.zeros(x.shape)
+    if x.shape[-1]:
+        rows = p.reshape(-1, x.shape[-1])
+        rows[np.arange(len(rows)), ctx.rng.integers(0, x.shape[-1], len(rows))] = ctx.choice((1.0, 0.5, 3.0))
+    if p.size and ctx.rare(10):
+        p.flat[0] = ctx.choice((-1.0, math.nan, math.inf))
+    return Call((ctx.leaf(x.shape, x.dtype, False, p), n, replacement))
+
+
+def _bernoulli(ctx: Ctx, x: Value) -> Call:
+    """Only what is deterministic: probabilities 0 and 1 (and those PyTorch refuses)."""
+    if ctx.rare(40):  # x gives the shape and dtype only: its gradient is 0 in tinytensor, while
+        # PyTorch has no derivative for bernoulli(x, p) (it raises in backward): compared without one
+        return Call((Code(f"{x.code}.detach()"), ctx.choice((0.0, 1.0, 1.0, 1.5, -0.5))))
+    p = ctx.rng.integers(0, 2, x.shape).astype(np.float64)
+    if p.size and ctx.rare(10):
+        p.flat[0] = ctx.choice((1.5, -0.5, math.nan))
+    return Call((ctx.leaf(x.shape, x.dtype if x.dtype.startswith("float") else ctx.choice(FLOATS), None, p),))
+
+
+def _bernoulli_(ctx: Ctx, x: Value) -> Call:
+    if ctx.rare(30):  # (a p that requires grad for an integer x trips an internal assert in PyTorch)
+        shape = ctx.broadcast_partner(x.shape)
+        grad = None if x.dtype.startswith("float") else False
+        return Call((x.code, ctx.leaf(shape, ctx.choice(FLOATS), grad, ctx.rng.integers(0, 2, shape))))
+    return Call((x.code, ctx.choice((0.0, 1.0, 1.5))))
+
+
+def _inplace_of(name: str, draw):
+    """x.name(...) on a detached copy of x, with the arguments ``draw`` gives (see _inplace)."""
+    src = f"(lambda t, *a, **k: t.{name}(*a, **k))({{a[0]}}.detach().clone(), {{rest}})"
+    return FuzzOp(name, draw, tt_src=src, torch_src=src, inputs=DTYPES,
+                  may_refuse=((RuntimeError, "in-place"),))
+
+
 # ---- Tensor methods that are not ops --------------------------------------------------------------
 
 def _cast(ctx: Ctx, x: Value) -> Call:
@@ -774,6 +977,30 @@ def _build_table() -> dict:
                                 "zero_", "copy_")),
         FuzzOp("setitem", _setitem, tt_src=_SETITEM_SRC, torch_src=_SETITEM_SRC, inputs=DTYPES,
                may_refuse=((RuntimeError, "in-place"),)),
+        # indexing along a dim, rearranging, sorting, scans, sampling
+        FuzzOp("gather", _gather, inputs=DTYPES), FuzzOp("scatter", _scatter, inputs=DTYPES),
+        FuzzOp("scatter_add", _scatter_add, inputs=DTYPES),
+        FuzzOp("index_select", _index_select, inputs=DTYPES), FuzzOp("index_add", _index_add, inputs=DTYPES),
+        FuzzOp("index_fill", _index_fill, inputs=DTYPES),
+        FuzzOp("masked_select", _masked_select, inputs=DTYPES),
+        FuzzOp("nonzero", _nonzero, inputs=DTYPES),
+        FuzzOp("t", _unary, inputs=DTYPES), FuzzOp("flip", _flip, inputs=DTYPES),
+        FuzzOp("roll", _roll, inputs=DTYPES),
+        FuzzOp("repeat", _repeat, tt_src="{a[0]}.repeat({rest})", torch_src="{a[0]}.repeat({rest})",
+               inputs=DTYPES),
+        _method("contiguous"),
+        FuzzOp("sort", _sort_like("sort"), inputs=DTYPES),
+        FuzzOp("argsort", _sort_like("argsort"), inputs=DTYPES),
+        FuzzOp("topk", _topk, inputs=DTYPES),
+        FuzzOp("cumsum", _scan, inputs=DTYPES), FuzzOp("cumprod", _scan, inputs=DTYPES),
+        # without replacement tinytensor refuses to draw more categories than have a nonzero probability;
+        # PyTorch's CPU kernel then draws zero-probability ones (its documentation asks for enough)
+        FuzzOp("multinomial", _multinomial,
+               may_refuse=((RuntimeError, "not enough categories with nonzero probability"),)),
+        FuzzOp("bernoulli", _bernoulli, inputs=DTYPES),
+        _inplace_of("scatter_", _scatter), _inplace_of("scatter_add_", _scatter_add),
+        _inplace_of("index_fill_", _index_fill), _inplace_of("index_add_", _index_add),
+        _inplace_of("bernoulli_", _bernoulli_),
     ]
     for name in ("abs", "neg", "sign", "exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid",
                  "relu", "erf"):
@@ -816,7 +1043,7 @@ def _torch():
 
 def _namespace(lib: str) -> dict:
     torch = _torch() if lib == "torch" else None
-    return {"tt": tt, "torch": torch, "np": np, "inf": math.inf, "nan": math.nan}
+    return {"tt": tt, "torch": torch, "np": np, "inf": math.inf, "nan": math.nan, "torch_topk": torch_topk}
 
 
 def _make_leaves(prog: Program, lib: str) -> dict:

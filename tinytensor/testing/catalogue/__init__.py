@@ -12,13 +12,26 @@ Float inputs of a sample are float64 arrays; the checker casts them to each dtyp
 Integer and bool inputs (indices, masks) keep their dtype and never need gradients.
 
 The entries live by op family, each with its samples and references beside it: ``elementwise``,
-``comparison``, ``reductions``, ``shape``, ``indexing``, ``linalg``, ``nn`` (``base`` holds ``OpSpec``
-and ``Sample``). Every public op (``tinytensor.ops.__all__``) has a differentiable entry here, or is
-in ``NON_DIFFERENTIABLE`` and has a forward-only one; tests/test_op_coverage.py checks both ways.
+``comparison``, ``reductions``, ``scans``, ``sorting``, ``shape``, ``rearrange``, ``indexing``, ``linalg``,
+``nn``, ``sampling`` (``base`` holds ``OpSpec`` and ``Sample``). Every public op
+(``tinytensor.ops.__all__``) has a differentiable entry here, or is in ``NON_DIFFERENTIABLE`` and has a
+forward-only one; tests/test_op_coverage.py checks both ways.
 """
 from __future__ import annotations
 
-from . import comparison, elementwise, indexing, linalg, nn, reductions, shape
+from . import (
+    comparison,
+    elementwise,
+    indexing,
+    linalg,
+    nn,
+    rearrange,
+    reductions,
+    sampling,
+    scans,
+    shape,
+    sorting,
+)
 from .base import OpSpec, Sample
 from .indexing import Slot
 
@@ -27,9 +40,13 @@ OPS: list[OpSpec] = [
     *comparison.SPECS,
     *linalg.SPECS,
     *reductions.SPECS,
+    *scans.SPECS,
+    *sorting.SPECS,
     *shape.SPECS,
+    *rearrange.SPECS,
     *indexing.SPECS,
     *nn.SPECS,
+    *sampling.SPECS,
 ]
 
 # Public ops without a gradient, and why. Each has a forward-only entry (``differentiable=False``)
@@ -42,6 +59,9 @@ NON_DIFFERENTIABLE: dict[str, str] = {
     "isnan": "a test of values: bool result",
     "argmax": "an index: int64 result",
     "argmin": "an index: int64 result",
+    "argsort": "indices: int64 result",
+    "nonzero": "coordinates: int64 result",
+    "multinomial": "drawn category indices: int64 result",
     "one_hot": "int64 result from int64 indices",
     "broadcast_shapes": "works on shapes (tuples of ints), not on tensors",
 }

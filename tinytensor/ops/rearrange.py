@@ -1,0 +1,119 @@
+"""Rearranging elements: t (the matrix transpose), flip, roll and repeat (tiling). Each result is a
+copy with its own memory, as PyTorch's (t is a view, as there)."""
+from __future__ import annotations
+
+import operator
+
+from ..autograd.function import Function
+from .dims import distinct_dims, normalize_dim
+from .shape import transpose
+
+
+def t(input):
+    """The transpose of a matrix; a 0-d or 1-d tensor is returned as it is."""
+    if input.ndim > 2:
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {input.ndim}D (shape "
+                           f"{tuple(input.shape)}); use transpose(dim0, dim1) or mT")
+    return transpose(input, 0, 1) if input.ndim == 2 else input
+
+
+class Flip(Function):
+    """y = x with the order along dims reversed; its own adjoint."""
+
+    def forward(self, x, dims):
+        self.dims = dims
+        return self.backend.copy(self.xp.flip(x, axis=dims) if dims else x)
+
+    def backward(self, gy):
+        return Flip.apply(gy, self.dims), None
+
+
+def flip(input, *dims):
+    """input with the order of its elements reversed along each of dims: flip(x, (0, 1)) or x.flip(0, 1)."""
+    if not dims:
+        raise TypeError("flip: missing the dims to flip, e.g. flip(x, (0,)) or x.flip(0)")
+    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+        dims = tuple(dims[0])
+    dims = tuple(distinct_dims(dims, input.ndim, "flip", input.shape)) if dims else ()
+    return Flip.apply(input, dims if input.ndim else ())
+
+
+class Roll(Function):
+    """y_{(i + s) mod n} = x_i along each dim (over the flattened tensor for dims None); the adjoint
+    rolls back by -s."""
+
+    def forward(self, x, shifts, dims):
+        self.shifts, self.dims = shifts, dims
+        if x.size == 0:
+            return self.backend.copy(x)
+        if dims is None:
+            return self.xp.roll(x, shifts[0])
+        return self.xp.roll(x, shifts, axis=dims)
+
+    def backward(self, gy):
+        return Roll.apply(gy, tuple(-s for s in self.shifts), self.dims), None, None
+
+
+def roll(input, shifts, dims=None):
+    """input with its elements shifted by ``shifts`` along ``dims`` (wrapping around at the end);
+    without dims the flattened tensor is rolled and the shape restored."""
+    shifts = _ints(shifts, "roll", "shifts")
+    if dims is None:
+        if len(shifts) != 1:
+            raise RuntimeError(f"roll: shifts and dimensions must align. shifts: {len(shifts)}, dims:0 (give "
+                               f"dims for several shifts)")
+        return Roll.apply(input, shifts, None)
+    dims = _ints(dims, "roll", "dims")
+    if not shifts:
+        raise RuntimeError("roll: `shifts` required")
+    if len(shifts) != len(dims):
+        raise RuntimeError(f"roll: shifts and dimensions must align. shifts: {len(shifts)}, dims:{len(dims)}")
+    if input.ndim == 0:
+        raise IndexError(f"roll: Dimension specified as {dims[0]} but tensor has no dimensions")
+    total: dict = {}
+    for s, d in zip(shifts, dims):  # a dim named twice rolls by the sum of its shifts
+        d = normalize_dim(d, input.ndim, "roll", input.shape)
+        total[d] = total.get(d, 0) + s
+    return Roll.apply(input, tuple(total.values()), tuple(total))
+
+
+def _ints(v, op: str, name: str) -> tuple:
+    items = tuple(v) if isinstance(v, (tuple, list)) else (v,)
+    try:
+        return tuple(operator.index(i) for i in items)
+    except TypeError:
+        raise TypeError(f"{op}: {name} must be an int or a tuple of ints, got {v!r}") from None
+
+
+class Repeat(Function):
+    """y = x tiled: sizes[i] copies of it along dim i (x first gets leading size-1 dims): x of shape
+    (a, b) is broadcast as (r0, a, r1, b) and merged to (r0·a, r1·b). The adjoint sums the copies."""
+
+    def forward(self, x, sizes):
+        xp = self.xp
+        self.in_shape = x.shape
+        shape = (1,) * (len(sizes) - x.ndim) + tuple(x.shape)
+        self.pairs = tuple(n for r, s in zip(sizes, shape) for n in (r, s))  # (r0, a, r1, b)
+        spread = xp.reshape(x, tuple(n for s in shape for n in (1, s)))  # (1, a, 1, b)
+        tiled = self.backend.copy(xp.broadcast_to(spread, self.pairs))
+        return xp.reshape(tiled, tuple(r * s for r, s in zip(sizes, shape)))
+
+    def backward(self, gy):
+        copies = tuple(range(0, len(self.pairs), 2))  # the r axes
+        return gy.reshape(self.pairs).sum(dim=copies).reshape(self.in_shape), None
+
+
+def repeat(input, *sizes):
+    """input tiled sizes[i] times along dim i (PyTorch's Tensor.repeat; extra sizes add leading dims):
+    x.repeat(2, 3)."""
+    if not sizes:
+        raise TypeError("repeat: missing the sizes, e.g. x.repeat(2, 3) or x.repeat((2, 3))")
+    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+        sizes = tuple(sizes[0])
+    sizes = _ints(sizes, "repeat", "sizes")
+    if len(sizes) < input.ndim:
+        raise RuntimeError(f"repeat: the {len(sizes)} sizes {sizes} cannot be fewer than the {input.ndim} "
+                           f"dimensions of a tensor of shape {tuple(input.shape)}")
+    if any(r < 0 for r in sizes):
+        raise RuntimeError(f"repeat: sizes must be non-negative, got {sizes}")
+    return Repeat.apply(input, sizes)
