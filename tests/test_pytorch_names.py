@@ -236,3 +236,26 @@ def test_generator_streams_are_their_own_and_seeded():
     assert np.array_equal(tt.rand(3, generator=a.set_state(state)).numpy(), first)
     with pytest.raises(TypeError, match="tinytensor.Generator"):
         tt.rand(2, generator=np.random.default_rng())
+
+
+def test_the_default_dtype_as_pytorch():
+    import torch
+
+    def made(lib):
+        return [lib.tensor([1.5]), lib.tensor([1]) * 1.5, lib.tensor([1]).exp(), lib.arange(3.0),
+                lib.Tensor([1]), lib.zeros(2), lib.rand(2), lib.full((2,), 0.5), lib.tensor([1]) / 2,
+                lib.zeros(2, dtype=float), lib.tensor([1]).to(float), lib.ones(2).float()]
+
+    for default in ("float64", "float32"):
+        tt.set_default_dtype(getattr(tt, default))
+        torch.set_default_dtype(getattr(torch, default))
+        try:
+            got = [t.dtype.name for t in made(tt)]
+            want = [str(t.dtype).removeprefix("torch.") for t in made(torch)]
+            assert got == want, default
+            assert tt.get_default_dtype().name == default
+        finally:
+            tt.set_default_dtype(tt.float32)
+            torch.set_default_dtype(torch.float32)
+    with pytest.raises(TypeError, match="floating-point"):
+        tt.set_default_dtype(tt.int64)

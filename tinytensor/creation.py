@@ -5,7 +5,7 @@ import numpy as np
 
 from .autograd.tensor_core import TensorCore
 from .backends import canonical_device, for_device
-from .dtypes import DTYPES, DType, as_dtype, float32, int64
+from .dtypes import _DEFAULT_FLOAT, DTYPES, DType, as_dtype, default_float, int64
 from .random import host_generator
 from .tensor import Tensor
 
@@ -15,6 +15,20 @@ _default = {"device": "cpu"}
 def set_default_device(device) -> None:
     """Where creation functions put tensors when no device= is given."""
     _default["device"] = canonical_device(device)
+
+
+def set_default_dtype(dtype) -> None:
+    """The floating-point dtype of new tensors made from Python floats or without a dtype (float32
+    unless set; PyTorch's torch.set_default_dtype)."""
+    dtype = as_dtype(dtype)
+    if not dtype.is_floating_point:
+        raise TypeError(f"set_default_dtype: only floating-point types are supported as the default type, "
+                        f"got {dtype}")
+    _DEFAULT_FLOAT[0] = dtype
+
+
+def get_default_dtype() -> DType:
+    return default_float()
 
 
 def get_default_device() -> str:
@@ -44,7 +58,7 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
     host = np.array(data, dtype=None if dtype is None else dtype.name)
     if dtype is None:
         if host.dtype == np.float64 and not _has_numpy_float64(data):
-            host = host.astype(np.float32)  # Python floats default to float32; NumPy's float64 stays
+            host = host.astype(default_float().name)  # Python floats: the default dtype; NumPy's stay
         elif host.dtype.kind in "iu" and host.dtype.name not in DTYPES:  # uint16/32/64: int64
             if host.dtype == np.uint64 and host.size and host.max() > np.iinfo(np.int64).max:
                 raise OverflowError("tensor(): uint64 values above the int64 range are not supported")
@@ -88,7 +102,7 @@ def _shape(size) -> tuple:
 
 def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     if dtype is None:
-        dtype = float32 if isinstance(fill_value, float) else as_dtype(type(fill_value))
+        dtype = default_float() if isinstance(fill_value, float) else as_dtype(type(fill_value))
     dtype = as_dtype(dtype)
     backend = for_device(device if device is not None else _default["device"])
     shape = tuple(size) if isinstance(size, (tuple, list)) else (size,)
@@ -97,11 +111,11 @@ def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False)
 
 
 def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    return full(_shape(size), 0, dtype=dtype or float32, device=device, requires_grad=requires_grad)
+    return full(_shape(size), 0, dtype=dtype or default_float(), device=device, requires_grad=requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    return full(_shape(size), 1, dtype=dtype or float32, device=device, requires_grad=requires_grad)
+    return full(_shape(size), 1, dtype=dtype or default_float(), device=device, requires_grad=requires_grad)
 
 
 def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
@@ -126,28 +140,28 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool
     if end is None:
         start, end = 0, start
     if dtype is None:
-        dtype = int64 if all(isinstance(v, int) for v in (start, end, step)) else float32
+        dtype = int64 if all(isinstance(v, int) for v in (start, end, step)) else default_float()
     return _finish(np.arange(start, end, step), device, as_dtype(dtype), requires_grad)
 
 
 def linspace(start, end, steps: int, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    return _finish(np.linspace(start, end, steps), device, as_dtype(dtype or float32), requires_grad)
+    return _finish(np.linspace(start, end, steps), device, as_dtype(dtype or default_float()), requires_grad)
 
 
 def eye(n: int, m: int | None = None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    return _finish(np.eye(n, m), device, as_dtype(dtype or float32), requires_grad)
+    return _finish(np.eye(n, m), device, as_dtype(dtype or default_float()), requires_grad)
 
 
 def rand(*size, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Uniform [0, 1) samples from the seeded host generator (or ``generator``)."""
-    return _finish(host_generator(generator).random(_shape(size)), device, as_dtype(dtype or float32),
+    return _finish(host_generator(generator).random(_shape(size)), device, as_dtype(dtype or default_float()),
                    requires_grad)
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Standard normal samples from the seeded host generator (or ``generator``)."""
     samples = host_generator(generator).standard_normal(_shape(size))
-    return _finish(samples, device, as_dtype(dtype or float32), requires_grad)
+    return _finish(samples, device, as_dtype(dtype or default_float()), requires_grad)
 
 
 def randint(low, high=None, size=(), generator=None, dtype=None, device=None) -> Tensor:

@@ -31,7 +31,13 @@ int64 = DType("int64", False, 8)
 bool_ = DType("bool", False, 1)
 
 DTYPES = {d.name: d for d in (float16, bfloat16, float32, float64, uint8, int8, int16, int32, int64, bool_)}
-_PY_TYPES = {float: float32, int: int64, bool: bool_}
+_PY_TYPES = {float: float64, int: int64, bool: bool_}  # as PyTorch: dtype=float is float64
+_DEFAULT_FLOAT = [float32]  # tt.set_default_dtype changes it
+
+
+def default_float() -> DType:
+    """The dtype of Python floats and of float tensors made without a dtype (float32 unless set)."""
+    return _DEFAULT_FLOAT[0]
 
 
 def as_dtype(dtype) -> DType:
@@ -75,4 +81,4 @@ def scalar_dtype(tensor_dtype: DType, value) -> DType:
     if isinstance(value, int) or kind in ("i", "u", "b"):
         return int64 if tensor_dtype is bool_ else tensor_dtype
     # a float scalar (Python float, np.float64, 0-d float array)
-    return tensor_dtype if tensor_dtype.is_floating_point else float32
+    return tensor_dtype if tensor_dtype.is_floating_point else _DEFAULT_FLOAT[0]

@@ -7,7 +7,19 @@ from . import compat, ops
 from .autograd.grad_mode import is_grad_enabled
 from .autograd.tensor_core import TensorCore, refresh_view, replay_view
 from .backends import for_device
-from .dtypes import DTYPES, DType, as_dtype, bool_, float16, float32, float64, int32, int64, kind
+from .dtypes import (
+    DTYPES,
+    DType,
+    as_dtype,
+    bool_,
+    default_float,
+    float16,
+    float32,
+    float64,
+    int32,
+    int64,
+    kind,
+)
 from .ops._operands import as_element, scalar
 from .ops.copy import clone, to_backend
 
@@ -29,7 +41,7 @@ class Tensor(TensorCore):
 
     @staticmethod
     def _legacy_new(args: tuple):
-        return compat.legacy_new(args, float32)
+        return compat.legacy_new(args, default_float())
 
     # ---- conversion and metadata ----------------------------------------------------------
     def __repr__(self) -> str:

@@ -5,7 +5,7 @@ import numbers
 
 from ..autograd.function import Function
 from ..autograd.tensor_core import TensorCore
-from ..dtypes import bool_, float32, kind, promote, scalar_dtype
+from ..dtypes import bool_, default_float, kind, promote, scalar_dtype
 
 
 def scalar(value, op: str):
@@ -82,8 +82,8 @@ def _unbool(value, t: TensorCore):
 
 
 def floating(t: TensorCore):
-    """Integer and bool tensors become float32 for ops like exp (as PyTorch does)."""
-    return t if t.dtype.is_floating_point else cast(t, float32)
+    """Integer and bool tensors become the default float dtype for ops like exp, as in PyTorch."""
+    return t if t.dtype.is_floating_point else cast(t, default_float())
 
 
 def like(ref: TensorCore, data):

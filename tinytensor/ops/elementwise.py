@@ -602,11 +602,12 @@ def where(condition, input, other):
         isinstance(input, TensorCore) or isinstance(other, TensorCore)
     ) else (scalar(input, "where"), scalar(other, "where"))
     if not isinstance(input, TensorCore) and not isinstance(other, TensorCore):
-        dt = "float32" if isinstance(input, float) or isinstance(other, float) else "int64"
+        from ..dtypes import default_float, int64
+
+        dt = default_float() if isinstance(input, float) or isinstance(other, float) else int64
         bk = condition.backend
-        from ..dtypes import as_dtype
-        input = like(condition, bk.full((), input, as_dtype(dt)))
-        other = like(condition, bk.full((), other, as_dtype(dt)))
+        input = like(condition, bk.full((), input, dt))
+        other = like(condition, bk.full((), other, dt))
     shapes = [tuple(condition.shape)] + [tuple(t.shape) for t in (input, other) if isinstance(t, TensorCore)]
     broadcast_shapes(*shapes, op="where")
     return Where.apply(condition, input, other)
