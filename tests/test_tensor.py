@@ -19,7 +19,7 @@ def test_tensor_infers_dtypes_like_torch(device):
     assert tt.tensor(np.zeros(2, dtype=np.int32), device=device).dtype is tt.int32
     assert tt.tensor([[1, 2], [3, 4]], dtype=tt.float64, device=device).dtype is tt.float64
     assert tt.tensor([1, 2], dtype="float32", device=device).dtype is tt.float32
-    assert tt.tensor([1, 2], dtype=float, device=device).dtype is tt.float64  # Python float: float64, as torch
+    assert tt.tensor([1, 2], dtype=float, device=device).dtype is tt.float64  # float64, as torch
 
 
 def test_tensor_shapes_values_and_copies(device):

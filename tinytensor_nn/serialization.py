@@ -37,8 +37,8 @@ import safetensors.numpy
 
 import tinytensor as tt
 from tinytensor import Tensor
-from tinytensor.dtypes import DTYPES
 from tinytensor.backends import for_device
+from tinytensor.dtypes import DTYPES
 
 FORMAT = "tinytensor.checkpoint"
 VERSION = 1
