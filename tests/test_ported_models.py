@@ -6,9 +6,7 @@ file's configure_optimizers where it has one), generated tokens (greedy / top_k=
 depend on the random stream), the annotated transformer's label smoothing and Noam schedule, and micrograd's
 tests with tinytensor in torch's place.
 
-The stored files are not committed (tests/ported/README.md): where one is absent its tests skip. A test
-joins this file once tinytensor has what it needs (generation needs topk and multinomial, every GPT and the
-annotated transformer Tensor.contiguous, its label smoothing scatter_, index_fill_ and nonzero).
+The stored files are not committed (tests/ported/README.md): where one is absent its tests skip.
 TT_PORTED_REPORT=<file> writes every compared quantity's max |torch - tinytensor| to that file as JSON.
 """
 from __future__ import annotations
@@ -154,6 +152,57 @@ def nano_targets(seed: int) -> np.ndarray:
     return y
 
 
+@pytest.mark.parametrize("dtype", TOL)
+@pytest.mark.parametrize("bias", [True, False])
+def test_nanogpt_logits_loss_and_every_gradient(nanogpt, dtype, bias):
+    models = dict(zip(LIBS, nano_model(nanogpt, dtype, bias)))
+    idx, y = tokens((B, T), V, 1), nano_targets(2)
+    out = {}
+    for lib, model in models.items():
+        logits, loss = model(tensor(lib, idx), tensor(lib, y))
+        loss.backward()
+        out[lib] = logits, loss
+    label = f"nanoGPT {dtype} bias={bias}"
+    check(f"{label}: logits", out["torch"][0], out["tinytensor"][0], TOL[dtype])
+    check(f"{label}: loss", out["torch"][1], out["tinytensor"][1], TOL[dtype])
+    check_named(f"{label}: gradients", gradients(models["torch"]), gradients(models["tinytensor"]),
+                TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", TOL)
+def test_nanogpt_inference_logits_of_the_last_position(nanogpt, dtype):
+    models = dict(zip(LIBS, nano_model(nanogpt, dtype)))
+    idx = tokens((B, T), V, 3)
+    out = {}
+    for lib, model in models.items():
+        model.eval()
+        with lib_of(lib).no_grad():
+            out[lib] = model(tensor(lib, idx))
+        assert out[lib][1] is None and tuple(out[lib][0].shape) == (B, 1, V)
+    check(f"nanoGPT {dtype}: inference logits", out["torch"][0], out["tinytensor"][0], TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", TOL)
+def test_nanogpt_manual_attention_path(nanogpt, dtype, monkeypatch):
+    """Without F.scaled_dot_product_attention (PyTorch < 2.0) the file masks a tril buffer itself."""
+    for F in (torch.nn.functional, tt.nn.functional):
+        monkeypatch.delattr(F, "scaled_dot_product_attention")
+    models = dict(zip(LIBS, nano_model(nanogpt, dtype)))
+    monkeypatch.undo()
+    assert not models["tinytensor"].transformer.h[0].attn.flash
+    idx, y = tokens((B, T), V, 1), nano_targets(2)
+    out = {}
+    for lib, model in models.items():
+        logits, loss = model(tensor(lib, idx), tensor(lib, y))
+        loss.backward()
+        out[lib] = logits, loss
+    label = f"nanoGPT {dtype} manual attention"
+    check(f"{label}: logits", out["torch"][0], out["tinytensor"][0], TOL[dtype])
+    check(f"{label}: loss", out["torch"][1], out["tinytensor"][1], TOL[dtype])
+    check_named(f"{label}: gradients", gradients(models["torch"]), gradients(models["tinytensor"]),
+                TOL[dtype])
+
+
 def test_nanogpt_parameter_names_and_counts(nanogpt):
     tm, ttm = nano_model(nanogpt, "float32")
     assert [n for n, _ in ttm.named_parameters()] == [n for n, _ in tm.named_parameters()]
@@ -162,6 +211,56 @@ def test_nanogpt_parameter_names_and_counts(nanogpt):
     assert ttm.get_num_params(non_embedding=False) == tm.get_num_params(non_embedding=False)
     assert ttm.lm_head.weight is ttm.transformer.wte.weight  # weight tying survives
     assert ttm.estimate_mfu(4, 0.5) == tm.estimate_mfu(4, 0.5)
+
+
+@pytest.mark.parametrize("dtype", TOL)
+def test_nanogpt_configure_optimizers_adamw_steps(nanogpt, dtype):
+    models = dict(zip(LIBS, nano_model(nanogpt, dtype)))
+    opts = {lib: m.configure_optimizers(weight_decay=0.1, learning_rate=1e-2, betas=(0.9, 0.95),
+                                        device_type="cpu") for lib, m in models.items()}
+    for lib, opt in opts.items():
+        assert [g["weight_decay"] for g in opt.param_groups] == [0.1, 0.0], lib
+    data = [(tokens((B, T), V, 10 + i), nano_targets(20 + i)) for i in range(3)]
+
+    def step_loss(lib, model, i):
+        return model(tensor(lib, data[i][0]), tensor(lib, data[i][1]))[1]
+
+    # train.py clips the gradient norm to 1.0 before each step
+    train_steps(models, opts, step_loss, 3, f"nanoGPT {dtype} AdamW", dtype, clip=1.0)
+
+
+def test_nanogpt_generate_top_k_1_past_the_block_size(nanogpt):
+    models = dict(zip(LIBS, nano_model(nanogpt, "float64", block_size=12)))
+    idx = tokens((2, 8), V, 4)
+    out = {}
+    for lib, model in models.items():
+        model.eval()
+        out[lib] = model.generate(tensor(lib, idx), max_new_tokens=8, top_k=1)  # crops at 12
+        assert tuple(out[lib].shape) == (2, 16)
+    same_tokens("nanoGPT generate top_k=1: tokens differing", out["torch"], out["tinytensor"])
+
+
+def test_nanogpt_seeded_sampling_repeats_on_tinytensor(nanogpt):
+    _, model = nano_model(nanogpt, "float32")
+    model.eval()
+    idx = tt.tensor(tokens((2, 4), V, 5))
+    runs = []
+    for _ in range(2):
+        tt.manual_seed(7)
+        runs.append(model.generate(idx, max_new_tokens=6, temperature=0.8, top_k=5).numpy())
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert runs[0].shape == (2, 10) and runs[0].min() >= 0 and runs[0].max() < V
+
+
+def test_nanogpt_crop_block_size(nanogpt):
+    models = dict(zip(LIBS, nano_model(nanogpt, "float64")))
+    idx = tokens((B, 8), V, 6)
+    out = {}
+    for lib, model in models.items():
+        model.crop_block_size(8)
+        assert tuple(model.transformer.wpe.weight.shape) == (8, 16)
+        out[lib] = model(tensor(lib, idx), tensor(lib, idx))
+    check("nanoGPT crop_block_size: logits", out["torch"][0], out["tinytensor"][0], TOL["float64"])
 
 
 # ---- minGPT (karpathy/minGPT mingpt/model.py) ------------------------------------------------------
@@ -185,6 +284,23 @@ def min_model(mods: dict, dtype: str, model_type: str | None = None):
     return pair(make, dtype)
 
 
+@pytest.mark.parametrize("dtype", TOL)
+@pytest.mark.parametrize("model_type", [None, "gpt-nano"])
+def test_mingpt_logits_loss_and_every_gradient(mingpt, dtype, model_type):
+    models = dict(zip(LIBS, min_model(mingpt, dtype, model_type)))
+    idx, y = tokens((B, T), V, 1), nano_targets(2)
+    out = {}
+    for lib, model in models.items():
+        logits, loss = model(tensor(lib, idx), tensor(lib, y))
+        loss.backward()
+        out[lib] = logits, loss
+    label = f"minGPT {dtype} {model_type or '2x16'}"
+    check(f"{label}: logits", out["torch"][0], out["tinytensor"][0], TOL[dtype])
+    check(f"{label}: loss", out["torch"][1], out["tinytensor"][1], TOL[dtype])
+    check_named(f"{label}: gradients", gradients(models["torch"]), gradients(models["tinytensor"]),
+                TOL[dtype])
+
+
 def test_mingpt_parameter_names_and_optimizer_groups(mingpt):
     tm, ttm = min_model(mingpt, "float32")
     assert [n for n, _ in ttm.named_parameters()] == [n for n, _ in tm.named_parameters()]
@@ -197,6 +313,36 @@ def test_mingpt_parameter_names_and_optimizer_groups(mingpt):
         assert isinstance(opt, lib_of(lib).optim.AdamW)
         groups[lib] = [([names[id(p)] for p in g["params"]], g["weight_decay"]) for g in opt.param_groups]
     assert groups["tinytensor"] == groups["torch"]
+
+
+@pytest.mark.parametrize("dtype", TOL)
+def test_mingpt_configure_optimizers_adamw_steps(mingpt, dtype):
+    models = dict(zip(LIBS, min_model(mingpt, dtype)))
+    opts = {}
+    for lib, model in models.items():  # the trainer's defaults (mingpt/trainer.py), lr raised to move
+        train_config = mingpt[lib].CN(weight_decay=0.1, learning_rate=1e-2, betas=(0.9, 0.95))
+        opts[lib] = model.configure_optimizers(train_config)
+    assert [len(g["params"]) for g in opts["tinytensor"].param_groups] == [9, 20]  # decay, no decay
+    data = [(tokens((B, T), V, 10 + i), nano_targets(20 + i)) for i in range(3)]
+
+    def step_loss(lib, model, i):
+        return model(tensor(lib, data[i][0]), tensor(lib, data[i][1]))[1]
+
+    # the trainer clips the gradient norm to grad_norm_clip=1.0 before each step
+    train_steps(models, opts, step_loss, 3, f"minGPT {dtype} AdamW", dtype, clip=1.0)
+
+
+@pytest.mark.parametrize("how", ["greedy", "sample top_k=1"])
+def test_mingpt_generate(mingpt, how):
+    models = dict(zip(LIBS, min_model(mingpt, "float64")))
+    idx = tokens((2, 8), V, 4)
+    kw = dict(do_sample=False) if how == "greedy" else dict(do_sample=True, top_k=1)
+    out = {}
+    for lib, model in models.items():
+        model.eval()
+        out[lib] = model.generate(tensor(lib, idx), max_new_tokens=12, **kw)  # crops at 16
+        assert tuple(out[lib].shape) == (2, 20)
+    same_tokens(f"minGPT generate {how}: tokens differing", out["torch"], out["tinytensor"])
 
 
 # ---- ViT (lucidrains/vit-pytorch vit_pytorch/vit.py) -------------------------------------------------
@@ -326,6 +472,47 @@ def test_annotated_masks(annotated):
     assert int(b["tinytensor"].ntokens) == int(b["torch"].ntokens)
 
 
+@pytest.mark.parametrize("dtype", TOL)
+def test_annotated_forward_label_smoothed_loss_and_every_gradient(annotated, dtype):
+    models = ann_model(annotated, dtype)
+    data = copy_task(1)
+    out = {}
+    for lib, model in models.items():
+        mod = annotated[lib]
+        batch = batch_of(mod, lib, data)
+        criterion = mod.LabelSmoothing(size=AV, padding_idx=0, smoothing=0.1)
+        hidden = model.forward(batch.src, batch.tgt, batch.src_mask, batch.tgt_mask)
+        compute = mod.SimpleLossCompute(model.generator, criterion)
+        loss, loss_node = compute(hidden, batch.tgt_y, batch.ntokens)
+        loss_node.backward()
+        out[lib] = hidden, loss_node, criterion.true_dist
+    label = f"annotated {dtype}"
+    check(f"{label}: decoder output", out["torch"][0], out["tinytensor"][0], TOL[dtype])
+    check(f"{label}: label-smoothed loss", out["torch"][1], out["tinytensor"][1], TOL[dtype])
+    check(f"{label}: true_dist", out["torch"][2], out["tinytensor"][2], TOL[dtype])
+    check_named(f"{label}: gradients", gradients(models["torch"]), gradients(models["tinytensor"]),
+                TOL[dtype])
+
+
+def test_annotated_label_smoothing(annotated):
+    predict = np.array([[0, 0.2, 0.7, 0.1, 0]] * 5)  # example_label_smoothing's
+    target = np.array([2, 1, 0, 3, 3])
+    logits = np.random.default_rng(0).standard_normal((5, 5))
+    out = {}
+    for lib in LIBS:
+        L, mod = lib_of(lib), annotated[lib]
+        crit = mod.LabelSmoothing(5, 0, 0.4)
+        crit(x=tensor(lib, predict).log(), target=tensor(lib, target))
+        x = tensor(lib, logits).log_softmax(-1).requires_grad_()
+        loss = mod.LabelSmoothing(5, 0, 0.1)(x, tensor(lib, target))
+        loss.backward()
+        out[lib] = crit.true_dist, loss, x.grad
+        assert isinstance(crit.criterion, L.nn.KLDivLoss)
+    check("annotated LabelSmoothing: true_dist (the example)", out["torch"][0], out["tinytensor"][0], 1e-15)
+    check("annotated LabelSmoothing: loss", out["torch"][1], out["tinytensor"][1], TOL["float64"])
+    check("annotated LabelSmoothing: gradient", out["torch"][2], out["tinytensor"][2], TOL["float64"])
+
+
 def test_annotated_noam_rate_through_lambdalr(annotated):
     lrs = {}
     for lib in LIBS:  # example_learning_schedule, shortened: 60 steps, warmup 20
@@ -339,6 +526,46 @@ def test_annotated_noam_rate_through_lambdalr(annotated):
             sched.step()
     np.testing.assert_allclose(lrs["tinytensor"], lrs["torch"], rtol=1e-15)
     assert np.argmax(lrs["torch"]) == 20
+
+
+def test_annotated_run_epoch_trains_with_adam_and_the_noam_schedule(annotated):
+    models = ann_model(annotated, "float64")
+    batches = [copy_task(10 + i) for i in range(3)]
+    result, opts = {}, {}
+    for lib, model in models.items():  # example_simple_model's optimizer and schedule
+        L, mod = lib_of(lib), annotated[lib]
+        criterion = mod.LabelSmoothing(size=AV, padding_idx=0, smoothing=0.0)
+        opts[lib] = opt = L.optim.Adam(model.parameters(), lr=0.5, betas=(0.9, 0.98), eps=1e-9)
+        sched = mod.LambdaLR(optimizer=opt, lr_lambda=lambda step, mod=mod, model=model: mod.rate(
+            step, model_size=model.src_embed[0].d_model, factor=1.0, warmup=400))
+        state = mod.TrainState()
+        result[lib] = mod.run_epoch([batch_of(mod, lib, d) for d in batches], model,
+                                    mod.SimpleLossCompute(model.generator, criterion), opt, sched,
+                                    mode="train", train_state=state)
+        assert state.step == state.accum_step == 3
+        assert opt.param_groups[0]["lr"] == pytest.approx(0.5 * mod.rate(3, AD, 1.0, 400), rel=1e-15)
+    check("annotated run_epoch: mean loss", result["torch"][0], result["tinytensor"][0], STEP_TOL["float64"])
+    check_named("annotated run_epoch: parameters after 3 steps", parameters(models["torch"]),
+                parameters(models["tinytensor"]), STEP_TOL["float64"])
+    for lib, model in models.items():  # and an evaluation epoch with the dummies
+        mod = annotated[lib]
+        crit = mod.LabelSmoothing(size=AV, padding_idx=0, smoothing=0.0)
+        result[lib] = mod.run_epoch([batch_of(mod, lib, copy_task(30))], model,
+                                    mod.SimpleLossCompute(model.generator, crit), mod.DummyOptimizer(),
+                                    mod.DummyScheduler(), mode="eval", train_state=mod.TrainState())
+    check("annotated run_epoch eval: mean loss", result["torch"][0], result["tinytensor"][0],
+          STEP_TOL["float64"])
+
+
+def test_annotated_greedy_decode(annotated):
+    models = ann_model(annotated, "float64")
+    src = np.arange(10, dtype=np.int64)[None]  # example_simple_model's
+    out = {}
+    for lib, model in models.items():
+        L, mod = lib_of(lib), annotated[lib]
+        out[lib] = mod.greedy_decode(model, tensor(lib, src), L.ones(1, 1, 10), max_len=10, start_symbol=0)
+        assert tuple(out[lib].shape) == (1, 10)
+    same_tokens("annotated greedy_decode: tokens differing", out["torch"], out["tinytensor"])
 
 
 # ---- micrograd's tests (karpathy/micrograd test/test_engine.py) --------------------------------------
