@@ -6,7 +6,8 @@
     y.backward()
     x.grad.shape  # (3, 4)
 """
-from . import autograd, backends, cuda, viz
+# _einops: the einops backend, registered now if einops is loaded, else the moment it is imported
+from . import _einops, autograd, backends, cuda, viz
 from . import compat as _compat
 from .autograd import (
     Function,
