@@ -259,3 +259,9 @@ def test_the_default_dtype_as_pytorch():
             torch.set_default_dtype(torch.float32)
     with pytest.raises(TypeError, match="floating-point"):
         tt.set_default_dtype(tt.int64)
+
+
+def test_numpy_integer_scalars_index_as_ints(device):
+    x = tt.arange(6, device=device).reshape(2, 3)
+    assert x[np.int64(1)].tolist() == [3, 4, 5] and x[np.int32(1), np.int64(2)].item() == 5
+    assert x[:, np.int64(0):np.int64(2)].shape == (2, 2)

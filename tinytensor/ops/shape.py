@@ -223,9 +223,12 @@ def _prepare_index(x, index):
         if isinstance(it, (list, tuple)):
             it = like(x, x.backend.asarray(it))  # a Python list of indices, as NumPy and PyTorch take
         elif not isinstance(it, (int, slice, TensorCore)) and hasattr(it, "shape"):
-            if hasattr(it, "__array_namespace__"):
+            if it.shape == () and hasattr(it, "__index__"):
+                it = int(it)  # a NumPy integer scalar (np.int64(3)) indexes as an int
+            elif hasattr(it, "__array_namespace__"):
                 raise TypeError("index: wrap index arrays with tt.tensor(..., device=x.device)")
-            it = like(x, x.backend.asarray(it))
+            else:
+                it = like(x, x.backend.asarray(it))
         if isinstance(it, TensorCore):
             if it.backend is not x.backend:
                 raise RuntimeError(f"index: index tensor is on {it.device} but the tensor is on {x.device}")
