@@ -303,6 +303,18 @@ class Cat(Function):
         return tuple(split(gy, self.sizes, dim=self.dim))
 
 
+class Stack(Function):
+    """Join arrays of one shape along a new dimension; the adjoint takes the slices apart again."""
+
+    def forward(self, *arrays, dim):
+        self.dim = dim
+        return self.xp.stack(arrays, axis=dim)
+
+    def backward(self, gy):
+        n = gy.shape[self.dim]
+        return tuple(squeeze(g, self.dim) for g in split(gy, [1] * n, dim=self.dim))
+
+
 class Split(Function):
     is_view = True
 
@@ -349,7 +361,9 @@ def stack(tensors, dim: int = 0):
     shapes = {tuple(t.shape) for t in tensors}
     if len(shapes) > 1:
         raise ValueError(f"stack: all tensors must have one shape, got {sorted(shapes)}")
-    return cat([unsqueeze(t, dim) for t in tensors], dim=dim)
+    dt = functools.reduce(promote, (t.dtype for t in tensors))  # promoted as cat promotes
+    tensors = [t if t.dtype is dt else t.to(dtype=dt) for t in tensors]
+    return Stack.apply(*tensors, dim=dim)
 
 
 def split(x, split_size_or_sections, dim: int = 0):
