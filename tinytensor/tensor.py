@@ -405,6 +405,8 @@ class Tensor(TensorCore):
         return self._update("scatter_add_", lambda t, s: ops.scatter_add(t, dim, index, s), src)
 
     def index_fill_(self, dim, index, value):
+        if not self.dtype.is_floating_point and isinstance(value, Tensor):  # no gradient to carry
+            value = value.detach()
         return self._update("index_fill_", lambda t, v: ops.index_fill(t, dim, index, v), value)
 
     def index_add_(self, dim, index, source, *, alpha=1):

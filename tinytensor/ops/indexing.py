@@ -69,6 +69,8 @@ class ScatterAdd(Function):
         self.dim, self.src_shape = dim, src.shape
         self.save_for_backward(index)
         out = self.backend.copy(x)
+        if index.size == 0:
+            return out
         pos = _flat_positions(self.backend, index, dim, x.shape)
         return self.backend.scatter_flat(out, pos, _leading(src, index.shape), "add")
 
@@ -86,6 +88,8 @@ class Scatter(Function):
         self.dim, self.src_shape = dim, getattr(src, "shape", None)
         self.save_for_backward(index)
         out = self.backend.copy(x)
+        if index.size == 0:
+            return out
         if self.src_shape is None:
             values = self.backend.full(index.shape, src, self.backend.dtype_of(x))
         else:
@@ -109,6 +113,8 @@ class ScatterReduce(Function):
     def forward(self, x, index, src, dim, reduce):
         self.reduce = reduce
         out = self.backend.copy(x)
+        if index.size == 0:
+            return out
         if not hasattr(src, "shape"):
             values = self.backend.full(index.shape, src, self.backend.dtype_of(x))
         else:
@@ -124,6 +130,8 @@ class ScatterReduce(Function):
 def _read_back(gy, index, dim: int, src_shape: tuple):
     """The gradient of a scattered src: gy read at index, zero where src was not used (a src larger
     than the index)."""
+    if index.array.size == 0:  # nothing was written (and PyTorch checks no shapes then)
+        return like(gy, gy.backend.zeros(src_shape, gy.array.dtype))
     g = Gather.apply(gy, index, dim)
     widths = [w for d in reversed(range(len(src_shape))) for w in (0, src_shape[d] - g.shape[d])]
     return pad(g, widths) if any(widths) else g
@@ -223,11 +231,10 @@ def _scatter(input, dim, index, src, reduce, op):
     else:
         src = as_element(scalar(src, op), input.dtype)
     x, idx = _at_least_1d(input), _at_least_1d(index)
-    if not idx.array.size:
-        return input.clone()
     src_t = _at_least_1d(src) if isinstance(src, TensorCore) else None
-    _check_gather_shapes(x, idx, d, op, src_t)
-    _check_bounds(idx, x.shape[d], d, op, input.shape)
+    if idx.array.size:  # PyTorch checks an empty index for nothing
+        _check_gather_shapes(x, idx, d, op, src_t)
+        _check_bounds(idx, x.shape[d], d, op, input.shape)
     s = src if src_t is None else src_t
     if input.dtype is bool_ and reduce is not None:  # or / and of bools: sums and products of 0/1
         s = s if src_t is None else s.to(dtype=int64)
@@ -345,8 +352,12 @@ def index_fill(input, dim: int, index, value):
         value = as_element(scalar(value, "index_fill"), input.dtype)
     n = input.shape[d] if input.ndim else 1
     idx = _at_least_1d(index)
-    if input.array.size or not n:  # PyTorch checks no index into an empty tensor along a nonempty dim
+    if input.array.size:
         _check_bounds(idx, n, d, "index_fill", input.shape, negative=True, cls=IndexError)
+    elif not n and idx.array.size and math.prod(input.shape[:d] + input.shape[d + 1:]):
+        # an empty tensor is filled without looking at the index (as PyTorch), unless only dim is empty
+        raise IndexError(f"index_fill: an index is out of bounds for dimension {d} with size 0 (input of "
+                         f"shape {tuple(input.shape)})")
     xp = input.backend.xp
     wrapped = xp.where(idx.array < 0, idx.array + n, idx.array)
     hit = xp.any(xp.reshape(wrapped, (-1, 1)) == xp.reshape(input.backend.arange(n, dtype=wrapped.dtype),

@@ -70,6 +70,8 @@ def roll(input, shifts, dims=None):
         raise RuntimeError(f"roll: shifts and dimensions must align. shifts: {len(shifts)}, dims:{len(dims)}")
     if input.ndim == 0:
         raise IndexError(f"roll: Dimension specified as {dims[0]} but tensor has no dimensions")
+    if input.array.size == 0:  # nothing to move: PyTorch checks no dim then
+        return Roll.apply(input, (0,), None)
     total: dict = {}
     for s, d in zip(shifts, dims):  # a dim named twice rolls by the sum of its shifts
         d = normalize_dim(d, input.ndim, "roll", input.shape)

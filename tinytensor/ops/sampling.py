@@ -21,13 +21,18 @@ class Bernoulli(Function):
 
     def forward(self, x, p, u):
         self.p_shape = getattr(p, "shape", None)
+        if x.size == 0:
+            return self.backend.zeros(x.shape, x.dtype)
         probs = x if p is None else p
         return self.backend.astype(u < probs, self.backend.dtype_of(x))
 
     def backward(self, gy):
         nothing = like(gy, gy.backend.full((), False, bool_))
         zero = select(nothing, gy)  # zeros, even where gy is inf or NaN
-        gp = sum_to(zero, self.p_shape) if self.p_shape is not None and self.needs_input_grad[1] else None
+        gp = None
+        if self.p_shape is not None and self.needs_input_grad[1]:
+            gp = sum_to(zero, self.p_shape) if gy.array.size else like(
+                gy, gy.backend.zeros(self.p_shape, gy.array.dtype))
         return zero, gp, None
 
 
@@ -60,7 +65,8 @@ def bernoulli_fill(input, p=0.5, generator=None):
     """The values Tensor.bernoulli_ writes: samples of probability p (a number, or a tensor that
     expands to input's shape) in input's shape and dtype."""
     p = _check_p(p, input, "bernoulli_")
-    if isinstance(p, TensorCore) and tuple(p.shape) != tuple(input.shape):
+    if isinstance(p, TensorCore) and tuple(p.shape) != tuple(input.shape) and input.array.size:
+        # (an empty tensor is left as it is, whatever p's shape, as PyTorch)
         if broadcast_shapes(tuple(p.shape), tuple(input.shape), op="bernoulli_") != tuple(input.shape):
             raise RuntimeError(f"bernoulli_: p of shape {tuple(p.shape)} does not expand to the tensor's "
                                f"shape {tuple(input.shape)}")

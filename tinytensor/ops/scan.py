@@ -3,6 +3,7 @@ as PyTorch's; ``dtype`` converts the input first."""
 from __future__ import annotations
 
 from ..autograd.function import Function
+from ..autograd.grad_mode import is_grad_enabled
 from ..dtypes import as_dtype, int64
 from ._operands import cast
 from .dims import normalize_dim
@@ -83,29 +84,30 @@ def _cumprod_grad(x, g, dim: int, y=None, zeros_left: int = 2):
     return where(before, grad, where(first, rest, x_z * finite))
 
 
-def _scan(x, dim, dtype, op: str):
+def _scan(fn, x, dim, dtype, op: str):
     d = normalize_dim(dim, x.ndim, op, x.shape)
     if dtype is not None:
         dtype = as_dtype(dtype)
-        if dtype.name == "bool":
-            raise RuntimeError(f"{op}: dtype bool is not supported (as in PyTorch); accumulate in int64")
+        if not dtype.is_floating_point and x.requires_grad and is_grad_enabled():
+            raise RuntimeError(f"{op}: a result of dtype {dtype.name} cannot carry the gradient the input "
+                               f"requires (as PyTorch); detach the input, or keep a floating-point dtype")
+        if dtype.name == "bool":  # no scan of bools (as PyTorch), except where nothing is scanned
+            if x.ndim and x.array.size:
+                raise RuntimeError(f"{op}: dtype bool is not supported (as in PyTorch); accumulate in int64")
+            return cast(x, dtype)
         x = cast(x, dtype)
     elif not x.dtype.is_floating_point:
         x = cast(x, int64)  # integer and bool inputs accumulate in int64, as PyTorch
-    return x, d
+    if x.ndim == 0:
+        return fn.apply(x.reshape(1), 0).reshape(())
+    return fn.apply(x, d)
 
 
 def cumsum(input, dim: int, *, dtype=None):
     """Cumulative sum along dim: y_k = x_0 + … + x_k."""
-    x, d = _scan(input, dim, dtype, "cumsum")
-    if x.ndim == 0:
-        return Cumsum.apply(x.reshape(1), 0).reshape(())
-    return Cumsum.apply(x, d)
+    return _scan(Cumsum, input, dim, dtype, "cumsum")
 
 
 def cumprod(input, dim: int, *, dtype=None):
     """Cumulative product along dim: y_k = x_0 · … · x_k (the gradient is exact where x has zeros)."""
-    x, d = _scan(input, dim, dtype, "cumprod")
-    if x.ndim == 0:
-        return Cumprod.apply(x.reshape(1), 0).reshape(())
-    return Cumprod.apply(x, d)
+    return _scan(Cumprod, input, dim, dtype, "cumprod")

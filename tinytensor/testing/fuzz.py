@@ -726,18 +726,30 @@ def _index_add(ctx: Ctx, x: Value) -> Call:
     shape = tuple(k if i == d % max(x.ndim, 1) else n for i, n in enumerate(x.shape))
     if ctx.rare(8):
         shape = ctx.shape(0, 3)
-    source = ctx.leaf(shape, x.dtype if not ctx.rare(5) else ctx.dtype())
+    # (into an empty x the source gets no gradient: PyTorch's backward refuses one)
+    grad = False if 0 in x.shape else None
+    source = ctx.leaf(shape, x.dtype if not ctx.rare(5) else ctx.dtype(), grad)
     kw = {"alpha": ctx.choice((2, 0.5, -1))} if x.dtype.startswith("float") and ctx.rare(30) else {}
     return Call((x.code, d, index, source), kw)
 
 
-def _index_fill(ctx: Ctx, x: Value) -> Call:
-    """Indices count from the back too, but not with a value that requires grad: PyTorch's backward
-    reads its gradient with index_select, which refuses them."""
-    d = ctx.dim(x.ndim)
-    value = ctx.leaf((), ctx.dtype()) if ctx.rare(25) else ctx.scalar(("float", "int", "bool"))
-    negative = not (isinstance(value, Code) and ctx.prog.leaves[int(value[1:])].requires_grad)
-    return Call((x.code, d, _vector_index(ctx, x, d, negative=negative), value))
+def _index_fill(inplace: bool):
+    """Indices count from the back too; then a tensor value gets no gradient: PyTorch's backward reads
+    its gradient with index_select, which refuses them (and an empty index into a 0-d tensor). Into an
+    integer or bool tensor in place, no value with a gradient either: PyTorch then lets that tensor
+    require grad (the quirk spreads)."""
+
+    def draw(ctx: Ctx, x: Value) -> Call:
+        d = ctx.dim(x.ndim)
+        index = _vector_index(ctx, x, d, negative=True)
+        if not ctx.rare(25):
+            return Call((x.code, d, index, ctx.scalar(("float", "int", "bool"))))
+        a = ctx.prog.leaves[int(index[1:])].array
+        refused = (a < 0).any() or not a.size and not x.ndim
+        grad = False if refused or inplace and not x.dtype.startswith("float") else None
+        return Call((x.code, d, index, ctx.leaf((), ctx.dtype(), grad)))
+
+    return draw
 
 
 def _masked_select(ctx: Ctx, x: Value) -> Call:
@@ -816,7 +828,7 @@ def _multinomial(ctx: Ctx, x: Value) -> Call:
     replacement or any number of times with; and the inputs PyTorch refuses."""
     replacement = ctx.choice((False, True))
     n = ctx.int(1, 3) if replacement else (1 if not ctx.rare(10) else ctx.choice((0, 2, 4)))
-    if x.ndim not in (1, 2) or not x.dtype.startswith("float") or ctx.rare(10):
+    if x.ndim not in (1, 2) or not x.dtype.startswith("float"):
         return Call((x.code, n, replacement))
     p = np.zeros(x.shape)
     if x.shape[-1]:
@@ -981,7 +993,7 @@ def _build_table() -> dict:
         FuzzOp("gather", _gather, inputs=DTYPES), FuzzOp("scatter", _scatter, inputs=DTYPES),
         FuzzOp("scatter_add", _scatter_add, inputs=DTYPES),
         FuzzOp("index_select", _index_select, inputs=DTYPES), FuzzOp("index_add", _index_add, inputs=DTYPES),
-        FuzzOp("index_fill", _index_fill, inputs=DTYPES),
+        FuzzOp("index_fill", _index_fill(inplace=False), inputs=DTYPES),
         FuzzOp("masked_select", _masked_select, inputs=DTYPES),
         FuzzOp("nonzero", _nonzero, inputs=DTYPES),
         FuzzOp("t", _unary, inputs=DTYPES), FuzzOp("flip", _flip, inputs=DTYPES),
@@ -999,7 +1011,7 @@ def _build_table() -> dict:
                may_refuse=((RuntimeError, "not enough categories with nonzero probability"),)),
         FuzzOp("bernoulli", _bernoulli, inputs=DTYPES),
         _inplace_of("scatter_", _scatter), _inplace_of("scatter_add_", _scatter_add),
-        _inplace_of("index_fill_", _index_fill), _inplace_of("index_add_", _index_add),
+        _inplace_of("index_fill_", _index_fill(inplace=True)), _inplace_of("index_add_", _index_add),
         _inplace_of("bernoulli_", _bernoulli_),
     ]
     for name in ("abs", "neg", "sign", "exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid",
