@@ -237,7 +237,7 @@ class Tensor(TensorCore):
             if new.backend is not self.backend:
                 raise RuntimeError(f"{op}: source is on {new.device} but this tensor is on {self.device}")
             _check_cast(new.dtype, self.dtype, op)
-            new = new.array
+            new = (new if new.dtype is self.dtype else ops.cast(new, self.dtype)).array
         self.array[...] = new
         self._version[0] += 1
         return self
