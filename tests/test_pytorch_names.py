@@ -265,3 +265,14 @@ def test_numpy_integer_scalars_index_as_ints(device):
     x = tt.arange(6, device=device).reshape(2, 3)
     assert x[np.int64(1)].tolist() == [3, 4, 5] and x[np.int32(1), np.int64(2)].item() == 5
     assert x[:, np.int64(0):np.int64(2)].shape == (2, 2)
+
+
+def test_setting_requires_grad_checks_as_pytorch(device):
+    x = tt.tensor([1.0, 2.0], dtype=tt.float64, device=device)
+    x.requires_grad = True  # micrograd's tests write it this way
+    (x * x).sum().backward()
+    assert x.grad.tolist() == [2.0, 4.0]
+    with pytest.raises(TypeError, match="floating-point"):
+        tt.tensor([1, 2], device=device).requires_grad = True
+    with pytest.raises(RuntimeError, match="non-leaf"):
+        (x * 2).requires_grad = False

@@ -254,7 +254,7 @@ class Tensor(TensorCore):
         if self._view_src is not None:
             return self._rebase_view(out)
         self.array[...] = out.array
-        self.grad_fn, self._output_nr, self.requires_grad = out.grad_fn, out._output_nr, True
+        self.grad_fn, self._output_nr, self._requires_grad = out.grad_fn, out._output_nr, True
         self._version[0] += 1
         return self
 

@@ -110,7 +110,7 @@ class Function(Node):
                     _device_mismatch(self, args)
                 data = a.array
                 raw.append(data)
-                if track and a.requires_grad:  # its gradient goes to its producer, or to it if a leaf
+                if track and a._requires_grad:  # its gradient goes to its producer, or to it if a leaf
                     needs.append(True)
                     edges.append((a, 0) if a.grad_fn is None else (a.grad_fn, a._output_nr))
                     meta.append((data.shape, data.dtype, backend))  # what its gradient must match

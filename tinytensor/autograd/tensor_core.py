@@ -15,7 +15,7 @@ from .grad_mode import enable_grad, is_grad_enabled
 class TensorCore:
     _result_cls = None  # the class ops return (Tensor, also for subclasses such as Parameter)
     __slots__ = (
-        "array", "backend", "requires_grad", "grad", "grad_fn", "_output_nr", "_version",
+        "array", "backend", "_requires_grad", "grad", "grad_fn", "_output_nr", "_version",
         "_hooks", "_view_src", "__weakref__",
     )
 
@@ -33,7 +33,7 @@ class TensorCore:
             data = backend.xp.asarray(data)
         self.array = data
         self.backend = backend
-        self.requires_grad = requires_grad
+        self._requires_grad = requires_grad
         self.grad = None
         self.grad_fn = grad_fn
         self._output_nr = output_nr or 0
@@ -63,6 +63,20 @@ class TensorCore:
             raise TypeError(f"x.data = ...: a tensor that requires grad needs floating-point data, got "
                             f"{value.dtype}")
         self.array = value.array
+
+    @property
+    def requires_grad(self) -> bool:
+        """Whether ops on this tensor are recorded for backward."""
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        if value and not self.dtype.is_floating_point:
+            raise TypeError(f"only floating-point tensors can require gradients, got dtype {self.dtype}; "
+                            f"convert first with .float()")
+        if not value and self.grad_fn is not None:
+            raise RuntimeError("requires_grad = False on a non-leaf tensor (made by an op): use .detach()")
+        self._requires_grad = bool(value)
 
     @property
     def shape(self) -> tuple:
@@ -181,7 +195,7 @@ def refresh_view(view) -> None:
         return
     with enable_grad():
         new = replay_view(base, chain)
-    view.grad_fn, view._output_nr, view.requires_grad = new.grad_fn, new._output_nr, new.requires_grad
+    view.grad_fn, view._output_nr, view._requires_grad = new.grad_fn, new._output_nr, new.requires_grad
     view._view_src = (base, chain, base.grad_fn, base.requires_grad)
 
 
