@@ -443,3 +443,14 @@ def test_einsum_sums_bools_as_integers_and_promotes_operands():  # einsum: numpy
     assert tt.einsum("a->", b).dtype is tt.int64 and tt.einsum("a->", b).item() == 3
     got.backward()
     assert x.grad.item() == 3.0
+
+
+def test_full_prod_with_two_zeros_has_zero_gradient_beside_inf_and_nan(device):
+    torch = pytest.importorskip("torch")
+    a = np.array([[1.5, -np.inf, 2.0], [0.0, 1.0, 1.0], [np.nan, 0.5, 0.0]])
+    x = tt.tensor(a, device=device, requires_grad=True)
+    tx = torch.tensor(a, requires_grad=True)
+    with np.errstate(invalid="ignore"):
+        tt.prod(x).backward()
+    torch.prod(tx).backward()
+    np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())  # zeros, as PyTorch's

@@ -8,7 +8,7 @@ from ..dtypes import int64
 from ._operands import floating, like
 from .broadcast import broadcast_to
 from .dims import normalize_dim, normalize_dims
-from .elementwise import exp, isnan, select, where
+from .elementwise import exp, isfinite, isnan, select, where
 
 
 def _kept_shape(shape, dims):
@@ -292,7 +292,10 @@ class Prod(Function):
         safe_x = where(zero, 1.0, x)
         others = safe_x.prod(dim=self.dims, keepdim=True)  # Π of the nonzero entries
         z = where(zero, x, 0.0).sum(dim=self.dims, keepdim=True)
-        at_zero = where(nz == 1, others, where(nz == 2, (z - x) * others, 0.0))
+        pair = others
+        if len(self.dims) == x.ndim:  # a full product with two zeros has gradient 0, as PyTorch's
+            pair = where(isfinite(others), others, 0.0)  # even where the other entries are inf/NaN
+        at_zero = where(nz == 1, others, where(nz == 2, (z - x) * pair, 0.0))
         at_nonzero = where(nz == 0, y / safe_x, where(nz == 1, z * others / safe_x, 0.0))
         return gy.reshape(y.shape) * where(zero, at_zero, at_nonzero)
 
