@@ -454,3 +454,15 @@ def test_full_prod_with_two_zeros_has_zero_gradient_beside_inf_and_nan(device):
         tt.prod(x).backward()
     torch.prod(tx).backward()
     np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())  # zeros, as PyTorch's
+
+
+def test_pow_zero_exponent_and_repeat_of_empty_dims_as_pytorch(device):
+    torch = pytest.importorskip("torch")
+    x = tt.tensor(1.2, device=device, requires_grad=True)
+    tt.pow(x, 0.0).backward(tt.tensor(float("nan"), device=device))
+    assert x.grad.item() == 0.0  # PyTorch: zeros for exponent 0, whatever the upstream gradient
+    for shape, sizes in (((0,), (-1,)), ((0,), (1, -1)), ((0, 2), (-1, 2)), ((2,), (0,))):
+        want = tuple(torch.ones(shape).repeat(*sizes).shape)
+        assert tt.ones(*shape, device=device).repeat(*sizes).shape == want
+    with pytest.raises(RuntimeError, match="negative dimension"):
+        tt.ones(2, device=device).repeat(-1)

@@ -96,7 +96,7 @@ class Pow(_Binary):
             if isinstance(b, TensorCore):
                 ga = select(b != 0, gy * b * a ** (b - 1))
             else:
-                ga = gy * (b * a ** (b - 1)) if b != 0 else select(gy != gy, gy)  # all zeros
+                ga = gy * (b * a ** (b - 1)) if b != 0 else like(gy, gy.backend.xp.zeros_like(gy.array))
         if self.needs_input_grad[1]:  # d/db a^b = a^b ln a, and 0 where a = 0 and b >= 0 (as PyTorch)
             if isinstance(a, TensorCore):
                 # PyTorch's formula multiplies here: gy · where(a = 0 and b >= 0, 0, y ln a)

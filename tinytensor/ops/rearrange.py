@@ -116,6 +116,9 @@ def repeat(input, *sizes):
     if len(sizes) < input.ndim:
         raise RuntimeError(f"repeat: the {len(sizes)} sizes {sizes} cannot be fewer than the {input.ndim} "
                            f"dimensions of a tensor of shape {tuple(input.shape)}")
-    if any(r < 0 for r in sizes):
-        raise RuntimeError(f"repeat: sizes must be non-negative, got {sizes}")
+    shape = (1,) * (len(sizes) - input.ndim) + tuple(input.shape)
+    if any(n * r < 0 for n, r in zip(shape, sizes)):  # as PyTorch: only a negative result size is an error
+        raise RuntimeError(f"repeat: sizes {sizes} give a negative dimension for a tensor of shape "
+                           f"{tuple(input.shape)}")
+    sizes = tuple(max(r, 0) for r in sizes)  # a negative size left here repeats an empty dim: 0 copies
     return Repeat.apply(input, sizes)
