@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from _nn_testing import module_gradcheck
+from _nn_testing import close, module_gradcheck, perturb_, x_of
 from _torch import require_torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -21,20 +21,7 @@ from tinytensor.autograd import gradcheck, gradgradcheck
 torch = require_torch()
 TF = torch.nn.functional
 
-# float64 agrees with torch to rounding (sums in another order); float32 to its precision
-TOL = {"float64": dict(rtol=1e-12, atol=1e-12), "float32": dict(rtol=1e-5, atol=1e-5)}
 DTYPES = ["float64", "float32"]
-
-
-def x_of(*shape, seed=0, scale=1.0):
-    return np.random.default_rng(seed).standard_normal(shape) * scale
-
-
-def close(ours, theirs, dtype, what):
-    theirs = theirs.detach().numpy() if hasattr(theirs, "detach") else np.asarray(theirs)
-    assert ours.shape == tuple(theirs.shape), f"{what}: shape {ours.shape} vs torch {tuple(theirs.shape)}"
-    assert ours.dtype.name == str(theirs.dtype), f"{what}: dtype {ours.dtype.name} vs torch {theirs.dtype}"
-    np.testing.assert_allclose(ours.numpy(), theirs, err_msg=what, **TOL[dtype])
 
 
 def copy_state(ours, theirs, device):
@@ -74,14 +61,6 @@ def compare_module(ours, theirs, x_np, dtype, device, seed=9):
 def rand(*shape, device="cpu", seed=0, scale=1.0, requires_grad=True):
     return tt.tensor(x_of(*shape, seed=seed, scale=scale), dtype=tt.float64, device=device,
                      requires_grad=requires_grad)
-
-
-def perturb_(module, seed=1):
-    rng = np.random.default_rng(seed)
-    with tt.no_grad():
-        for p in module.parameters():
-            p.copy_(tt.tensor(rng.standard_normal(p.shape), dtype=p.dtype, device=p.device))
-    return module
 
 
 # ---- Conv1d / Conv2d vs torch ---------------------------------------------------------------------

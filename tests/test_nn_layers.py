@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from _nn_testing import perturb_
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,14 +19,6 @@ def rand(*shape, device="cpu", seed=0, requires_grad=True, scale=1.0):
     a = np.random.default_rng(seed).standard_normal(shape) * scale
     return tt.tensor(a, dtype=tt.float64, device=device, requires_grad=requires_grad)
 
-
-def perturb_(module, seed=1):
-    """Random values in every parameter (so ones/zeros init cannot hide a wrong gradient)."""
-    rng = np.random.default_rng(seed)
-    with tt.no_grad():
-        for p in module.parameters():
-            p.copy_(tt.tensor(rng.standard_normal(p.shape), dtype=p.dtype, device=p.device))
-    return module
 
 
 def module_gradcheck(module, x, second_order=False):

@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _nn_testing import close, x_of
 from _torch import require_torch
 
 import tinytensor as tt
@@ -17,19 +18,7 @@ from tinytensor.autograd import gradcheck, gradgradcheck
 torch = require_torch()
 TF = torch.nn.functional
 
-TOL = {"float64": dict(rtol=1e-12, atol=1e-12), "float32": dict(rtol=1e-5, atol=1e-5)}
 DTYPES = ["float64", "float32"]
-
-
-def x_of(*shape, seed=0, scale=1.0):
-    return np.random.default_rng(seed).standard_normal(shape) * scale
-
-
-def close(ours, theirs, dtype, what):
-    theirs = theirs.detach().numpy()
-    assert ours.shape == tuple(theirs.shape), f"{what}: shape {ours.shape} vs torch {tuple(theirs.shape)}"
-    assert ours.dtype.name == str(theirs.dtype), f"{what}: dtype {ours.dtype.name} vs torch {theirs.dtype}"
-    np.testing.assert_allclose(ours.numpy(), theirs, err_msg=what, **TOL[dtype])
 
 
 def compare_loss(ours, theirs, x_np, t_np, dtype, device, target_grad=True):

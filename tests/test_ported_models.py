@@ -71,6 +71,18 @@ def check_named(label: str, want: dict, got: dict, tol: float) -> None:
     assert not bad, f"{label}: max |torch - tinytensor| over tolerance for {bad}"
 
 
+def logits_loss_and_gradients(label: str, models: dict, idx, y, tol: float) -> None:
+    """model(idx, y) -> (logits, loss) on both libraries, backward, and every result compared."""
+    out = {}
+    for lib, model in models.items():
+        logits, loss = model(tensor(lib, idx), tensor(lib, y))
+        loss.backward()
+        out[lib] = logits, loss
+    check(f"{label}: logits", out["torch"][0], out["tinytensor"][0], tol)
+    check(f"{label}: loss", out["torch"][1], out["tinytensor"][1], tol)
+    check_named(f"{label}: gradients", gradients(models["torch"]), gradients(models["tinytensor"]), tol)
+
+
 def same_tokens(label: str, want, got) -> None:
     w, g = np.array(want.numpy()), np.array(got.numpy())
     DIFFS[label] = float(np.sum(w != g)) if w.shape == g.shape else float("inf")
@@ -157,16 +169,7 @@ def nano_targets(seed: int) -> np.ndarray:
 def test_nanogpt_logits_loss_and_every_gradient(nanogpt, dtype, bias):
     models = dict(zip(LIBS, nano_model(nanogpt, dtype, bias)))
     idx, y = tokens((B, T), V, 1), nano_targets(2)
-    out = {}
-    for lib, model in models.items():
-        logits, loss = model(tensor(lib, idx), tensor(lib, y))
-        loss.backward()
-        out[lib] = logits, loss
-    label = f"nanoGPT {dtype} bias={bias}"
-    check(f"{label}: logits", out["torch"][0], out["tinytensor"][0], TOL[dtype])
-    check(f"{label}: loss", out["torch"][1], out["tinytensor"][1], TOL[dtype])
-    check_named(f"{label}: gradients", gradients(models["torch"]), gradients(models["tinytensor"]),
-                TOL[dtype])
+    logits_loss_and_gradients(f"nanoGPT {dtype} bias={bias}", models, idx, y, TOL[dtype])
 
 
 @pytest.mark.parametrize("dtype", TOL)
@@ -191,16 +194,7 @@ def test_nanogpt_manual_attention_path(nanogpt, dtype, monkeypatch):
     monkeypatch.undo()
     assert not models["tinytensor"].transformer.h[0].attn.flash
     idx, y = tokens((B, T), V, 1), nano_targets(2)
-    out = {}
-    for lib, model in models.items():
-        logits, loss = model(tensor(lib, idx), tensor(lib, y))
-        loss.backward()
-        out[lib] = logits, loss
-    label = f"nanoGPT {dtype} manual attention"
-    check(f"{label}: logits", out["torch"][0], out["tinytensor"][0], TOL[dtype])
-    check(f"{label}: loss", out["torch"][1], out["tinytensor"][1], TOL[dtype])
-    check_named(f"{label}: gradients", gradients(models["torch"]), gradients(models["tinytensor"]),
-                TOL[dtype])
+    logits_loss_and_gradients(f"nanoGPT {dtype} manual attention", models, idx, y, TOL[dtype])
 
 
 def test_nanogpt_parameter_names_and_counts(nanogpt):
@@ -289,16 +283,7 @@ def min_model(mods: dict, dtype: str, model_type: str | None = None):
 def test_mingpt_logits_loss_and_every_gradient(mingpt, dtype, model_type):
     models = dict(zip(LIBS, min_model(mingpt, dtype, model_type)))
     idx, y = tokens((B, T), V, 1), nano_targets(2)
-    out = {}
-    for lib, model in models.items():
-        logits, loss = model(tensor(lib, idx), tensor(lib, y))
-        loss.backward()
-        out[lib] = logits, loss
-    label = f"minGPT {dtype} {model_type or '2x16'}"
-    check(f"{label}: logits", out["torch"][0], out["tinytensor"][0], TOL[dtype])
-    check(f"{label}: loss", out["torch"][1], out["tinytensor"][1], TOL[dtype])
-    check_named(f"{label}: gradients", gradients(models["torch"]), gradients(models["tinytensor"]),
-                TOL[dtype])
+    logits_loss_and_gradients(f"minGPT {dtype} {model_type or '2x16'}", models, idx, y, TOL[dtype])
 
 
 def test_mingpt_parameter_names_and_optimizer_groups(mingpt):

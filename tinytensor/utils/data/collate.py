@@ -55,15 +55,7 @@ def collate(batch, *, collate_fn_map: dict[type | tuple[type, ...], Callable] | 
             if lacking := [k for k in elem if k not in d]:
                 raise KeyError(f"collate: sample {i} lacks keys {lacking} that sample 0 has; every dict in "
                                f"a batch needs the same keys")
-        collated = {key: each([d[key] for d in batch]) for key in elem}
-        try:
-            if isinstance(elem, collections.abc.MutableMapping):
-                clone = copy.copy(elem)  # keeps the mapping's type and any attributes it carries
-                clone.update(collated)
-                return clone
-            return elem_type(collated)
-        except TypeError:  # a mapping type that can't be built from a dict
-            return collated
+        return _like_mapping(elem, {key: each([d[key] for d in batch]) for key in elem})
     if isinstance(elem, tuple) and hasattr(elem, "_fields"):  # namedtuple
         return elem_type(*(each(samples) for samples in zip(*batch)))
     if isinstance(elem, collections.abc.Sequence):
@@ -73,16 +65,35 @@ def collate(batch, *, collate_fn_map: dict[type | tuple[type, ...], Callable] | 
         transposed = list(zip(*batch))
         if isinstance(elem, tuple):
             return [each(samples) for samples in transposed]  # a list, as PyTorch returns
-        try:
-            if isinstance(elem, collections.abc.MutableSequence):
-                clone = copy.copy(elem)
-                for i, samples in enumerate(transposed):
-                    clone[i] = each(samples)
-                return clone
-            return elem_type([each(samples) for samples in transposed])
-        except TypeError:
-            return [each(samples) for samples in transposed]
+        return _like_sequence(elem, [each(samples) for samples in transposed])
     raise TypeError(default_collate_err_msg_format.format(elem_type))
+
+
+def _like_mapping(mapping, items: dict):
+    """``items`` in a mapping of ``mapping``'s type: a copy of a mutable one (keeping any attributes it
+    carries) updated, another type built from the dict; the dict itself if the type cannot be built."""
+    try:
+        if isinstance(mapping, collections.abc.MutableMapping):
+            clone = copy.copy(mapping)
+            clone.update(items)
+            return clone
+        return type(mapping)(items)
+    except TypeError:
+        return items
+
+
+def _like_sequence(seq, items: list):
+    """``items`` in a sequence of ``seq``'s type, as PyTorch rebuilds one: a copy of a mutable sequence
+    refilled in place, another type built from the list; a plain list if the type cannot be built."""
+    try:
+        if isinstance(seq, collections.abc.MutableSequence):
+            clone = copy.copy(seq)
+            for i, item in enumerate(items):
+                clone[i] = item
+            return clone
+        return type(seq)(items)
+    except TypeError:
+        return items
 
 
 def collate_tensor_fn(batch, *, collate_fn_map=None):
@@ -151,27 +162,11 @@ def default_convert(data):
             return data
         return tensor(data)
     if isinstance(data, collections.abc.Mapping):
-        converted = {key: default_convert(data[key]) for key in data}
-        try:
-            if isinstance(data, collections.abc.MutableMapping):
-                clone = copy.copy(data)
-                clone.update(converted)
-                return clone
-            return elem_type(converted)
-        except TypeError:
-            return converted
+        return _like_mapping(data, {key: default_convert(data[key]) for key in data})
     if isinstance(data, tuple) and hasattr(data, "_fields"):  # namedtuple
         return elem_type(*(default_convert(d) for d in data))
     if isinstance(data, tuple):
         return [default_convert(d) for d in data]  # a list, as PyTorch returns
     if isinstance(data, collections.abc.Sequence) and not isinstance(data, (str, bytes)):
-        try:
-            if isinstance(data, collections.abc.MutableSequence):
-                clone = copy.copy(data)
-                for i, d in enumerate(data):
-                    clone[i] = default_convert(d)
-                return clone
-            return elem_type([default_convert(d) for d in data])
-        except TypeError:
-            return [default_convert(d) for d in data]
+        return _like_sequence(data, [default_convert(d) for d in data])
     return data
