@@ -1,5 +1,6 @@
 """Reverse-mode autograd: Function, grad, gradcheck, grad mode, anomaly detection, and tools to
 look inside a backward pass (explain, why_no_grad, memory_report)."""
+from .engine import queue_callback
 from .explain import explain, why_no_grad
 from .function import Function
 from .functional import grad, gradcheck, gradgradcheck, numerical_vjp
@@ -16,5 +17,5 @@ from .memory import memory_report
 __all__ = [
     "Function", "grad", "gradcheck", "gradgradcheck", "numerical_vjp", "detect_anomaly", "enable_grad",
     "inference_mode", "is_grad_enabled", "no_grad", "set_grad_enabled", "explain", "why_no_grad",
-    "memory_report",
+    "memory_report", "queue_callback",
 ]

@@ -19,6 +19,9 @@ from contextvars import ContextVar
 
 from .grad_mode import is_anomaly_enabled, set_grad_enabled
 
+# The callbacks queued (queue_callback) during the backward walk now running; None outside a walk.
+_callbacks: ContextVar = ContextVar("tinytensor_backward_callbacks", default=None)
+
 # Tools that look inside a backward pass (autograd.explain, autograd.memory_report) install an
 # observer here; the walk then reports every step to it.
 _observer: ContextVar = ContextVar("tinytensor_backward_observer", default=None)
@@ -39,6 +42,17 @@ def observe_backward(observer):
         yield observer
     finally:
         _observer.reset(token)
+
+
+def queue_callback(callback) -> None:
+    """Run ``callback()`` once the backward walk now running has finished (PyTorch's
+    ``Variable._execution_engine.queue_callback``). Call it from a hook during backward; callbacks
+    run in the order queued, after every gradient of the walk has been accumulated.
+    """
+    queued = _callbacks.get()
+    if queued is None:
+        raise RuntimeError("queue_callback: no backward pass is running; call it from a hook during backward")
+    queued.append(callback)
 
 
 class Node:
@@ -81,6 +95,18 @@ def run_backward(roots, root_grads, *, retain_graph: bool, create_graph: bool, l
     if observer is not None and (observer := observer.begin(retain_graph)) is not None:
         listener = Observed(listener, observer)
     listener.start(root_grads)
+    callbacks = []
+    token = _callbacks.set(callbacks)
+    try:
+        _walk(roots, root_grads, retain_graph, create_graph, listener)
+        for callback in callbacks:  # a callback may queue more: they run too
+            callback()
+    finally:
+        _callbacks.reset(token)
+
+
+def _walk(roots, root_grads, retain_graph: bool, create_graph: bool, listener) -> None:
+    """Kahn's walk from the roots: each node's backward runs once all its gradients have arrived."""
     deps = _count_dependencies(roots)
     buffers: dict[int, list] = {}  # id(node or leaf) -> the gradients of its outputs so far
     ready = []
@@ -211,7 +237,8 @@ def conform_grad(g, shape: tuple, dtype, backend, who: str):
 class Accumulate:
     """The default listener: runs tensor hooks, fills ``retain_grad()`` tensors and accumulates each
     leaf's gradient into its ``.grad``, which is always an array of the leaf's own: writable, the
-    leaf's shape and dtype, shared with no other tensor and no broadcast view."""
+    leaf's shape and dtype, shared with no other tensor and no broadcast view. Then the leaf's
+    post-accumulate hooks see it: its ``.grad`` is final for this walk."""
 
     def __init__(self, create_graph: bool):
         self.create_graph = create_graph
@@ -247,6 +274,8 @@ class Accumulate:
             leaf.grad = self.own(grad)
         else:
             leaf.grad = _sum(leaf.grad, grad if self.create_graph else grad.detach(), self.create_graph)
+        for hook in leaf._post_accumulate_hooks or ():
+            hook(leaf)
 
     def own(self, g):
         """g, or a copy of it when its array is a view, read-only, or already handed out."""

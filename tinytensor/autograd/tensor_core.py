@@ -16,7 +16,7 @@ class TensorCore:
     _result_cls = None  # the class ops return (Tensor, also for subclasses such as Parameter)
     __slots__ = (
         "array", "backend", "_requires_grad", "grad", "grad_fn", "_output_nr", "_version",
-        "_hooks", "_view_src", "__weakref__",
+        "_hooks", "_post_accumulate_hooks", "_view_src", "__weakref__",
     )
 
     def __init__(self, data=(), backend=None, requires_grad: bool = False, grad_fn: Node | None = None,
@@ -39,6 +39,7 @@ class TensorCore:
         self._output_nr = output_nr or 0
         self._version = [0] if version is None else version  # shared with views of this tensor
         self._hooks = None
+        self._post_accumulate_hooks = None
         self._view_src = None  # a view: (base, the view ops from base, base's grad_fn and requires_grad then)
 
     @staticmethod
@@ -139,6 +140,17 @@ class TensorCore:
             if node._hooks is None:
                 node._hooks = {}
             node._hooks.setdefault(self._output_nr, []).append(hook)
+        return hook
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(self)`` after this leaf's ``.grad`` has been accumulated, when it is final for
+        the backward pass (PyTorch's hook of that name; DistributedDataParallel reduces gradients here).
+        The hook returns None; it may read or change ``self.grad`` in place."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that does not require grad")
+        if self.grad_fn is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        self._post_accumulate_hooks = (self._post_accumulate_hooks or []) + [hook]
         return hook
 
     def backward(self, gradient=None, retain_graph: bool = False, create_graph: bool = False):
