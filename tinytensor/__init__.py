@@ -64,10 +64,10 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
-    """``tinytensor.nn``, ``tinytensor.optim`` (tinytensor_nn under PyTorch's names) and
-    ``tinytensor.utils``, imported on first use so that ``import tinytensor`` stays free of the nn
-    package."""
-    if name in ("nn", "optim", "utils"):
+    """``tinytensor.nn``, ``tinytensor.optim`` (tinytensor_nn under PyTorch's names),
+    ``tinytensor.utils`` and ``tinytensor.distributed``, imported on first use so that ``import
+    tinytensor`` stays free of the nn package."""
+    if name in ("nn", "optim", "utils", "distributed"):
         import importlib
 
         return importlib.import_module(f"{__name__}.{name}")

@@ -24,5 +24,5 @@ from .transformer import (
     TransformerEncoderLayer,
 )
 from .vit import PatchEmbedding, VisionTransformer
-from . import optim, serialization, utils
+from . import optim, parallel, serialization, utils
 from .serialization import CheckpointError, load, load_checkpoint, save, save_checkpoint

@@ -27,7 +27,7 @@ from .groups import MPIGroup, NCCLGroup, SingleProcess, import_mpi, launched_siz
 __all__ = [
     "ReduceOp", "Work", "init_process_group", "is_initialized", "is_available", "is_mpi_available",
     "is_nccl_available", "get_rank", "get_world_size", "get_backend", "all_reduce", "broadcast",
-    "all_gather", "barrier", "destroy_process_group",
+    "all_gather", "all_gather_object", "barrier", "destroy_process_group",
 ]
 
 
@@ -43,19 +43,27 @@ class ReduceOp(enum.Enum):
 
 
 class Work:
-    """What ``async_op=True`` returns: ``wait()`` blocks until the collective's result is in place."""
+    """What ``async_op=True`` returns: ``wait()`` blocks until the collective's result is in place;
+    ``is_completed()`` asks without blocking (and lets MPI make progress meanwhile)."""
 
-    def __init__(self, finish):
-        self._finish = finish
+    def __init__(self, request=None, finish=None):
+        self._request, self._finish = request, finish
 
     def wait(self) -> bool:
-        if self._finish is not None:
-            self._finish()
-            self._finish = None
+        if self._request is not None:
+            self._request.Wait()
+            self._done()
         return True
 
     def is_completed(self) -> bool:
-        return self._finish is None
+        if self._request is not None and self._request.Test():
+            self._done()
+        return self._request is None
+
+    def _done(self) -> None:
+        self._request = None
+        if self._finish is not None:
+            self._finish()
 
 
 _state = {"group": None, "excepthook": None}
@@ -171,7 +179,7 @@ def get_backend(group=None) -> str:
 def barrier(group=None, async_op: bool = False, device_ids=None):
     """Wait until every rank has reached this call."""
     _group("barrier").barrier()
-    return Work(None) if async_op else None
+    return Work() if async_op else None
 
 
 def destroy_process_group(group=None) -> None:
@@ -201,8 +209,7 @@ def all_reduce(tensor: Tensor, op: ReduceOp = ReduceOp.SUM, group=None, async_op
         write_back()
 
     if async_op:
-        request = pg.iallreduce(buf, mpi_op)
-        return Work(lambda: (request.wait(), finish()))
+        return Work(pg.iallreduce(buf, mpi_op), finish)
     pg.allreduce(buf, mpi_op)
     finish()
     return None
@@ -217,7 +224,7 @@ def broadcast(tensor: Tensor, src: int, group=None, async_op: bool = False):
     buf, write_back = _buffer(pg, tensor)
     pg.bcast(buf, src)
     write_back()
-    return Work(None) if async_op else None
+    return Work() if async_op else None
 
 
 def all_gather(tensor_list: list, tensor: Tensor, group=None, async_op: bool = False):
@@ -238,7 +245,16 @@ def all_gather(tensor_list: list, tensor: Tensor, group=None, async_op: bool = F
     pg.allgather(send, recv)
     for r, out in enumerate(tensor_list):
         _write(out, recv[r])
-    return Work(None) if async_op else None
+    return Work() if async_op else None
+
+
+def all_gather_object(object_list: list, obj, group=None) -> None:
+    """Fill ``object_list`` (world-size entries) with every rank's ``obj`` (any picklable value)."""
+    pg = _group("all_gather_object")
+    if not isinstance(object_list, list) or len(object_list) != pg.size:
+        raise ValueError(f"all_gather_object: object_list must be a list of {pg.size} entries "
+                         f"(the world size)")
+    object_list[:] = pg.allgather_object(obj)
 
 
 def _reduce_op(op) -> ReduceOp:

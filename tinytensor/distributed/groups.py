@@ -8,7 +8,7 @@ A group works on host or device arrays of its own kind and knows nothing of Tens
   (when there) for the rest: starting up, barriers and Python objects.
 
 Each has ``rank``, ``size`` and ``allreduce(buf, op)``, ``iallreduce(buf, op)`` (returns a request
-with ``wait()``), ``bcast(buf, src)``, ``allgather(send, recv)``, ``barrier()``,
+with ``Wait()`` and ``Test()``, mpi4py's), ``bcast(buf, src)``, ``allgather(send, recv)``, ``barrier()``,
 ``allgather_object(obj)`` and ``abort(code)``; ``buf`` is reduced in place.
 """
 from __future__ import annotations
@@ -43,8 +43,11 @@ def import_mpi():
 class Done:
     """A finished request."""
 
-    def wait(self) -> None:
+    def Wait(self) -> None:
         return None
+
+    def Test(self) -> bool:
+        return True
 
 
 class SingleProcess:
