@@ -1,6 +1,7 @@
 """A decoder-only Transformer (GPT) learns to write Python, one character at a time.
 
     python examples/char_gpt.py                 # 1.5-3 minutes on a 2-core CPU; ~2.2 bits/char
+    mpiexec -n 2 python examples/char_gpt.py --distributed     # 2 processes, each --batch-size windows
 
 The text is Python's own standard library: the source files of a fixed list of modules (STDLIB_FILES),
 read from the running interpreter's installation, so every machine has it and nothing is downloaded.
@@ -21,6 +22,11 @@ head over the characters. After training it prints
     (with the cache every step feeds one new token and reuses the keys and values of the earlier ones).
 
 The last line printed is the validation bits per character.
+
+With ``--distributed`` every process of an MPI job (``mpiexec -n N``) trains the same model on its own
+``--batch-size`` windows of each step's N x ``--batch-size``, and DistributedDataParallel averages the
+gradients: N processes train exactly as one process with ``--batch-size`` N times larger. Rank 0 prints,
+evaluates and writes the checkpoint.
 """
 from __future__ import annotations
 
@@ -35,10 +41,12 @@ import numpy as np
 from tqdm import tqdm
 
 import tinytensor as tt
+import tinytensor.distributed as dist
 import tinytensor_nn as nn
 import tinytensor_nn.functional as F
 from tinytensor_nn.optim import AdamW
 from tinytensor_nn.optim.lr_scheduler import LambdaLR
+from tinytensor_nn.parallel import DistributedDataParallel
 from tinytensor_nn.utils import clip_grad_norm_
 
 # Plain-ASCII modules that exist in every Python 3.9+ (paths relative to the stdlib directory).
@@ -158,15 +166,22 @@ def main(argv=None):
     p.add_argument("--save-every", type=int, default=100)
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint")
     p.add_argument("--threads", type=int, default=1, help="BLAS threads (tt.set_num_threads)")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel over the processes of an MPI job (mpiexec -n N ...)")
     args = p.parse_args(argv)
     tt.set_num_threads(args.threads)
+    rank, world = 0, 1
+    if args.distributed:
+        dist.init_process_group("mpi")
+        rank, world = dist.get_rank(), dist.get_world_size()
+    say = print if rank == 0 else (lambda *a, **k: None)
 
     text, missing = stdlib_text()
     codec = CharCodec(text)
     data = codec.encode(text)
     split = int(0.9 * len(data))
     train, val = data[:split], data[split:]
-    print(f"text: {len(STDLIB_FILES) - len(missing)} stdlib modules of Python {sys.version.split()[0]}, "
+    say(f"text: {len(STDLIB_FILES) - len(missing)} stdlib modules of Python {sys.version.split()[0]}, "
           f"{len(text):,} characters ({len(train):,} train, {len(val):,} validation), {len(codec)} distinct"
           + (f"; missing here: {', '.join(missing)}" if missing else ""))
 
@@ -176,6 +191,7 @@ def main(argv=None):
                    num_layers=args.layers, positional="rope").to(args.device)
     opt = AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=args.weight_decay)
     sched = LambdaLR(opt, warmup_cosine(args.warmup, args.steps))
+    net = DistributedDataParallel(model) if args.distributed else model  # what the training step runs
 
     ckpt = Path(args.checkpoint)
     ckpt.parent.mkdir(parents=True, exist_ok=True)
@@ -184,18 +200,21 @@ def main(argv=None):
         extra = nn.load_checkpoint(ckpt, model=model, optimizer=opt, scheduler=sched, device=args.device)
         start = extra["step"]
         data_rng.bit_generator.state = extra["data_rng"]
-        print(f"resumed from {ckpt} at step {start}")
+        say(f"resumed from {ckpt} at step {start}")
 
     def save(step):
         nn.save_checkpoint(ckpt, model=model, optimizer=opt, scheduler=sched,
                            extra={"step": step, "data_rng": data_rng.bit_generator.state})
 
     t0 = time.perf_counter()
-    bar = tqdm(range(start, args.steps), initial=start, total=args.steps, desc="train", mininterval=1.0)
+    bar = tqdm(range(start, args.steps), initial=start, total=args.steps, desc="train", mininterval=1.0,
+               disable=rank != 0)
     for step in bar:
-        x, y = random_windows(data_rng, train, args.batch_size, args.block_size)
-        x, y = tt.tensor(x, device=args.device), tt.tensor(y, device=args.device)
-        logits = model(x)  # (B, T, V)
+        # every rank draws the whole step's windows and keeps its own share of them
+        x, y = random_windows(data_rng, train, world * args.batch_size, args.block_size)
+        mine = slice(rank * args.batch_size, (rank + 1) * args.batch_size)
+        x, y = tt.tensor(x[mine], device=args.device), tt.tensor(y[mine], device=args.device)
+        logits = net(x)  # (B, T, V)
         loss = F.cross_entropy(logits.reshape(-1, len(codec)), y.reshape(-1))
         opt.zero_grad()
         loss.backward()
@@ -210,6 +229,8 @@ def main(argv=None):
             save(step + 1)
     bar.close()
     train_time = time.perf_counter() - t0
+    if rank != 0:
+        return None
 
     bpc = bits_per_char(model, val, args.block_size, args.eval_windows, args.device)
     baseline = unigram_bits(train, val, len(codec))

@@ -11,6 +11,11 @@ tensors under "optimizer.state.<index>.<name>", and everything else (optimizer h
 counts, the scheduler, tinytensor's random-generator state, ``extra``) as JSON in the file's metadata.
 Restoring all of it makes training continue exactly as if it had never stopped.
 
+In a job of several processes (``tinytensor.distributed``) every rank calls ``save_checkpoint``: rank 0
+writes the file, the others wait until it is written (and raise rank 0's error if it failed), and the
+file keeps every rank's RNG state, so that resuming on the same number of ranks continues exactly.
+Every rank then reads the same file with ``load_checkpoint``.
+
 Every write is atomic: the bytes go to a temporary file in the same directory, are flushed to disk, and
 the temporary file then replaces the target in one step (the directory is flushed too). A crash leaves the
 old file untouched. The new file gets the permissions a plain ``open(path, "w")`` would give (0666 less the
@@ -224,10 +229,34 @@ def _dumps(what: str, value) -> str:
                         f"dicts): {e}") from e
 
 
+def _job():
+    """(rank, world size) of the running distributed job, or None outside one (or in a world of one)."""
+    import sys
+
+    dist = sys.modules.get("tinytensor.distributed")
+    if dist is None or not dist.is_initialized() or dist.get_world_size() == 1:
+        return None
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _gather(obj) -> list:
+    """Every rank's ``obj``, in rank order (a collective: every rank calls it)."""
+    from tinytensor import distributed as dist
+
+    everyone = [None] * dist.get_world_size()
+    dist.all_gather_object(everyone, obj)
+    return everyone
+
+
 def save_checkpoint(path, model=None, optimizer=None, scheduler=None, extra: dict | None = None) -> None:
-    """Save model, optimizer and scheduler state, tinytensor's RNG state and ``extra`` (JSON) to one file."""
+    """Save model, optimizer and scheduler state, tinytensor's RNG state and ``extra`` (JSON) to one file.
+
+    In a distributed job every rank calls it; rank 0 writes, with every rank's RNG state."""
+    job = _job()
     tensors: dict[str, Tensor] = {}
     meta = {"format": FORMAT, "version": str(VERSION), "rng": _dumps("the RNG state", tt.get_rng_state())}
+    if job is not None:
+        meta["rng_ranks"] = _dumps("the RNG states", _gather(tt.get_rng_state()))
     if model is not None:
         for name, t in model.state_dict().items():
             tensors[f"model.{name}"] = t
@@ -247,7 +276,20 @@ def save_checkpoint(path, model=None, optimizer=None, scheduler=None, extra: dic
         meta["scheduler"] = _dumps("the scheduler state", scheduler.state_dict())
     if extra is not None:
         meta["extra"] = _dumps("extra", extra)
-    save(tensors, path, metadata=meta)
+    if job is None:
+        save(tensors, path, metadata=meta)
+        return
+    error = None
+    if job[0] == 0:
+        try:
+            save(tensors, path, metadata=meta)
+        except Exception as e:  # every rank must hear of it, or the others would go on without the file
+            error = e
+    failure = _gather(None if error is None else f"{type(error).__name__}: {error}")[0]
+    if error is not None:
+        raise error
+    if failure is not None:
+        raise CheckpointError(f"save_checkpoint: rank 0 failed to write {os.fspath(path)!r}: {failure}")
 
 
 def _section(path: str, meta: dict, key: str):
@@ -321,6 +363,13 @@ def load_checkpoint(path, model=None, optimizer=None, scheduler=None, strict: bo
         writes.append(lambda: scheduler.load_state_dict(sched))
     if restore_rng:
         rng = _section(path, meta, "rng")
+        job = _job()
+        if job is not None and "rng_ranks" in meta:  # each rank continues with its own stream
+            ranks = _section(path, meta, "rng_ranks")
+            if not isinstance(ranks, list):
+                raise CheckpointError(f"load_checkpoint: {path!r}: the metadata entry 'rng_ranks' is corrupt")
+            if len(ranks) == job[1]:
+                rng = ranks[job[0]]
         try:  # the state a generator accepts: try it on a scratch one first
             np.random.default_rng().bit_generator.state = rng
         except (TypeError, ValueError, KeyError) as e:
