@@ -148,6 +148,7 @@ def is_tensor(obj) -> bool:
 
 
 def is_floating_point(x) -> bool:
+    """Whether x has a floating-point dtype; ``torch.is_floating_point``."""
     return x.dtype.is_floating_point
 
 

@@ -28,10 +28,12 @@ def set_default_dtype(dtype) -> None:
 
 
 def get_default_dtype() -> DType:
+    """The floating-point dtype new tensors get by default (float32 unless `set_default_dtype` changed it)."""
     return default_float()
 
 
 def get_default_device() -> str:
+    """The device creation functions use when no `device=` is given (`"cpu"` unless set)."""
     return _default["device"]
 
 
@@ -45,7 +47,24 @@ def _finish(array, device, dtype: DType | None, requires_grad: bool) -> Tensor:
 
 
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """A new tensor copied from data (nested lists, numbers, NumPy arrays, or a Tensor)."""
+    """A new tensor copied from data (nested lists, numbers, NumPy arrays, or a Tensor); ``torch.tensor``.
+
+    Python floats become the default dtype (float32), Python ints int64, bools bool; a NumPy array
+    keeps its dtype (float64 included, as PyTorch).
+
+    Args:
+        data: Nested lists or tuples of numbers, a number, a NumPy array or a Tensor (copied).
+        dtype: The dtype of the result (None: inferred from the data, as above).
+        device: Where the result lives: "cpu", "cuda", "cuda:1" ... (None: the default device).
+        requires_grad: Whether autograd records the ops on the result (floating-point dtypes only).
+
+    Examples:
+        >>> tt.tensor([[1.0, 2.0], [3.0, 4.0]])
+        tensor([[1., 2.],
+                [3., 4.]], dtype=float32)
+        >>> tt.tensor([1, 2, 3]).dtype
+        tinytensor.int64
+    """
     dtype = None if dtype is None else as_dtype(dtype)
     if isinstance(data, TensorCore):
         if device is None:
@@ -101,6 +120,16 @@ def _shape(size) -> tuple:
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of shape ``size`` filled with ``fill_value``; ``torch.full``.
+
+    Args:
+        size: The shape, a tuple or list of ints (or one int).
+        fill_value: The value of every element.
+        dtype: The dtype (None: the default float dtype for a Python float, int64 for an int, bool for
+            a bool).
+        device: Where the result lives: "cpu", "cuda", "cuda:1" ... (None: the default device).
+        requires_grad: Whether autograd records the ops on the result.
+    """
     if dtype is None:
         dtype = default_float() if isinstance(fill_value, float) else as_dtype(type(fill_value))
     dtype = as_dtype(dtype)
@@ -111,32 +140,67 @@ def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False)
 
 
 def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros; ``zeros(2, 3)`` or ``zeros((2, 3))``; ``torch.zeros``.
+
+    Args:
+        *size: The shape, as ints or one tuple/list.
+        dtype: The dtype (None: the default float dtype, float32 unless set).
+        device: Where the result lives: "cpu", "cuda", "cuda:1" ... (None: the default device).
+        requires_grad: Whether autograd records the ops on the result.
+
+    Examples:
+        >>> tt.zeros(2, 3)
+        tensor([[0., 0., 0.],
+                [0., 0., 0.]], dtype=float32)
+    """
     return full(_shape(size), 0, dtype=dtype or default_float(), device=device, requires_grad=requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones; ``ones(2, 3)`` or ``ones((2, 3))``, float32 unless ``dtype``; ``torch.ones``."""
     return full(_shape(size), 1, dtype=dtype or default_float(), device=device, requires_grad=requires_grad)
 
 
 def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of the given shape; ``torch.empty``, but its values are zeros, never uninitialised memory."""
     return zeros(*size, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def zeros_like(x, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Zeros with x's shape, and x's dtype and device unless given; ``torch.zeros_like``."""
     return zeros(x.shape, dtype=dtype or x.dtype, device=device or x.device, requires_grad=requires_grad)
 
 
 def ones_like(x, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Ones with x's shape, and x's dtype and device unless given; ``torch.ones_like``."""
     return ones(x.shape, dtype=dtype or x.dtype, device=device or x.device, requires_grad=requires_grad)
 
 
 def full_like(x, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """``fill_value`` everywhere, with x's shape, dtype and device unless given; ``torch.full_like``."""
     return full(x.shape, fill_value, dtype=dtype or x.dtype, device=device or x.device,
                 requires_grad=requires_grad)
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """start, start+step, ... < end (int64 for integer arguments, float32 otherwise)."""
+    """start, start+step, ... < end (int64 for integer arguments, float32 otherwise); ``torch.arange``.
+
+    ``arange(n)`` is ``arange(0, n)``.
+
+    Args:
+        start: The first value (or, alone, the end with start 0).
+        end: The bound, not included.
+        step: The difference between neighbours.
+        dtype: The dtype (None: int64 if start, end and step are ints, else the default float dtype).
+        device: Where the result lives: "cpu", "cuda", "cuda:1" ... (None: the default device).
+        requires_grad: Whether autograd records the ops on the result.
+
+    Examples:
+        >>> tt.arange(5)
+        tensor([0, 1, 2, 3, 4], dtype=int64)
+        >>> tt.arange(0, 1, 0.25)
+        tensor([0.  , 0.25, 0.5 , 0.75], dtype=float32)
+    """
     if end is None:
         start, end = 0, start
     if dtype is None:
@@ -145,10 +209,17 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool
 
 
 def linspace(start, end, steps: int, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """``steps`` evenly spaced values from start to end, both included; ``torch.linspace``.
+
+    Examples:
+        >>> tt.linspace(0, 1, 5)
+        tensor([0.  , 0.25, 0.5 , 0.75, 1.  ], dtype=float32)
+    """
     return _finish(np.linspace(start, end, steps), device, as_dtype(dtype or default_float()), requires_grad)
 
 
 def eye(n: int, m: int | None = None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """The n × m identity matrix (m = n unless given): ones on the diagonal; ``torch.eye``."""
     return _finish(np.eye(n, m), device, as_dtype(dtype or default_float()), requires_grad)
 
 
@@ -179,10 +250,12 @@ def randperm(n: int, generator=None, dtype=None, device=None, requires_grad: boo
 
 
 def randn_like(x, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Standard normal samples with x's shape, and x's dtype and device unless given; ``torch.randn_like``."""
     return randn(x.shape, dtype=dtype or x.dtype, device=device or x.device, requires_grad=requires_grad)
 
 
 def rand_like(x, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Uniform [0, 1) samples with x's shape, and x's dtype and device unless given; ``torch.rand_like``."""
     return rand(x.shape, dtype=dtype or x.dtype, device=device or x.device, requires_grad=requires_grad)
 
 

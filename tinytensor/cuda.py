@@ -40,6 +40,8 @@ def device_count() -> int:
 
 
 def current_device() -> int:
+    """The index of the current GPU: always 0 (pick another per tensor with ``device="cuda:N"``); raises
+    without a GPU."""
     if not is_available():
         raise RuntimeError("tt.cuda.current_device(): no CUDA device is available")
     return 0
@@ -62,6 +64,7 @@ def manual_seed_all(seed: int) -> None:
 
 
 def is_bf16_supported() -> bool:
+    """False: tinytensor has no bfloat16 kernels on the GPU."""
     return False
 
 

@@ -30,10 +30,12 @@ class device(str):
 
     @property
     def type(self) -> str:
+        """The device type: "cpu" or "cuda"."""
         return self.partition(":")[0]
 
     @property
     def index(self) -> int | None:
+        """The device index (``cuda:1`` → 1), None for the CPU."""
         index = self.partition(":")[2]
         return int(index) if index else None
 

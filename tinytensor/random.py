@@ -21,6 +21,7 @@ class Generator:
         self._gen = np.random.default_rng(0)
 
     def manual_seed(self, seed: int) -> "Generator":
+        """Restart this stream from ``seed``; returns the generator (``tt.Generator().manual_seed(0)``)."""
         self._gen = np.random.default_rng(int(seed))
         return self
 
@@ -31,9 +32,11 @@ class Generator:
         return seed
 
     def get_state(self) -> dict:
+        """The stream's state, a plain dict (restore it with `set_state`)."""
         return self._gen.bit_generator.state
 
     def set_state(self, state: dict) -> "Generator":
+        """Restore a state from `get_state`; returns the generator."""
         self._gen.bit_generator.state = state
         return self
 
@@ -53,6 +56,7 @@ def get_rng_state() -> dict:
 
 
 def set_rng_state(state: dict) -> None:
+    """Restore the global generator's state from `get_rng_state`; ``torch.set_rng_state``."""
     gen = np.random.default_rng()
     gen.bit_generator.state = state
     _state["gen"] = gen

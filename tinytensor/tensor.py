@@ -56,12 +56,15 @@ class Tensor(TensorCore):
         return f"tensor({body}, {', '.join(extra)})"
 
     def size(self, dim: int | None = None):
+        """The shape as a tuple, or the size of dimension ``dim``; ``torch.Tensor.size``."""
         return self.shape if dim is None else self.shape[dim]
 
     def numel(self) -> int:
+        """The number of elements."""
         return int(self.array.size)
 
     def dim(self) -> int:
+        """The number of dimensions (``ndim``)."""
         return self.ndim
 
     def __len__(self) -> int:
@@ -94,6 +97,7 @@ class Tensor(TensorCore):
         return self.backend.to_host(self.array)
 
     def tolist(self):
+        """The values as (nested) Python lists of numbers; a 0-d tensor gives a number."""
         return self.numpy().tolist()
 
     def __dlpack__(self, *args, **kwargs):
@@ -125,27 +129,35 @@ class Tensor(TensorCore):
         return to_backend(self, backend)
 
     def cpu(self):
+        """This tensor on the CPU: ``to("cpu")`` (itself if it is there already)."""
         return self.to("cpu")
 
     def cuda(self, index: int = 0):
+        """This tensor on GPU ``index``: ``to(f"cuda:{index}")``."""
         return self.to(f"cuda:{index}")
 
     def float(self):
+        """``to(tt.float32)``."""
         return self.to(dtype=float32)
 
     def double(self):
+        """``to(tt.float64)``."""
         return self.to(dtype=float64)
 
     def half(self):
+        """``to(tt.float16)``."""
         return self.to(dtype=float16)
 
     def long(self):
+        """``to(tt.int64)``."""
         return self.to(dtype=int64)
 
     def int(self):
+        """``to(tt.int32)``."""
         return self.to(dtype=int32)
 
     def bool(self):
+        """``to(tt.bool)``: nonzero is True."""
         return self.to(dtype=bool_)
 
     def clone(self):
@@ -171,6 +183,7 @@ class Tensor(TensorCore):
         return new
 
     def is_floating_point(self) -> bool:
+        """Whether the dtype is a floating-point one (float16, bfloat16, float32, float64)."""
         return self.dtype.is_floating_point
 
     # ---- in-place updates -------------------------------------------------------------------
@@ -281,33 +294,42 @@ class Tensor(TensorCore):
         return self
 
     def add_(self, other, alpha=1):
+        """self += alpha · other, in place; returns self."""
         return self._update("add_", ops.add, other if alpha == 1 else ops.mul(other, alpha))
 
     def sub_(self, other, alpha=1):
+        """self -= alpha · other, in place; returns self."""
         return self._update("sub_", ops.sub, other if alpha == 1 else ops.mul(other, alpha))
 
     def mul_(self, other):
+        """self *= other, in place; returns self."""
         return self._update("mul_", ops.mul, other)
 
     def div_(self, other):
+        """self /= other, in place; returns self."""
         return self._update("div_", ops.div, other)
 
     def clamp_(self, min=None, max=None):
+        """`clamp` in place; returns self."""
         return self._update("clamp_", ops.clamp, min, max)
 
     def masked_fill_(self, mask, value):
+        """`masked_fill` in place: ``value`` where ``mask`` is True; returns self."""
         return self._update("masked_fill_", ops.masked_fill, mask, value)
 
     def fill_(self, value):
+        """Set every element to ``value``, in place; returns self."""
         value = as_element(scalar(value, "fill_"), self.dtype)
         if self._records(value, "fill_"):
             return self._put(value, (Ellipsis,), "fill_")
         return self._write(value, "fill_")
 
     def zero_(self):
+        """Set every element to 0, in place; returns self."""
         return self.fill_(0)
 
     def copy_(self, src):
+        """Copy ``src``'s values (broadcast to this shape, cast to this dtype) into self; returns self."""
         if tuple(src.shape) != self.shape and ops.broadcast_shapes(src.shape, self.shape) != self.shape:
             raise ValueError(f"copy_: source shape {src.shape} does not broadcast to {self.shape}")
         if self._records(src, "copy_"):
@@ -398,18 +420,22 @@ class Tensor(TensorCore):
         return self if self.backend.is_contiguous(self.array) else ops.copy.clone(self)
 
     def scatter_(self, dim, index, src=None, value=None, *, reduce=None):
+        """`scatter` in place; returns self."""
         return self._update("scatter_", lambda t, s, v: ops.scatter(t, dim, index, s, v, reduce=reduce),
                             src, value)
 
     def scatter_add_(self, dim, index, src):
+        """`scatter_add` in place; returns self."""
         return self._update("scatter_add_", lambda t, s: ops.scatter_add(t, dim, index, s), src)
 
     def index_fill_(self, dim, index, value):
+        """`index_fill` in place; returns self."""
         if not self.dtype.is_floating_point and isinstance(value, Tensor):  # no gradient to carry
             value = value.detach()
         return self._update("index_fill_", lambda t, v: ops.index_fill(t, dim, index, v), value)
 
     def index_add_(self, dim, index, source, *, alpha=1):
+        """`index_add` in place; returns self."""
         return self._update("index_add_", lambda t, s: ops.index_add(t, dim, index, s, alpha=alpha), source)
 
     def bernoulli_(self, p=0.5, *, generator=None):
@@ -417,15 +443,19 @@ class Tensor(TensorCore):
         return self._update("bernoulli_", lambda t, q: ops.sampling.bernoulli_fill(t, q, generator), p)
 
     def all(self) -> "Tensor":
+        """Whether every element is nonzero, a 0-d bool tensor."""
         return self._wrap(self.backend.xp.all(self.array))
 
     def any(self) -> "Tensor":
+        """Whether any element is nonzero, a 0-d bool tensor."""
         return self._wrap(self.backend.xp.any(self.array))
 
     def view_as(self, other):
+        """``reshape(other.shape)``."""
         return ops.reshape(self, other.shape)
 
     def expand_as(self, other):
+        """``broadcast_to(other.shape)``."""
         return ops.broadcast_to(self, other.shape)
 
     def type(self, dtype=None, non_blocking: bool = False):
@@ -436,6 +466,7 @@ class Tensor(TensorCore):
         return self.to(dtype=compat.dtype_of_type(dtype))
 
     def type_as(self, other):
+        """This tensor converted to ``other``'s dtype."""
         return self.to(dtype=other.dtype)
 
     @property

@@ -78,6 +78,7 @@ class KVCache:
         return k, v
 
     def reset(self) -> None:
+        """Empty the cache, to start a new sequence."""
         self.k = self.v = None
 
     def __repr__(self) -> str:

@@ -39,7 +39,24 @@ class Identity(Module):
 
 
 class Linear(Module):
-    """y = x Wᵀ + b. Init: W ~ kaiming_uniform(a=√5) = U(±1/√in), b ~ U(±1/√in)."""
+    """y = x Wᵀ + b, on the last dimension: (..., in_features) → (..., out_features); ``torch.nn.Linear``.
+
+    Init: W ~ kaiming_uniform(a=√5) = U(±1/√in), b ~ U(±1/√in).
+
+    Args:
+        in_features: The size of each input's last dimension.
+        out_features: The size of each output's last dimension.
+        bias: Whether to add the learnable bias b.
+        device: Where the parameters live (None: the default device).
+        dtype: The parameters' dtype (None: float32).
+
+    Examples:
+        >>> layer = nn.Linear(4, 2)
+        >>> layer.weight.shape, layer.bias.shape
+        ((2, 4), (2,))
+        >>> layer(tt.randn(8, 3, 4)).shape
+        (8, 3, 2)
+    """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None):
         super().__init__()
@@ -52,6 +69,7 @@ class Linear(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        """Draw the parameters again from their initial distributions."""
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         if self.bias is not None:
             fan_in = self.in_features
@@ -84,6 +102,7 @@ class Embedding(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        """Draw the weight again from N(0, 1) (the padding row zero)."""
         init.normal_(self.weight)
         if self.padding_idx is not None:
             with tt.no_grad():
@@ -117,6 +136,7 @@ class LayerNorm(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        """Weight ones, bias zeros."""
         if self.weight is not None:
             init.ones_(self.weight)
         if self.bias is not None:
@@ -144,6 +164,7 @@ class RMSNorm(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        """Weight ones."""
         if self.weight is not None:
             init.ones_(self.weight)
 
@@ -215,6 +236,7 @@ class Dropout(Module):
 
 
 class ReLU(Module):
+    """max(0, x), elementwise; ``torch.nn.ReLU``."""
     def forward(self, x: Tensor) -> Tensor:
         return F.relu(x)
 
@@ -236,21 +258,25 @@ class GELU(Module):
 
 
 class SiLU(Module):
+    """x · σ(x) (swish), elementwise; ``torch.nn.SiLU``."""
     def forward(self, x: Tensor) -> Tensor:
         return F.silu(x)
 
 
 class Tanh(Module):
+    """tanh(x), elementwise; ``torch.nn.Tanh``."""
     def forward(self, x: Tensor) -> Tensor:
         return F.tanh(x)
 
 
 class Sigmoid(Module):
+    """σ(x) = 1 / (1 + e⁻ˣ), elementwise; ``torch.nn.Sigmoid``."""
     def forward(self, x: Tensor) -> Tensor:
         return F.sigmoid(x)
 
 
 class Softmax(Module):
+    """exp(xᵢ) / Σⱼ exp(xⱼ) along ``dim`` (default: the last); ``torch.nn.Softmax``."""
     def __init__(self, dim: int = -1):
         super().__init__()
         self.dim = dim
@@ -263,6 +289,7 @@ class Softmax(Module):
 
 
 class LogSoftmax(Softmax):
+    """xᵢ - log Σⱼ exp(xⱼ) along ``dim`` (default: the last); ``torch.nn.LogSoftmax``."""
     def forward(self, x: Tensor) -> Tensor:
         return F.log_softmax(x, self.dim)
 

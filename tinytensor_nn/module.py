@@ -136,6 +136,7 @@ class Module:
 
     # ---- calling ---------------------------------------------------------------------------
     def forward(self, *args, **kwargs):
+        """The module's computation, written by each subclass; call the module (``model(x)``), not forward."""
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args, **kwargs):
@@ -143,6 +144,8 @@ class Module:
 
     # ---- traversal ----------------------------------------------------------------------
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+        """(dotted name, module) for this module (name ``prefix``) and every submodule, depth first, each
+        once."""
         stack = [(prefix, self)]
         seen = set()
         while stack:
@@ -156,15 +159,20 @@ class Module:
             ]
 
     def modules(self) -> Iterator["Module"]:
+        """This module and every submodule, depth first, each once."""
         return (m for _, m in self.named_modules())
 
     def named_children(self):
+        """(name, module) for each direct submodule."""
         return ((n, m) for n, m in self._modules.items() if m is not None)
 
     def children(self) -> Iterator["Module"]:
+        """The direct submodules."""
         return (m for _, m in self.named_children())
 
     def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """(dotted name, parameter) for every parameter (shared ones once); only this module's with
+        ``recurse=False``."""
         seen = set()
         mods = self.named_modules(prefix) if recurse else [(prefix, self)]
         for mname, mod in mods:
@@ -175,15 +183,20 @@ class Module:
                 yield (f"{mname}.{pname}" if mname else pname), p
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        """Every parameter, shared ones once (pass it to an optimizer); only this module's with
+        ``recurse=False``."""
         return (p for _, p in self.named_parameters(recurse=recurse))
 
     def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
+        """(dotted name, tensor) for every buffer (running statistics, masks ...), non-persistent ones
+        included."""
         for mname, mod in self.named_modules(prefix):
             for bname, b in mod._buffers.items():
                 if b is not None:
                     yield (f"{mname}.{bname}" if mname else bname), b
 
     def buffers(self) -> Iterator[Tensor]:
+        """Every buffer of this module and its submodules."""
         return (b for _, b in self.named_buffers())
 
     # ---- state ------------------------------------------------------------------------
@@ -238,19 +251,23 @@ class Module:
 
     # ---- modes, devices, dtypes ----------------------------------------------------------
     def train(self, mode: bool = True) -> "Module":
+        """Set ``training`` on this module and every submodule (dropout, batch norm read it); returns self."""
         for m in self.modules():
             object.__setattr__(m, "training", mode)
         return self
 
     def eval(self) -> "Module":
+        """``train(False)``: dropout off, batch norm uses its running statistics; returns self."""
         return self.train(False)
 
     def requires_grad_(self, requires_grad: bool = True) -> "Module":
+        """Set ``requires_grad`` on every parameter (False freezes them); returns self."""
         for p in self.parameters():
             p.requires_grad_(requires_grad)
         return self
 
     def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget every parameter's gradient: None, or zeros with ``set_to_none=False``."""
         for p in self.parameters():
             if set_to_none or p.grad is None:
                 p.grad = None
@@ -285,13 +302,17 @@ class Module:
         return self
 
     def float(self):
+        """``to(tt.float32)``: floating-point parameters and buffers become float32; returns self."""
         return self.to(tt.float32)
 
     def double(self):
+        """``to(tt.float64)``: floating-point parameters and buffers become float64; returns self."""
         return self.to(tt.float64)
 
     # ---- printing --------------------------------------------------------------------
     def extra_repr(self) -> str:
+        """The arguments shown in the module's repr (``Linear(in_features=4, ...)``); override it to add
+        yours."""
         return ""
 
     def __repr__(self) -> str:
@@ -346,7 +367,17 @@ class _IncompatibleKeys(tuple):
 
 
 class Sequential(Module):
-    """Modules applied in order."""
+    """Modules applied in order: ``Sequential(a, b)(x)`` is ``b(a(x))``; ``torch.nn.Sequential``.
+
+    Built from modules (named "0", "1", ...) or from one OrderedDict of named modules.
+
+    Examples:
+        >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+        >>> model(tt.randn(3, 4)).shape
+        (3, 2)
+        >>> [name for name, _ in model.named_parameters()]
+        ['0.weight', '0.bias', '2.weight', '2.bias']
+    """
 
     def __init__(self, *modules: Module):
         super().__init__()
@@ -374,6 +405,7 @@ class Sequential(Module):
         return iter(self._modules.values())
 
     def append(self, module: Module) -> "Sequential":
+        """Add ``module`` at the end; returns self."""
         self.add_module(str(len(self)), module)
         return self
 
@@ -387,10 +419,12 @@ class ModuleList(Module):
             self.append(m)
 
     def append(self, module: Module) -> "ModuleList":
+        """Add ``module`` at the end; returns self."""
         self.add_module(str(len(self._modules)), module)
         return self
 
     def extend(self, modules) -> "ModuleList":
+        """Add each of ``modules`` at the end; returns self."""
         for m in modules:
             self.append(m)
         return self
@@ -431,10 +465,13 @@ class ModuleDict(Module):
         return iter(self._modules)
 
     def keys(self):
+        """The names, in insertion order."""
         return self._modules.keys()
 
     def values(self):
+        """The modules, in insertion order."""
         return self._modules.values()
 
     def items(self):
+        """(name, module) pairs, in insertion order."""
         return self._modules.items()

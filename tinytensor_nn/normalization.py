@@ -49,12 +49,14 @@ class _BatchNorm(Module):
         self.reset_parameters()
 
     def reset_running_stats(self) -> None:
+        """running_mean ← 0, running_var ← 1, num_batches_tracked ← 0 (when the statistics are tracked)."""
         if self.track_running_stats:
             self.running_mean.zero_()
             self.running_var.fill_(1.0)
             self.num_batches_tracked.zero_()
 
     def reset_parameters(self) -> None:
+        """`reset_running_stats`, then weight ones and bias zeros."""
         self.reset_running_stats()
         if self.weight is not None:
             init.ones_(self.weight)

@@ -69,9 +69,11 @@ class Node:
         self._freed = False
 
     def name(self) -> str:
+        """The op's name in messages and reprs (``grad_fn=<Mul>``): the class name."""
         return type(self).__name__
 
     def run_backward(self, grads):  # pragma: no cover - Function implements it
+        """The gradients for this node's inputs from those of its outputs (Function implements it)."""
         raise NotImplementedError
 
     def release(self):

@@ -71,9 +71,13 @@ class Function(Node):
         return tuple(out)
 
     def forward(self, *args, **kwargs):
+        """Compute the outputs from the inputs' backend arrays (write it in a subclass); call `apply`, not
+        this."""
         raise NotImplementedError
 
     def backward(self, *grads):
+        """The gradients of the inputs, one per input of `apply` (None where there is none), from one
+        gradient per output; written with Tensor ops so that it can itself be differentiated."""
         raise NotImplementedError
 
     # ---- the machinery --------------------------------------------------------------------
@@ -163,6 +167,8 @@ class Function(Node):
         return results
 
     def run_backward(self, grads):
+        """Called by the engine: ``backward`` on the output gradients (zeros for unused outputs), one
+        result per input edge."""
         if len(grads) > 1 and any(g is None for g in grads):  # an output nobody used: zero gradient
             grads = [g if g is not None else self._zero_grad(i) for i, g in enumerate(grads)]
         out = self.backward(*grads)
@@ -181,6 +187,7 @@ class Function(Node):
         return self._tensor_cls(self.backend.full(shape, 0, dtype), self.backend)
 
     def release(self):
+        """Free what was saved for backward; a second backward through this node then raises."""
         self._freed = True
         self._saved = ()
 

@@ -36,6 +36,7 @@ class _GradMode:
         _grad_enabled.reset(self._tokens.pop())
 
     def clone(self):
+        """A fresh switch of the same kind, for the decorator's calls (each call enters its own)."""
         return type(self)()
 
     def __call__(self, fn):
@@ -73,6 +74,7 @@ class inference_mode(_GradMode):
         return self
 
     def clone(self):
+        """A fresh switch of the same kind, for the decorator's calls (each call enters its own)."""
         return type(self)(self.enabled)
 
 
@@ -93,6 +95,7 @@ class set_grad_enabled(_GradMode):
         _grad_enabled.set(self._prev)
 
     def clone(self):
+        """A fresh switch of the same kind, for the decorator's calls (each call enters its own)."""
         return type(self)(self.mode)
 
 

@@ -81,22 +81,28 @@ class TensorCore:
 
     @property
     def shape(self) -> tuple:
+        """The size of each dimension, a tuple of ints."""
         return self.array.shape
 
     @property
     def ndim(self) -> int:
+        """The number of dimensions."""
         return self.array.ndim
 
     @property
     def dtype(self) -> DType:
+        """The element type: ``tt.float32``, ``tt.int64``, ``tt.bool`` ..."""
         return self.backend.dtype_of(self.array)
 
     @property
     def device(self) -> str:
+        """Where the data lives: "cpu", "cuda:0" ..."""
         return self.backend.device
 
     @property
     def is_leaf(self) -> bool:
+        """Whether no op made this tensor (it has no ``grad_fn``); a leaf that requires grad gets its gradient
+        in ``.grad``."""
         return self.grad_fn is None
 
     def _wrap(self, data):
@@ -109,6 +115,8 @@ class TensorCore:
         return (self._result_cls or type(self))(self.array, self.backend, version=self._version)
 
     def requires_grad_(self, requires_grad: bool = True):
+        """Set `requires_grad` in place (floating-point tensors only; a non-leaf cannot drop it); returns
+        self."""
         if requires_grad and not self.dtype.is_floating_point:
             raise TypeError(
                 f"only floating-point tensors can require gradients, got dtype {self.dtype}; "

@@ -41,6 +41,7 @@ class Backend:
 
     # ---- dtypes and host transfer -------------------------------------------------------------
     def xp_dtype(self, dtype: DType):
+        """The array library's dtype for a tinytensor DType; NotImplementedError if the backend lacks it."""
         try:
             return self._to_xp[dtype]
         except KeyError:
@@ -51,6 +52,7 @@ class Backend:
             ) from None
 
     def dtype_of(self, a) -> DType:
+        """The tinytensor DType of a backend array."""
         return self._from_xp[a.dtype]
 
     def dtype_of_xp(self, xp_dtype) -> DType:
@@ -65,15 +67,18 @@ class Backend:
         return self.from_host(host)
 
     def from_host(self, a: np.ndarray):
+        """A backend array on this device from a host NumPy array."""
         return self.xp.asarray(a, **self._place)
 
     def to_host(self, a) -> np.ndarray:
+        """A backend array as a host NumPy array (a copy off the GPU)."""
         return np.asarray(a)
 
     def synchronize(self) -> None:
         """Wait until the device has finished the work queued on it (nothing to wait for on a CPU)."""
 
     def supports_dlpack(self) -> bool:
+        """Whether this backend's arrays go through DLPack (``tt.from_dlpack``, ``__dlpack__``)."""
         return True
 
     def owns(self, a) -> bool:
@@ -86,10 +91,12 @@ class Backend:
 
     # ---- helpers over the standard ------------------------------------------------------------
     def astype(self, a, dtype: DType):
+        """``a`` converted to ``dtype`` (``a`` itself if it has it already)."""
         xdt = self.xp_dtype(dtype)
         return a if a.dtype == xdt else self.xp.astype(a, xdt)
 
     def full(self, shape, value, dtype: DType):
+        """An array of ``shape`` filled with ``value``, of ``dtype``, on this device."""
         return self.xp.full(tuple(shape), value, dtype=self.xp_dtype(dtype), **self._place)
 
     # Kernels create arrays only through these two, so that they land on this backend's device.
@@ -98,6 +105,7 @@ class Backend:
         return self.xp.zeros(tuple(shape), dtype=dtype, **self._place)
 
     def arange(self, n: int, dtype=None):
+        """0, 1, ..., n-1 on this device (a namespace dtype, or the library's default integer)."""
         return self.xp.arange(n, dtype=dtype, **self._place)
 
     def sum_to(self, a, shape: tuple):
@@ -112,6 +120,7 @@ class Backend:
         return self.xp.reshape(out, shape)
 
     def tri_mask(self, n: int, m: int, k: int, lower: bool):
+        """The (n, m) bool mask of tril (``col - row <= k``) or triu (``col - row >= k``)."""
         xp = self.xp
         rows = xp.reshape(self.arange(n), (n, 1))
         cols = xp.reshape(self.arange(m), (1, m))
@@ -127,6 +136,7 @@ class Backend:
 
     # ---- fused kernels ------------------------------------------------------------------------
     def softmax(self, x, axis: int):
+        """exp(x - max) / Σ exp(x - max) along ``axis`` (the kernel of ``tt.softmax``)."""
         xp = self.xp
         e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
         return e / xp.sum(e, axis=axis, keepdims=True)
@@ -136,6 +146,7 @@ class Backend:
         return y * (gy - self.xp.sum(gy * y, axis=axis, keepdims=True))
 
     def logsumexp(self, x, axis, keepdims: bool):
+        """log Σ exp(x) along ``axis``, computed as m + log Σ exp(x - m) with m the finite max."""
         xp = self.xp
         m = xp.max(x, axis=axis, keepdims=True)
         m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
@@ -353,6 +364,8 @@ class Backend:
         return xp.astype(xp.reshape(index, (-1, 1)) == xp.reshape(self.arange(n), (1, -1)), dtype)
 
     def einsum(self, spec: str, *operands):
+        """``xp.einsum`` where the array library has it; here NotImplementedError (NumPy and CuPy override
+        it)."""
         raise NotImplementedError(f"einsum is not available on the {self.name!r} backend")
 
     def bounds(self, index):

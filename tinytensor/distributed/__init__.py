@@ -50,12 +50,14 @@ class Work:
         self._request, self._finish = request, finish
 
     def wait(self) -> bool:
+        """Block until the collective's result is in place; returns True (``torch.distributed.Work.wait``)."""
         if self._request is not None:
             self._request.Wait()
             self._done()
         return True
 
     def is_completed(self) -> bool:
+        """Whether the collective has finished, without blocking (it lets MPI make progress)."""
         if self._request is not None and self._request.Test():
             self._done()
         return self._request is None

@@ -25,6 +25,8 @@ class SumTo(Function):
 
 
 def broadcast_to(x, shape):
+    """x expanded to ``shape`` by NumPy's broadcasting rules (a view; its gradient is summed back);
+    ``torch.broadcast_to``."""
     shape = tuple(shape)
     if tuple(x.shape) == shape:
         return x

@@ -476,6 +476,7 @@ class Clamp(Function):
 
 
 def neg(x):
+    """-x; ``torch.neg``."""
     return Neg.apply(x)
 
 
@@ -500,14 +501,17 @@ def rsqrt(x):
 
 
 def sin(x):
+    """sin(x), elementwise (integer inputs become the default float dtype); ``torch.sin``. d/dx = cos x."""
     return Sin.apply(floating(x))
 
 
 def cos(x):
+    """cos(x), elementwise (integer inputs become the default float dtype); ``torch.cos``. d/dx = -sin x."""
     return Cos.apply(floating(x))
 
 
 def tanh(x):
+    """tanh(x) = (eˣ - e⁻ˣ) / (eˣ + e⁻ˣ), elementwise; ``torch.tanh``. d/dx = 1 - tanh²x."""
     return Tanh.apply(floating(x))
 
 
@@ -665,6 +669,7 @@ logical_xor = _compare("logical_xor")
 
 
 def logical_not(x):
+    """Elementwise not (nonzero is True), a bool tensor; ``torch.logical_not``, also ``~x``."""
     return like(x, x.backend.xp.logical_not(_truth(x).array))
 
 

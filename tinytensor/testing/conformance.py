@@ -32,13 +32,16 @@ class ConformanceReport:
 
     @property
     def failures(self) -> list:
+        """The results whose status is "failed"."""
         return [r for r in self.results if r.status == "failed"]
 
     @property
     def ok(self) -> bool:
+        """Whether no op failed (skips are not failures)."""
         return not self.failures
 
     def raise_for_failures(self) -> None:
+        """Raise AssertionError listing every failed op and its message, if any failed."""
         if self.failures:
             raise AssertionError(
                 f"{len(self.failures)} op(s) failed on {self.device!r}:\n\n"

@@ -105,15 +105,18 @@ class Draw:
         return int(self._rng.integers(lo, hi, endpoint=True))
 
     def choice(self, options):
+        """One of ``options``."""
         options = list(options)
         if self._data is not None:
             return self._data.draw(self._st().sampled_from(options))
         return options[int(self._rng.integers(0, len(options)))]
 
     def boolean(self) -> bool:
+        """False or True."""
         return self.choice((False, True))
 
     def permutation(self, n: int) -> tuple:
+        """A permutation of 0..n-1, as a tuple."""
         if self._data is not None:
             return tuple(self._data.draw(self._st().permutations(list(range(n)))))
         return tuple(int(i) for i in self._rng.permutation(n))
@@ -121,6 +124,8 @@ class Draw:
     # ---- shapes ---------------------------------------------------------------------------
     def shape(self, min_dims: int = 0, max_dims: int | None = None, min_side: int = 1,
               max_side: int | None = None) -> tuple:
+        """A shape of min_dims..max_dims dimensions, each of min_side..max_side (the limits default to the
+        drawer's)."""
         max_dims = self.max_dims if max_dims is None else max_dims
         max_side = self.max_side if max_side is None else max_side
         ndim = self.integers(min_dims, max(min_dims, max_dims))
@@ -147,6 +152,7 @@ class Draw:
         return np.asarray(self.rng.integers(lo, n, size=tuple(shape)), dtype=np.int64)
 
     def mask(self, shape) -> np.ndarray:
+        """A random NumPy bool array of ``shape`` (each element True with probability ½)."""
         return np.asarray(self.rng.random(tuple(shape)) < 0.5)
 
 

@@ -14,6 +14,7 @@ from ..backends import Backend, register
 
 
 class StrictBackend(Backend):
+    """The backend over ``array_api_strict`` on its non-CPU device, registered as device type ``"strict"``."""
     name = "strict"
 
     def __init__(self):
@@ -30,6 +31,7 @@ class StrictBackend(Backend):
         return np.from_dlpack(a.to_device(self.xp.Device("CPU_DEVICE"))).copy()
 
     def bounds(self, index):
+        """(min, max) of an integer array as Python ints."""
         xp = self.xp
         return int(xp.min(index)), int(xp.max(index))
 

@@ -339,6 +339,7 @@ def sigmoid(input: Tensor) -> Tensor:
 
 
 def tanh(input: Tensor) -> Tensor:
+    """tanh(x), elementwise (``tt.tanh``); ``torch.nn.functional.tanh``."""
     return tt.tanh(input)
 
 

@@ -11,7 +11,26 @@ from .optimizer import Optimizer, _modified
 class Adam(Optimizer):
     """m ← β₁m + (1-β₁)g,  v ← β₂v + (1-β₂)g²,
     θ ← θ - lr/(1-β₁ᵗ) · m / (√v/√(1-β₂ᵗ) + eps)   (v replaced by its running max with amsgrad).
-    Adam's weight_decay adds λθ to g; AdamW's multiplies θ by (1 - lr·λ) instead (decoupled)."""
+    Adam's weight_decay adds λθ to g; AdamW's multiplies θ by (1 - lr·λ) instead (decoupled).
+    ``torch.optim.Adam``.
+
+    Args:
+        params: The parameters (``model.parameters()``), or a list of dicts, each a group with its
+            own hyper-parameters (``[{"params": ..., "lr": 1e-4}, ...]``).
+        lr: The learning rate.
+        betas: (β₁, β₂), the decay rates of the running averages of g and g².
+        eps: Added to the denominator, for stability.
+        weight_decay: λ, the L2 penalty added to the gradient.
+        amsgrad: Use the running maximum of v (Reddi et al., 2018).
+
+    Examples:
+        >>> model = nn.Linear(4, 1)
+        >>> opt = tt.optim.Adam(model.parameters(), lr=1e-2)
+        >>> loss = model(tt.randn(8, 4)).pow(2).mean()
+        >>> opt.zero_grad()
+        >>> loss.backward()
+        >>> opt.step()
+    """
 
     decoupled = False
 

@@ -33,6 +33,7 @@ class LRScheduler:
         self.step()
 
     def get_lr(self) -> list[float]:
+        """The learning rate of each param group at step ``last_epoch`` (each schedule writes its own)."""
         raise NotImplementedError
 
     def step(self) -> None:
@@ -51,6 +52,7 @@ class LRScheduler:
         return {k: v for k, v in self.__dict__.items() if k not in self._not_state}
 
     def load_state_dict(self, state_dict: dict) -> None:
+        """Restore the schedule from `state_dict` (its position and hyper-parameters)."""
         self.__dict__.update({k: v for k, v in state_dict.items() if k not in self._not_state})
 
 

@@ -75,6 +75,7 @@ class Optimizer:
                     p.grad.zero_()
 
     def step(self):
+        """Update every parameter that has a gradient, once (each optimizer writes its rule)."""
         raise NotImplementedError
 
     def _params_with_grad(self, group):

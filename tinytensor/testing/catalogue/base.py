@@ -18,11 +18,13 @@ class Sample:
     diff: tuple | None = None  # which inputs need gradients; default: every float input
 
     def differentiable(self) -> tuple:
+        """Which inputs the gradient checks differentiate: ``diff`` if given, else every float input."""
         if self.diff is not None:
             return tuple(self.diff)
         return tuple(a.dtype.kind == "f" for a in self.inputs)
 
     def describe(self) -> str:
+        """The inputs' dtypes and shapes and the params, for failure messages."""
         ins = ", ".join(f"{a.dtype.name}{list(a.shape)}" for a in self.inputs)
         return f"inputs=({ins}) params={self.params}"
 

@@ -91,6 +91,7 @@ class ConcatDataset(Dataset[T_co]):
 
     @staticmethod
     def cumsum(sequence) -> list[int]:
+        """The running totals of the datasets' lengths ([3, 2, 4] → [3, 5, 9]), PyTorch's helper."""
         return list(itertools.accumulate(len(d) for d in sequence))
 
     def __init__(self, datasets: Iterable[Dataset]) -> None:
