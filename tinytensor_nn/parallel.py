@@ -6,10 +6,11 @@ equal (each is averaged over the ranks). Averaging the ranks' mean-loss gradient
 the mean loss over the whole batch, so N ranks on B/N samples each take the same step as one process
 on B samples.
 
-The gradients travel in buckets of about ``bucket_cap_mb``: the parameters, in reverse order of
-registration (roughly the order backward reaches them), are cut into buckets; when every gradient of
-a bucket is final (``register_post_accumulate_grad_hook``) the bucket is sent with a non-blocking
-all-reduce while backward goes on with the layers below. When backward ends (``queue_callback``) the
+The gradients travel in buckets of about ``bucket_cap_mb`` (the first, which backward fills first, of
+1 MB, as in PyTorch): the parameters, in reverse order of registration (roughly the order backward
+reaches them), are cut into buckets; when every gradient of a bucket is final
+(``register_post_accumulate_grad_hook``) the bucket is sent with a non-blocking all-reduce while
+backward goes on with the layers below. When backward ends (``queue_callback``) the
 engine waits for the buckets still in flight and writes the averages into ``.grad``. Buckets are sent
 in the same order on every rank, as MPI requires: a bucket that is ready early waits for the ones
 before it.
@@ -25,6 +26,8 @@ from tinytensor.autograd import queue_callback
 from .module import Module
 
 __all__ = ["DistributedDataParallel"]
+
+FIRST_BUCKET_BYTES = 2**20  # the bucket backward fills first is sent early: a small one
 
 
 class _Bucket:
@@ -65,7 +68,8 @@ class DistributedDataParallel(Module):
             for t in self._states():
                 dist.broadcast(t, src=0)
         params = [p for p in module.parameters() if p.requires_grad]
-        self._buckets = _buckets(params[::-1], bucket_cap_mb * 2**20)
+        self._buckets = _buckets(params[::-1], min(FIRST_BUCKET_BYTES, bucket_cap_mb * 2**20),
+                                 bucket_cap_mb * 2**20)
         self._bucket_of = {id(p): b for b in self._buckets for p in b.params}
         self._armed = False  # the next backward reduces the gradients
         self._last_forward_synced = False
@@ -154,12 +158,14 @@ class DistributedDataParallel(Module):
                 bucket.flat = bucket.work = None
 
 
-def _buckets(params: list, cap_bytes: float) -> list:
-    """Consecutive runs of ``params`` of one dtype and device, each up to about ``cap_bytes``."""
+def _buckets(params: list, first_cap: float, cap: float) -> list:
+    """Consecutive runs of ``params`` of one dtype and device: the first up to about ``first_cap``
+    bytes, the others up to about ``cap``."""
     buckets, current, size = [], [], 0
     for p in params:
         nbytes = p.numel() * p.dtype.itemsize
-        if current and (size + nbytes > cap_bytes or p.dtype is not current[0].dtype
+        limit = cap if buckets else first_cap
+        if current and (size + nbytes > limit or p.dtype is not current[0].dtype
                         or p.device != current[0].device):
             buckets.append(_Bucket(current))
             current, size = [], 0
