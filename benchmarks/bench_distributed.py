@@ -166,7 +166,7 @@ def main() -> None:
     ar = run(n, 1, "--worker", "allreduce", "--repeat", str(args.repeat))["allreduce"]
     print(f"all-reduce (SUM, float32, in place) between {n} ranks, 1 thread each, median per call")
     print(table(["size", "time", "GB/s"],
-                [[fmt_bytes(int(b)), f"{t * 1e6:.0f} us", f"{int(b) / t / 1e9:.2f}"] for b, t in ar.items()]))
+                [[fmt_bytes(int(b)), f"{t * 1e6:.0f} us", f"{int(b) / t / 1e9:.3g}"] for b, t in ar.items()]))
 
     one = run(1, n, "--worker", "encoder", "--repeat", str(args.repeat))
     many = run(n, 1, "--worker", "encoder", "--repeat", str(args.repeat))

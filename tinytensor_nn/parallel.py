@@ -72,7 +72,7 @@ class DistributedDataParallel(Module):
                                  bucket_cap_mb * 2**20)
         self._bucket_of = {id(p): b for b in self._buckets for p in b.params}
         self._armed = False  # the next backward reduces the gradients
-        self._last_forward_synced = False
+        self._reduced = None  # the last forward whose gradients were averaged
         for p in params:
             p.register_post_accumulate_grad_hook(self._grad_ready)
 
@@ -91,8 +91,19 @@ class DistributedDataParallel(Module):
                 bucket.ready, bucket.flat, bucket.work = set(), None, None
             self._next = 0  # the next bucket to send
             self._queued = False  # whether _finish waits at the end of backward
-        self._armed = self._last_forward_synced = sync
-        return self.module(*args, **kwargs)
+        self._armed = sync
+        out = self.module(*args, **kwargs)
+        if sync:  # a second backward through these outputs would not be averaged: refuse it
+            self._forward = forward = object()
+            for t in out if isinstance(out, (tuple, list)) else (out,):
+                if isinstance(t, tt.Tensor) and t.requires_grad:
+                    t.register_hook(lambda g, forward=forward: self._check_not_reduced(forward))
+        return out
+
+    def _check_not_reduced(self, forward) -> None:
+        if forward is self._reduced:
+            raise RuntimeError("DistributedDataParallel: a second backward through one forward's output; "
+                               "run the forward again (its gradients were already averaged once)")
 
     @contextmanager
     def no_sync(self):
@@ -107,10 +118,7 @@ class DistributedDataParallel(Module):
     # ---- the reducer: runs inside backward ---------------------------------------------------------
     def _grad_ready(self, param) -> None:
         """A parameter's gradient is final for this backward: send its bucket once it is complete."""
-        if not self._armed:
-            if self._last_forward_synced:
-                raise RuntimeError("DistributedDataParallel: a second backward through one forward's output; "
-                                   "run the forward again (its gradients were already averaged once)")
+        if not self._armed:  # no_sync, or a backward that did not start at a DDP forward's output
             return
         if not self._queued:  # the first gradient of this backward
             queue_callback(self._finish)
@@ -138,7 +146,7 @@ class DistributedDataParallel(Module):
 
     def _finish(self) -> None:
         """Backward has ended: send what is left, wait for every bucket, write the averages."""
-        self._armed = False
+        self._armed, self._reduced = False, self._forward
         self._send_ready_buckets(everything=True)
         with tt.no_grad():
             for bucket in self._buckets:

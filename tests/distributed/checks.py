@@ -172,6 +172,11 @@ def ddp_no_sync_accumulates(rank, world):
         assert "second backward" in str(e)
     else:
         raise AssertionError("a second backward through one forward was not refused")
+    model.zero_grad()
+    mine = slice(rank * 2, rank * 2 + 2)
+    ((model(x[mine]) - y[mine]) ** 2).mean().backward()  # the module itself, not DDP: stays local
+    local = gathered(model[0].weight.grad)
+    assert local[0] != local[1]
 
 
 @check
