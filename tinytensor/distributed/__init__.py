@@ -291,7 +291,7 @@ def _buffer(pg, tensor: Tensor):
             raise RuntimeError(f"the nccl backend reduces CuPy tensors; this one is on {tensor.device}. "
                                f"Move it with .to('cuda') or use backend='mpi'")
         buf = a if a.flags.c_contiguous else pg.cupy.ascontiguousarray(a)
-        return buf, (lambda: None) if buf is a else (lambda: _write(tensor, buf))
+        return buf, _bump(tensor) if buf is a else (lambda: _write(tensor, buf))
     if isinstance(a, np.ndarray) and a.flags.c_contiguous and a.flags.writeable and a.dtype != np.float16:
         return a, _bump(tensor)
     host = np.ascontiguousarray(tensor.backend.to_host(a))
