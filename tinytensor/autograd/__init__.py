@@ -1,5 +1,6 @@
 """Reverse-mode autograd: Function, grad, gradcheck, grad mode, anomaly detection, and tools to
 look inside a backward pass (explain, why_no_grad, memory_report)."""
+from . import dual, forward_ad
 from .engine import queue_callback
 from .explain import explain, why_no_grad
 from .function import Function

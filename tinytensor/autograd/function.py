@@ -17,9 +17,17 @@ Writing backward with Tensor ops means the backward pass is itself recorded when
 """
 from __future__ import annotations
 
+from contextvars import ContextVar
+
+from . import dual
 from .engine import Node
 from .grad_mode import is_grad_enabled
 from .tensor_core import TensorCore, refresh_view
+
+# While a vmap runs (tinytensor.func), it installs here the function that applies an op to batched
+# inputs: ``rule(cls, args, kwargs)`` returns the op's batched result, or NotImplemented when no
+# argument is batched. Nothing below the Tensor floor needs to know what a batched tensor is.
+batching: ContextVar = ContextVar("tinytensor_batching", default=None)
 
 _INPUT, _OUTPUT, _CONST = 0, 1, 2
 
@@ -29,6 +37,7 @@ class Function(Node):
 
     __slots__ = ("backend", "xp", "needs_input_grad", "_inputs", "_saved", "_to_save", "_tensor_cls")
     differentiable = True  # False for ops whose outputs never need gradients (argmax, comparisons)
+    creates_tangent = False  # True for forward_ad.make_dual's op, which gives its output a new tangent
     is_view = False  # True if outputs share memory with the first input (they share its version)
 
     # ---- what forward may call ------------------------------------------------------------
@@ -62,8 +71,10 @@ class Function(Node):
                         f"{self.name()}: its output was modified in place before backward; use an "
                         f"out-of-place op"
                     )
-                out.append(self._tensor_cls(data, self.backend, requires_grad=True, grad_fn=self,
-                                            output_nr=nr, version=counter))
+                t = self._tensor_cls(data, self.backend, requires_grad=True, grad_fn=self,
+                                     output_nr=nr, version=counter)
+                t._fw = self.__dict__.get("_out_fw", (None,) * (nr + 1))[nr]  # its tangents, if any
+                out.append(t)
             elif hasattr(value, "shape"):
                 out.append(self._tensor_cls(value, self.backend))
             else:  # a Python number passed to forward stays a number
@@ -80,6 +91,19 @@ class Function(Node):
         gradient per output; written with Tensor ops so that it can itself be differentiated."""
         raise NotImplementedError
 
+    def jvp(self, *tangents):
+        """The tangent of the output(s) for the inputs' tangents (forward mode, ``autograd.forward_ad``).
+
+        One tangent per argument of ``apply`` (None where it has none, or is not a tensor); the
+        inputs and outputs are ``self.primals`` and ``self.result`` while it runs. Written with
+        Tensor ops, as ``backward`` is.
+        """
+        raise NotImplementedError(
+            f"{self.name()}: this op has no forward-mode derivative (jvp), so forward-mode AD "
+            f"(forward_ad, func.jvp, func.jacfwd) cannot pass through it; use reverse mode (func.vjp, "
+            f"func.jacrev) instead"
+        )
+
     # ---- the machinery --------------------------------------------------------------------
     @classmethod
     def apply(cls, *args, **kwargs):
@@ -88,6 +112,9 @@ class Function(Node):
         ``needs_input_grad`` is known before ``forward`` runs (all False when nothing is recorded),
         so ``forward`` can save only what the needed gradients use.
         """
+        rule = batching.get()
+        if rule is not None and (out := rule(cls, args, kwargs)) is not NotImplemented:
+            return out  # some input is batched (func.vmap): the op's batching rule ran it
         self = cls.__new__(cls)
         first, raw = self._collect_inputs(args)
         self._to_save = ()
@@ -96,7 +123,10 @@ class Function(Node):
         except (ValueError, TypeError, IndexError, RuntimeError) as e:
             e.add_note(f"in {cls.__name__} (inputs: {_describe(args)})")
             raise
-        return self._wrap_outputs(out, first, args, raw)
+        out = self._wrap_outputs(out, first, args, raw)
+        if dual.propagating.get() and self.differentiable:  # forward-mode AD: the outputs' tangents
+            dual.propagate(self, args, out)
+        return out
 
     def _collect_inputs(self, args):
         """The inputs' arrays for forward; with any input that requires grad, the graph edges."""

@@ -16,7 +16,7 @@ class TensorCore:
     _result_cls = None  # the class ops return (Tensor, also for subclasses such as Parameter)
     __slots__ = (
         "array", "backend", "_requires_grad", "grad", "grad_fn", "_output_nr", "_version",
-        "_hooks", "_post_accumulate_hooks", "_view_src", "__weakref__",
+        "_hooks", "_post_accumulate_hooks", "_view_src", "_fw", "__weakref__",
     )
 
     def __init__(self, data=(), backend=None, requires_grad: bool = False, grad_fn: Node | None = None,
@@ -41,6 +41,7 @@ class TensorCore:
         self._hooks = None
         self._post_accumulate_hooks = None
         self._view_src = None  # a view: (base, the view ops from base, base's grad_fn and requires_grad then)
+        self._fw = None  # forward-mode tangents, {dual level: tangent} (autograd.forward_ad)
 
     @staticmethod
     def _legacy_new(args: tuple):

@@ -33,6 +33,9 @@ class Cast(Function):
     def backward(self, gy):
         return Cast.apply(gy, dtype=self.in_dtype)
 
+    def jvp(self, tx):
+        return Cast.apply(tx, dtype=self.result.dtype)
+
 
 def as_element(value, dtype):
     """A Python number as an element of ``dtype`` (2.7 -> 2 for an integer dtype, as PyTorch)."""

@@ -14,6 +14,9 @@ class BroadcastTo(Function):
     def backward(self, gy):
         return sum_to(gy, self.in_shape)  # the adjoint of copying is summing
 
+    def jvp(self, tx, _):
+        return BroadcastTo.apply(tx, self.result.shape)  # linear: the tangent takes the same op
+
 
 class SumTo(Function):
     def forward(self, x, shape):
@@ -22,6 +25,9 @@ class SumTo(Function):
 
     def backward(self, gy):
         return broadcast_to(gy, self.in_shape)
+
+    def jvp(self, tx, _):
+        return SumTo.apply(tx, self.result.shape)
 
 
 def broadcast_to(x, shape):

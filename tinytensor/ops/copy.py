@@ -11,6 +11,9 @@ class Clone(Function):
     def backward(self, gy):
         return gy
 
+    def jvp(self, tx):
+        return tx
+
 
 class ToDevice(Function):
     """An explicit copy to another backend's device; the gradient is copied back."""
@@ -21,6 +24,9 @@ class ToDevice(Function):
 
     def backward(self, gy):
         return to_backend(gy, self.source), None
+
+    def jvp(self, tx, _):
+        return to_backend(tx, self.backend)
 
 
 def clone(x):

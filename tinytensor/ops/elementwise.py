@@ -4,11 +4,12 @@ from __future__ import annotations
 import builtins
 import math
 
+from ..autograd.dual import add as add_tangents
 from ..autograd.function import Function
 from ..autograd.tensor_core import TensorCore
 from ..dtypes import bool_, int64, scalar_dtype
 from ._operands import as_element, binary, cast, floating, like, scalar
-from .broadcast import broadcast_shapes, sum_to
+from .broadcast import broadcast_shapes, broadcast_to, sum_to
 
 # ---- binary arithmetic ----------------------------------------------------------------------
 
@@ -27,6 +28,12 @@ class _Binary(Function):
             sum_to(gb, self.b_shape) if gb is not None and needs[1] else None,
         )
 
+    def spread(self, t):
+        """A tangent broadcast to the output's shape (one operand's tangent may be smaller)."""
+        if t is None or tuple(t.shape) == tuple(self.result.shape):
+            return t
+        return broadcast_to(t, self.result.shape)
+
 
 class Add(_Binary):
     def forward(self, a, b):
@@ -36,6 +43,9 @@ class Add(_Binary):
     def backward(self, gy):
         return self.reduce(gy, gy)
 
+    def jvp(self, ta, tb):
+        return self.spread(add_tangents(ta, tb))
+
 
 class Sub(_Binary):
     def forward(self, a, b):
@@ -44,6 +54,9 @@ class Sub(_Binary):
 
     def backward(self, gy):
         return self.reduce(gy, -gy if self.needs_input_grad[1] else None)
+
+    def jvp(self, ta, tb):
+        return self.spread(add_tangents(ta, None if tb is None else -tb))
 
 
 class Mul(_Binary):
@@ -60,6 +73,10 @@ class Mul(_Binary):
             gy * a if self.needs_input_grad[1] else None,
         )
 
+    def jvp(self, ta, tb):
+        a, b = self.primals  # d(ab) = da b + a db
+        return self.spread(add_tangents(None if ta is None else ta * b, None if tb is None else a * tb))
+
 
 class Div(_Binary):
     def forward(self, a, b):
@@ -73,6 +90,11 @@ class Div(_Binary):
         ga = gy / b if self.needs_input_grad[0] else None
         gb = -gy * a / (b * b) if self.needs_input_grad[1] else None  # d/db a/b = -a/b²
         return self.reduce(ga, gb)
+
+    def jvp(self, ta, tb):
+        _, b = self.primals  # d(a/b) = da/b - (a/b) db/b
+        return self.spread(add_tangents(None if ta is None else ta / b,
+                                        None if tb is None else -tb * self.result / b))
 
 
 class Pow(_Binary):
@@ -105,6 +127,22 @@ class Pow(_Binary):
                 gb = gy * (where(b >= 0, 0.0, y * _log(a)) if a == 0 else y * _log(a))
         return self.reduce(ga, gb)
 
+    def jvp(self, ta, tb):
+        a, b = self.primals  # d(a^b) = b a^(b-1) da + a^b ln a db, with backward's zeros
+        y = self.result
+        da = db = None
+        if ta is not None:
+            if isinstance(b, TensorCore):
+                da = select(b != 0, ta * b * a ** (b - 1))
+            else:
+                da = ta * (b * a ** (b - 1)) if b != 0 else ta * 0.0
+        if tb is not None:
+            if isinstance(a, TensorCore):
+                db = tb * where((a == 0) & (b >= 0), 0.0, y * log(a))
+            else:
+                db = tb * (where(b >= 0, 0.0, y * _log(a)) if a == 0 else y * _log(a))
+        return self.spread(add_tangents(da, db))
+
 
 def _int_pow(xp, a, b):
     """a ** b for an integer exponent array, as PyTorch: a negative exponent gives 1 / a^|b| truncated
@@ -124,6 +162,10 @@ class Maximum(_Binary):
         a, b = self.saved_tensors
         return _select_grads(self, gy, a, b, a < b, a > b)
 
+    def jvp(self, ta, tb):
+        a, b = self.primals
+        return _select_tangents(self, ta, tb, a > b)
+
 
 class Minimum(_Binary):
     def forward(self, a, b):
@@ -135,6 +177,10 @@ class Minimum(_Binary):
         a, b = self.saved_tensors
         return _select_grads(self, gy, a, b, a > b, a < b)
 
+    def jvp(self, ta, tb):
+        a, b = self.primals
+        return _select_tangents(self, ta, tb, a < b)
+
 
 def _select_grads(fn, gy, a, b, a_loses, b_loses):
     """maximum/minimum as PyTorch: each side gets gy unless it loses, ties split it equally. A NaN
@@ -143,6 +189,14 @@ def _select_grads(fn, gy, a, b, a_loses, b_loses):
     ga = select(~a_loses, g) if fn.needs_input_grad[0] else None
     gb = select(~b_loses, g) if fn.needs_input_grad[1] else None
     return fn.reduce(ga, gb)
+
+
+def _select_tangents(fn, ta, tb, a_wins):
+    """The tangent of maximum/minimum: the winner's, the mean of the two at ties (as backward splits)."""
+    a, b = fn.primals
+    ta = 0.0 if ta is None else ta
+    tb = 0.0 if tb is None else tb
+    return fn.spread(where(a == b, (ta + tb) * 0.5, where(a_wins, ta, tb)))
 
 
 def select(keep, g):
@@ -249,6 +303,9 @@ class Neg(Function):
     def backward(self, gy):
         return -gy
 
+    def jvp(self, tx):
+        return -tx
+
 
 class Exp(Function):
     def forward(self, x):
@@ -260,6 +317,9 @@ class Exp(Function):
         (y,) = self.saved_tensors
         return gy * y  # d/dx e^x = e^x
 
+    def jvp(self, tx):
+        return tx * self.result  # d e^x = e^x dx
+
 
 class Log(Function):
     def forward(self, x):
@@ -269,6 +329,9 @@ class Log(Function):
     def backward(self, gy):
         (x,) = self.saved_tensors
         return gy / x  # d/dx ln x = 1/x
+
+    def jvp(self, tx):
+        return tx / self.primals[0]  # d ln x = dx / x
 
 
 class Sqrt(Function):
@@ -281,6 +344,9 @@ class Sqrt(Function):
         (y,) = self.saved_tensors
         return gy / (2.0 * y)  # d/dx √x = 1/(2√x)
 
+    def jvp(self, tx):
+        return tx / (2.0 * self.result)
+
 
 class Rsqrt(Function):
     def forward(self, x):
@@ -292,6 +358,10 @@ class Rsqrt(Function):
         (y,) = self.saved_tensors
         return gy * (-0.5) * y * y * y  # d/dx x^-½ = -½ x^-3/2
 
+    def jvp(self, tx):
+        y = self.result
+        return tx * (-0.5) * y * y * y
+
 
 class Sin(Function):
     def forward(self, x):
@@ -302,6 +372,9 @@ class Sin(Function):
         (x,) = self.saved_tensors
         return gy * cos(x)
 
+    def jvp(self, tx):
+        return tx * cos(self.primals[0])
+
 
 class Cos(Function):
     def forward(self, x):
@@ -311,6 +384,9 @@ class Cos(Function):
     def backward(self, gy):
         (x,) = self.saved_tensors
         return -gy * sin(x)
+
+    def jvp(self, tx):
+        return -tx * sin(self.primals[0])
 
 
 class Tanh(Function):
@@ -323,6 +399,9 @@ class Tanh(Function):
         (y,) = self.saved_tensors
         return TanhBackward.apply(y, gy)
 
+    def jvp(self, tx):
+        return TanhBackward.apply(self.result, tx)  # d tanh = (1 - y²) dx: the same map as backward
+
 
 class TanhBackward(Function):
     """gx = gy (1 - y²) (d/dx tanh = 1 - tanh²): one op, not three, and its own derivative."""
@@ -334,6 +413,11 @@ class TanhBackward(Function):
     def backward(self, gg):
         y, gy = self.saved_tensors
         return gg * gy * y * -2.0, TanhBackward.apply(y, gg)  # ∂/∂y = -2 y gy; linear in gy
+
+    def jvp(self, ty, tgy):
+        y, gy = self.primals
+        return add_tangents(None if ty is None else ty * gy * y * -2.0,
+                            None if tgy is None else TanhBackward.apply(y, tgy))
 
 
 class Sigmoid(Function):
@@ -349,6 +433,9 @@ class Sigmoid(Function):
         (y,) = self.saved_tensors
         return SigmoidBackward.apply(y, gy)
 
+    def jvp(self, tx):
+        return SigmoidBackward.apply(self.result, tx)  # d σ = σ(1 - σ) dx
+
 
 class SigmoidBackward(Function):
     """gx = gy σ (1 - σ) (d/dx σ = σ(1-σ)): one op, not three, and its own derivative."""
@@ -361,6 +448,11 @@ class SigmoidBackward(Function):
         y, gy = self.saved_tensors
         return gg * gy * (1.0 - 2.0 * y), SigmoidBackward.apply(y, gg)  # ∂/∂y = gy (1 - 2σ)
 
+    def jvp(self, ty, tgy):
+        y, gy = self.primals
+        return add_tangents(None if ty is None else ty * gy * (1.0 - 2.0 * y),
+                            None if tgy is None else SigmoidBackward.apply(y, tgy))
+
 
 class Relu(Function):
     def forward(self, x):
@@ -370,6 +462,9 @@ class Relu(Function):
     def backward(self, gy):
         (x,) = self.saved_tensors
         return select(~(x <= 0), gy)  # d/dx relu = 1[x > 0]; a NaN x passes gy, as PyTorch
+
+    def jvp(self, tx):
+        return select(~(self.primals[0] <= 0), tx)
 
 
 class Silu(Function):
@@ -382,6 +477,11 @@ class Silu(Function):
         s = sigmoid(x)
         return gy * s * (1.0 + x * (1.0 - s))  # d/dx xσ(x) = σ(1 + x(1-σ))
 
+    def jvp(self, tx):
+        (x,) = self.primals
+        s = sigmoid(x)
+        return tx * s * (1.0 + x * (1.0 - s))
+
 
 class Erf(Function):
     def forward(self, x):
@@ -391,6 +491,10 @@ class Erf(Function):
     def backward(self, gy):
         (x,) = self.saved_tensors
         return gy * (2.0 / math.sqrt(math.pi)) * exp(-x * x)  # d/dx erf = 2/√π e^(-x²)
+
+    def jvp(self, tx):
+        (x,) = self.primals
+        return tx * (2.0 / math.sqrt(math.pi)) * exp(-x * x)
 
 
 class Gelu(Function):
@@ -404,6 +508,11 @@ class Gelu(Function):
     def backward(self, gy):
         x, cdf = self.saved_tensors
         return GeluBackward.apply(x, gy, cdf)
+
+    def jvp(self, tx):
+        (x,) = self.primals  # d gelu = (Φ + xφ) dx: backward's map, given Φ(x) again
+        cdf = like(x, self.backend.normal_cdf(x.array))
+        return GeluBackward.apply(x, tx, cdf)
 
 
 class GeluBackward(Function):
@@ -419,6 +528,12 @@ class GeluBackward(Function):
         pdf = exp(-0.5 * x * x) * (1.0 / math.sqrt(2.0 * math.pi))
         return gg * gy * pdf * (2.0 - x * x), GeluBackward.apply(x, gg, cdf), None
 
+    def jvp(self, tx, tgy, _):
+        x, gy, cdf = self.primals  # cdf is Φ(x): its change is φ(x) dx, which the first term holds
+        pdf = exp(-0.5 * x * x) * (1.0 / math.sqrt(2.0 * math.pi))
+        return add_tangents(None if tx is None else tx * gy * pdf * (2.0 - x * x),
+                            None if tgy is None else GeluBackward.apply(x, tgy, cdf))
+
 
 class GeluTanh(Function):
     K = math.sqrt(2.0 / math.pi)
@@ -433,6 +548,12 @@ class GeluTanh(Function):
         dt = (1.0 - t * t) * self.K * (1.0 + 3 * 0.044715 * x * x)
         return gy * (0.5 * (1.0 + t) + 0.5 * x * dt)
 
+    def jvp(self, tx):
+        (x,) = self.primals
+        t = tanh(self.K * (x + 0.044715 * x * x * x))
+        dt = (1.0 - t * t) * self.K * (1.0 + 3 * 0.044715 * x * x)
+        return tx * (0.5 * (1.0 + t) + 0.5 * x * dt)
+
 
 class Abs(Function):
     def forward(self, x):
@@ -443,6 +564,9 @@ class Abs(Function):
         (x,) = self.saved_tensors
         # d/dx |x| = sign(x), multiplied as PyTorch does: an inf/NaN gy at x = 0 gives a loud NaN
         return gy * sign(x)
+
+    def jvp(self, tx):
+        return tx * sign(self.primals[0])
 
 
 class Sign(Function):
@@ -456,6 +580,9 @@ class Sign(Function):
 
     def backward(self, gy):
         return like(gy, gy.backend.full(gy.shape, 0, gy.dtype))  # zeros, whatever gy holds
+
+    def jvp(self, tx):
+        return like(tx, tx.backend.full(tx.shape, 0, tx.dtype))
 
 
 class Clamp(Function):
@@ -473,6 +600,14 @@ class Clamp(Function):
         else:
             inside = x >= self.lo if self.lo is not None else x <= self.hi
         return select(inside, gy), None, None  # d/dx clamp = 1 inside [lo, hi]
+
+    def jvp(self, tx, _lo, _hi):
+        x = self.primals[0]
+        if self.lo is not None and self.hi is not None:
+            inside = (x >= self.lo) & (x <= self.hi)
+        else:
+            inside = x >= self.lo if self.lo is not None else x <= self.hi
+        return select(inside, tx)
 
 
 def neg(x):
@@ -595,6 +730,11 @@ class Where(Function):
             gb = sum_to(where(cond, like(gy, zero), gy), self.b_shape)
         return None, ga, gb
 
+    def jvp(self, _, ta, tb):
+        cond = self.primals[0]
+        t = where(cond, 0.0 if ta is None else ta, 0.0 if tb is None else tb)
+        return t if tuple(t.shape) == tuple(self.result.shape) else broadcast_to(t, self.result.shape)
+
 
 def where(condition, input, other):
     """Pick ``input`` where condition is True, else ``other`` (either may be a number)."""
@@ -639,6 +779,28 @@ def masked_fill(x, mask, value):
 
 # ---- comparisons and logic (no gradient) ----------------------------------------------------
 
+class Compare(Function):
+    """An elementwise comparison or logical op, ``xp.<name>(a, b)``: a bool result, no gradient."""
+
+    differentiable = False
+
+    def forward(self, a, b, name):
+        return getattr(self.xp, name)(a, b)
+
+
+class ValueTest(Function):
+    """A test of each value: isfinite, isnan, logical_not, or "truth" (nonzero is True); bool, no gradient."""
+
+    differentiable = False
+
+    def forward(self, x, name):
+        if name == "truth":
+            return x != 0
+        if self.backend.dtype_of(x) is bool_ and name != "logical_not":  # every bool is finite, none NaN
+            return x == x if name == "isfinite" else x != x
+        return getattr(self.xp, name)(x)
+
+
 def _compare(name):
     logical = name.startswith("logical")
     ordered = not logical and name not in ("equal", "not_equal")
@@ -648,13 +810,11 @@ def _compare(name):
             a, b = _truth(a), _truth(b)
         a, b = binary(a, b, name)
         t = a if isinstance(a, TensorCore) else b
-        xa = a.array if isinstance(a, TensorCore) else a
-        xb = b.array if isinstance(b, TensorCore) else b
         if isinstance(a, TensorCore) and isinstance(b, TensorCore) and a.backend is not b.backend:
             raise RuntimeError(f"{name}: expected tensors on one device, got {a.device} and {b.device}")
         if ordered and t.dtype is bool_:  # False < True, as PyTorch; the Array API orders no bools
-            xa, xb = (t.backend.astype(v, int64) if hasattr(v, "dtype") else int(v) for v in (xa, xb))
-        return like(t, getattr(t.backend.xp, name)(xa, xb))
+            a, b = (cast(v, int64) if isinstance(v, TensorCore) else int(v) for v in (a, b))
+        return Compare.apply(a, b, name)
 
     op.__name__ = name
     op.__doc__ = f"Elementwise {name}; returns a bool tensor (no gradient)."
@@ -670,23 +830,21 @@ logical_xor = _compare("logical_xor")
 
 def logical_not(x):
     """Elementwise not (nonzero is True), a bool tensor; ``torch.logical_not``, also ``~x``."""
-    return like(x, x.backend.xp.logical_not(_truth(x).array))
+    return ValueTest.apply(_truth(x), "logical_not")
 
 
 def _truth(x):
     """x as bool (nonzero = True); Python numbers and bool tensors stay as they are."""
     if not isinstance(x, TensorCore) or x.dtype.name == "bool":
         return x
-    return like(x, x.array != 0)
+    return ValueTest.apply(x, "truth")
 
 
 def isfinite(x):
     """True where x is neither inf nor NaN (every bool is finite)."""
-    xs = x.array
-    return like(x, xs == xs if x.dtype is bool_ else x.backend.xp.isfinite(xs))
+    return ValueTest.apply(x, "isfinite")
 
 
 def isnan(x):
     """True where x is NaN (no bool is)."""
-    xs = x.array
-    return like(x, xs != xs if x.dtype is bool_ else x.backend.xp.isnan(xs))
+    return ValueTest.apply(x, "isnan")

@@ -61,6 +61,9 @@ class Gather(Function):
         zeros = like(gy, gy.backend.zeros(self.shape, gy.array.dtype))
         return ScatterAdd.apply(zeros, index, gy, self.dim), None, None
 
+    def jvp(self, tx, _index, _dim):
+        return Gather.apply(tx, *self.primals[1:])  # the tangent read at the same places
+
 
 class ScatterAdd(Function):
     """y = x, then y[i][index[i][j]] += src[i][j] (dim 1); repeated indices add up."""
@@ -78,6 +81,12 @@ class ScatterAdd(Function):
         (index,) = self.saved_tensors
         gsrc = _read_back(gy, index, self.dim, self.src_shape) if self.needs_input_grad[2] else None
         return gy, None, gsrc, None
+
+    def jvp(self, tx, _index, tsrc, _dim):
+        x, index, src, dim = self.primals
+        if tsrc is None:
+            return tx
+        return ScatterAdd.apply(_zeros_like(x) if tx is None else tx, index, tsrc, dim)
 
 
 class Scatter(Function):
@@ -104,6 +113,10 @@ class Scatter(Function):
         if self.src_shape is not None and self.needs_input_grad[2]:
             gsrc = _read_back(gy, index, self.dim, self.src_shape)
         return gx, None, gsrc, None
+
+    def jvp(self, tx, _index, tsrc, _dim):
+        x, index, src, dim = self.primals  # written places take src's tangent, the rest keep x's
+        return Scatter.apply(_zeros_like(x) if tx is None else tx, index, 0.0 if tsrc is None else tsrc, dim)
 
 
 class ScatterReduce(Function):
@@ -135,6 +148,11 @@ def _read_back(gy, index, dim: int, src_shape: tuple):
     g = Gather.apply(gy, index, dim)
     widths = [w for d in reversed(range(len(src_shape))) for w in (0, src_shape[d] - g.shape[d])]
     return pad(g, widths) if any(widths) else g
+
+
+def _zeros_like(x):
+    """A zero tangent for x (an input of a scatter whose other input has one)."""
+    return like(x, x.backend.zeros(x.shape, x.array.dtype))
 
 
 def _check_index(index, input, op: str, dtypes=_INT_INDEX, cls=RuntimeError) -> None:
@@ -181,7 +199,7 @@ def _check_gather_shapes(x, index, dim: int, op: str, src=None) -> None:
 
 
 def gather(input, dim: int, index, *, sparse_grad: bool = False):
-    """input read along dim at index: y[i][j] = input[i][index[i][j]] for dim = 1; y has index's shape."""
+    """input read along dim at index: ``y[i][j] = input[i][index[i][j]]`` for dim = 1; y has index's shape."""
     d = normalize_dim(dim, input.ndim, "gather", input.shape)
     if not isinstance(index, TensorCore):
         raise TypeError(f"gather: index must be a Tensor, got {type(index).__name__}")
@@ -195,7 +213,7 @@ def gather(input, dim: int, index, *, sparse_grad: bool = False):
 
 def scatter(input, dim: int, index, src=None, value=None, *, reduce: str | None = None):
     """input with src (a tensor, or the number ``value``) written along dim at index:
-    y[i][index[i][j]] = src[i][j] for dim = 1. ``reduce`` "add" or "multiply" combines instead."""
+    ``y[i][index[i][j]] = src[i][j]`` for dim = 1. ``reduce`` "add" or "multiply" combines instead."""
     if src is None:
         src = value
     elif value is not None:
@@ -208,8 +226,8 @@ def scatter(input, dim: int, index, src=None, value=None, *, reduce: str | None 
 
 
 def scatter_add(input, dim: int, index, src):
-    """input with src added along dim at index: y[i][index[i][j]] += src[i][j] for dim = 1 (repeated
-    indices add up)."""
+    """input with src added along dim at index: ``y[i][index[i][j]] += src[i][j]`` for dim = 1
+    (repeated indices add up)."""
     if not isinstance(src, TensorCore):
         raise TypeError(f"scatter_add: src must be a Tensor, got {type(src).__name__}")
     return _scatter(input, dim, index, src, "sum", "scatter_add")
@@ -264,6 +282,9 @@ class IndexSelect(Function):
         zeros = like(gy, gy.backend.zeros(self.shape, gy.array.dtype))
         return IndexAdd.apply(zeros, index, gy, self.dim, 1), None, None
 
+    def jvp(self, tx, _index, _dim):
+        return IndexSelect.apply(tx, *self.primals[1:])
+
 
 class IndexAdd(Function):
     """y = x, then y[:, index[i]] += alpha · source[:, i] for dim 1; repeated indices add up."""
@@ -287,6 +308,12 @@ class IndexAdd(Function):
             gsource = IndexSelect.apply(gy, index, self.dim)
             gsource = gsource if self.alpha == 1 else gsource * self.alpha
         return gy, None, gsource, None, None
+
+    def jvp(self, tx, _index, tsource, _dim, _alpha):
+        x, index, source, dim, alpha = self.primals
+        if tsource is None:
+            return tx
+        return IndexAdd.apply(_zeros_like(x) if tx is None else tx, index, tsource, dim, alpha)
 
 
 def index_select(input, dim: int, index):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+from ..autograd.dual import add as add_tangents
 from ..autograd.function import Function
 from ..dtypes import bool_, int64, promote
 from ._operands import binary, cast, like
@@ -31,6 +32,11 @@ class MatMul(Function):
             else:
                 gb = sum_to(a.mT @ gy, self.b_shape)  # dL/dB = Aᵀ G
         return ga, gb
+
+    def jvp(self, ta, tb):
+        a, b = self.primals  # d(AB) = dA B + A dB
+        return add_tangents(None if ta is None else MatMul.apply(ta, b),
+                            None if tb is None else MatMul.apply(a, tb))
 
 
 def matmul(a, b):
@@ -93,6 +99,11 @@ class Einsum(Function):
                 g = g.expand(*(sizes[c] for c in letters))
             grads.append(_on_diagonals(g, letters, term) if len(letters) < len(term) else g)
         return tuple(grads)
+
+    def jvp(self, *tangents):
+        ops = list(self.primals)  # the product rule: one term per operand with a tangent
+        return add_tangents(*(None if t is None else Einsum.apply(*ops[:i], t, *ops[i + 1:], spec=self.spec)
+                              for i, t in enumerate(tangents)))
 
 
 def _on_diagonals(g, letters: str, term: str):

@@ -1,6 +1,7 @@
 """Fused ops for networks: softmax, log_softmax, dropout, one_hot, embedding."""
 from __future__ import annotations
 
+from ..autograd.dual import add as add_tangents
 from ..autograd.function import Function
 from ._operands import floating, like
 from .dims import normalize_dim
@@ -16,6 +17,9 @@ class Softmax(Function):
     def backward(self, gy):
         (y,) = self.saved_tensors
         return SoftmaxBackward.apply(y, gy, self.dim)
+
+    def jvp(self, tx, _):
+        return SoftmaxBackward.apply(self.result, tx, self.dim)  # J = diag(y) - y yᵀ is symmetric: J·t = Jᵀ·t
 
 
 class SoftmaxBackward(Function):
@@ -34,6 +38,14 @@ class SoftmaxBackward(Function):
         g_gy = SoftmaxBackward.apply(y, gg, d)  # the map gy -> gx is self-adjoint
         return g_y, g_gy, None
 
+    def jvp(self, ty, tgy, _):
+        y, gy, _ = self.primals  # gx = y ⊙ (gy - Σ gy⊙y)
+        d = self.dim
+        dy = None
+        if ty is not None:
+            dy = ty * (gy - (gy * y).sum(dim=d, keepdim=True)) - y * (gy * ty).sum(dim=d, keepdim=True)
+        return add_tangents(dy, None if tgy is None else SoftmaxBackward.apply(y, tgy, d))
+
 
 class LogSoftmax(Function):
     def forward(self, x, dim):
@@ -45,6 +57,9 @@ class LogSoftmax(Function):
     def backward(self, gy):
         (y,) = self.saved_tensors
         return LogSoftmaxBackward.apply(y, gy, self.dim)
+
+    def jvp(self, tx, _):
+        return tx - (tx * self.result.exp()).sum(dim=self.dim, keepdim=True)  # dy = dx - Σ softmax(x)·dx
 
 
 class LogSoftmaxBackward(Function):
@@ -62,6 +77,12 @@ class LogSoftmaxBackward(Function):
         g_y = -gg * p * gy.sum(dim=d, keepdim=True)
         g_gy = gg - (gg * p).sum(dim=d, keepdim=True)
         return g_y, g_gy, None
+
+    def jvp(self, ty, tgy, _):
+        y, gy, _ = self.primals  # gx = gy - e^y Σ gy
+        p = y.exp()
+        dy = None if ty is None else -ty * p * gy.sum(dim=self.dim, keepdim=True)
+        return add_tangents(dy, None if tgy is None else LogSoftmaxBackward.apply(y, tgy, self.dim))
 
 
 def softmax(x, dim: int = -1):
@@ -128,6 +149,9 @@ class Embedding(Function):
     def backward(self, gy):
         return EmbeddingBackward.apply(gy, self.index, self.num), None
 
+    def jvp(self, tw, _):
+        return Embedding.apply(tw, self.index)  # the tangent's rows
+
 
 class EmbeddingBackward(Function):
     """Rows of the gradient summed into the weight's rows (repeated indices add)."""
@@ -138,6 +162,9 @@ class EmbeddingBackward(Function):
 
     def backward(self, gg):
         return Embedding.apply(gg, self.index), None, None
+
+    def jvp(self, tgy, _index, _num):
+        return EmbeddingBackward.apply(tgy, self.index, self.num)
 
 
 def embedding(input, weight):

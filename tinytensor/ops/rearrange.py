@@ -27,6 +27,9 @@ class Flip(Function):
     def backward(self, gy):
         return Flip.apply(gy, self.dims), None
 
+    def jvp(self, tx, _):
+        return Flip.apply(tx, self.dims)
+
 
 def flip(input, *dims):
     """input with the order of its elements reversed along each of dims: flip(x, (0, 1)) or x.flip(0, 1)."""
@@ -52,6 +55,9 @@ class Roll(Function):
 
     def backward(self, gy):
         return Roll.apply(gy, tuple(-s for s in self.shifts), self.dims), None, None
+
+    def jvp(self, tx, _shifts, _dims):
+        return Roll.apply(tx, self.shifts, self.dims)
 
 
 def roll(input, shifts, dims=None):
@@ -103,6 +109,9 @@ class Repeat(Function):
     def backward(self, gy):
         copies = tuple(range(0, len(self.pairs), 2))  # the r axes
         return gy.reshape(self.pairs).sum(dim=copies).reshape(self.in_shape), None
+
+    def jvp(self, tx, _):
+        return Repeat.apply(tx, self.primals[1])
 
 
 def repeat(input, *sizes):

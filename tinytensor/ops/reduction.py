@@ -24,6 +24,9 @@ class Sum(Function):
         gy = gy.reshape(_kept_shape(self.in_shape, self.dims))
         return broadcast_to(gy, self.in_shape)  # every input element gets gy
 
+    def jvp(self, tx, _dims, _keepdim):
+        return Sum.apply(tx, *self.primals[1:])
+
 
 class Amax(Function):
     """max over dims; tied maxima split the gradient equally (PyTorch's amax convention)."""
@@ -46,6 +49,12 @@ class Amax(Function):
         count = hit.sum(dim=self.dims, keepdim=True)
         return gy.reshape(y.shape) / count * hit
 
+    def jvp(self, tx, _dims, _keepdim):
+        x, y = self.primals[0].detach(), self.result.detach()  # tied maxima share: the mean of their tangents
+        hit = (x == y.reshape(_kept_shape(x.shape, self.dims))).to(dtype=tx.dtype)
+        t = (tx * hit).sum(dim=self.dims, keepdim=True) / hit.sum(dim=self.dims, keepdim=True)
+        return t.reshape(self.result.shape)
+
 
 class Amin(Amax):
     reduce, reduce_bool = "min", "all"
@@ -61,6 +70,14 @@ class MaxAll(Amax):
         hit = (x == y) | (isnan(x) & isnan(y))
         count = hit.to(dtype=gy.dtype).sum(dim=self.dims, keepdim=True)
         return select(hit, gy.reshape(y.shape) / count)
+
+    def jvp(self, tx, _dims, _keepdim):
+        x = self.primals[0].detach()
+        y = self.result.detach().reshape(_kept_shape(x.shape, self.dims))
+        hit = (x == y) | (isnan(x) & isnan(y))
+        count = hit.to(dtype=tx.dtype).sum(dim=self.dims, keepdim=True)
+        t = select(hit, tx).sum(dim=self.dims, keepdim=True) / count
+        return t.reshape(self.result.shape)
 
 
 class MinAll(MaxAll):
@@ -85,6 +102,9 @@ class MaxAlong(Function):
         if not self.keepdim:
             gy = gy.unsqueeze(self.dim)
         return select(pos == idx, gy), None, None, None  # the gradient goes to the chosen index
+
+    def jvp(self, tx, *_):
+        return MaxAlong.apply(tx, *self.primals[1:])  # the tangent at the chosen index
 
 
 class Argmax(Function):
@@ -119,6 +139,11 @@ class LogSumExp(Function):
         x, y = self.saved_tensors
         y = y.reshape(_kept_shape(x.shape, self.dims))
         return gy.reshape(y.shape) * exp(x - y)  # d/dx log Σ e^x = softmax(x)
+
+    def jvp(self, tx, _dims, _keepdim):
+        x = self.primals[0]  # d log Σ e^x = Σ softmax(x) dx
+        y = self.result.reshape(_kept_shape(x.shape, self.dims))
+        return (tx * exp(x - y)).sum(dim=self.dims, keepdim=self.keepdim)
 
 
 def sum(x, dim=None, keepdim: bool = False):
@@ -167,6 +192,13 @@ class Var(Function):
             return gy * where(centred == 0, math.nan, math.inf).to(dtype=gy.dtype)
         return gy * (2.0 / dof if dof else math.inf) * centred
 
+    def jvp(self, tx, *_):
+        x = self.primals[0]  # d var = 2/(n - correction) Σ (x - mean) dx
+        n, dof = self.n, self.n - self.correction
+        centred = x - Sum.apply(x, self.dims, True) * (1.0 / n) if n else x
+        keepdim = self.primals[3]
+        return (centred * tx).sum(dim=self.dims, keepdim=keepdim) * (2.0 / dof if dof > 0 else math.inf)
+
 
 def var(x, dim=None, correction: int = 1, keepdim: bool = False):
     """Σ (x - mean)² / (n - correction)."""
@@ -193,6 +225,11 @@ class SqrtOfVar(Function):
         (y,) = self.saved_tensors
         zero = y == 0
         return where(zero, 0.0, gy / (2.0 * where(zero, 1.0, y)))  # d/dv √v = 1/(2√v)
+
+    def jvp(self, tv):
+        y = self.result
+        zero = y == 0
+        return where(zero, 0.0, tv / (2.0 * where(zero, 1.0, y)))
 
 
 def amax(x, dim=None, keepdim: bool = False):
@@ -287,17 +324,26 @@ class Prod(Function):
         # derivatives, hence second derivatives of prod, are exact too.
         x, y = self.saved_tensors
         y = y.reshape(_kept_shape(x.shape, self.dims))
-        zero = x == 0
-        nz = zero.to(dtype=x.dtype).sum(dim=self.dims, keepdim=True)
-        safe_x = where(zero, 1.0, x)
-        others = safe_x.prod(dim=self.dims, keepdim=True)  # Π of the nonzero entries
-        z = where(zero, x, 0.0).sum(dim=self.dims, keepdim=True)
-        pair = others
-        if len(self.dims) == x.ndim:  # a full product with two zeros has gradient 0, as PyTorch's
-            pair = where(isfinite(others), others, 0.0)  # even where the other entries are inf/NaN
-        at_zero = where(nz == 1, others, where(nz == 2, (z - x) * pair, 0.0))
-        at_nonzero = where(nz == 0, y / safe_x, where(nz == 1, z * others / safe_x, 0.0))
-        return gy.reshape(y.shape) * where(zero, at_zero, at_nonzero)
+        return gy.reshape(y.shape) * _prod_partials(x, y, self.dims)  # ∂L/∂x_i = gy ∂y/∂x_i
+
+    def jvp(self, tx, _dims, _keepdim):
+        x, y = self.primals[0], self.result.reshape(_kept_shape(self.primals[0].shape, self.dims))
+        return (tx * _prod_partials(x, y, self.dims)).sum(dim=self.dims, keepdim=self.keepdim)
+
+
+def _prod_partials(x, y, dims: tuple):
+    """∂y/∂x_i for y = Π x over dims (y with the kept dims), exact also where x has zeros."""
+    zero = x == 0
+    nz = zero.to(dtype=x.dtype).sum(dim=dims, keepdim=True)
+    safe_x = where(zero, 1.0, x)
+    others = safe_x.prod(dim=dims, keepdim=True)  # Π of the nonzero entries
+    z = where(zero, x, 0.0).sum(dim=dims, keepdim=True)
+    pair = others
+    if len(dims) == x.ndim:  # a full product with two zeros has gradient 0, as PyTorch's
+        pair = where(isfinite(others), others, 0.0)  # even where the other entries are inf/NaN
+    at_zero = where(nz == 1, others, where(nz == 2, (z - x) * pair, 0.0))
+    at_nonzero = where(nz == 0, y / safe_x, where(nz == 1, z * others / safe_x, 0.0))
+    return where(zero, at_zero, at_nonzero)
 
 
 def _nonempty(x, dims: tuple, dim, op: str) -> None:

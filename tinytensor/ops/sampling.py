@@ -35,6 +35,10 @@ class Bernoulli(Function):
                 gy, gy.backend.zeros(self.p_shape, gy.array.dtype))
         return zero, gp, None
 
+    def jvp(self, tx, tp, _):
+        r = self.result  # a step function of p: its tangent is 0
+        return like(r, r.backend.zeros(r.shape, r.array.dtype))
+
 
 def _uniform(x, generator):
     """Uniform numbers in [0, 1) of x's shape, on x's device (float64: u < 1 stays true for p = 1)."""

@@ -9,8 +9,10 @@ from ._operands import cast
 from .dims import normalize_dim
 from .elementwise import isfinite, select, where
 from .indexing import gather
+from .linalg import arange_along
 from .rearrange import flip
 from .reduction import argmax
+from .shape import pad
 
 
 def _reversed_cumsum(t, dim: int):
@@ -29,6 +31,9 @@ class Cumsum(Function):
         # ∂L/∂x_j = Σ_{k≥j} ∂L/∂y_k: the cumulative sum of gy, taken from the back
         return _reversed_cumsum(gy, self.dim), None
 
+    def jvp(self, tx, _):
+        return Cumsum.apply(tx, self.dim)
+
 
 class Cumprod(Function):
     """y_k = Π_{j≤k} x_j along dim."""
@@ -42,6 +47,9 @@ class Cumprod(Function):
     def backward(self, gy):
         x, y = self.saved_tensors
         return _cumprod_grad(x, gy, self.dim, y), None
+
+    def jvp(self, tx, _):
+        return _cumprod_tangent(self.primals[0], tx, self.dim, self.result)
 
 
 def _cumprod_grad(x, g, dim: int, y=None, zeros_left: int = 2):
@@ -82,6 +90,35 @@ def _cumprod_grad(x, g, dim: int, y=None, zeros_left: int = 2):
     grad_z = select(first, finite).sum(dim=dim, keepdim=True)
     grad = grad + x_z * grad_z / x_before
     return where(before, grad, where(first, rest, x_z * finite))
+
+
+def _cumprod_tangent(x, t, dim: int, y):
+    """dy_k = Σ_{j≤k} t_j Π_{i≤k, i≠j} x_i along dim, for y = cumprod(x).
+
+    Without zeros that is y_k Σ_{j≤k} t_j / x_j. With zeros, the products are built from their parts:
+    Π_{i<j} x_i (y_{j-1}, the product before j) times Π_{j<i≤k} x_i (the cumulative product of x
+    with every entry up to j set to 1, one row per j): an (n, n) matrix per slice, exact at zeros.
+    """
+    if not bool((x == 0).any()):
+        return y * cumsum(t / x, dim)
+    x, t, y = (movedim_last(a, dim) for a in (x, t, y))  # (..., n)
+    n = x.shape[-1]
+    j = arange_along(x, (n, 1), 0)  # (n, 1): the row
+    i = arange_along(x, (1, n), 1)  # (1, n): the column
+    after = cumprod(where(i > j, x.unsqueeze(-2), 1.0), -1)  # (..., n_j, n_k): Π_{j<i≤k} x_i
+    before = pad(y[..., :-1], (1, 0), value=1.0)  # (..., n): Π_{i<j} x_i
+    dy = ((t * before).unsqueeze(-2) @ where(i >= j, after, 0.0)).squeeze(-2)  # (..., n_k)
+    return movedim_last(dy, dim, back=True)
+
+
+def movedim_last(a, dim: int, back: bool = False):
+    """a with dim moved to the end (back=True: from the end to dim)."""
+    order = list(range(a.ndim))
+    if back:
+        order.insert(dim, order.pop())
+    else:
+        order.append(order.pop(dim))
+    return a.permute(*order)
 
 
 def _scan(fn, x, dim, dtype, op: str):

@@ -22,6 +22,9 @@ class Reshape(Function):
     def backward(self, gy):
         return gy.reshape(self.in_shape)
 
+    def jvp(self, tx, _):
+        return Reshape.apply(tx, tuple(self.result.shape))
+
 
 class Permute(Function):
     is_view = True
@@ -35,6 +38,9 @@ class Permute(Function):
         for i, a in enumerate(self.axes):
             inverse[a] = i
         return gy.permute(*inverse)
+
+    def jvp(self, tx, _):
+        return Permute.apply(tx, self.axes)
 
 
 def _resolve_shape(shape, numel: int, in_shape) -> tuple:
@@ -146,6 +152,9 @@ class Getitem(Function):
     def backward(self, gy):
         return IndexAdd.apply(gy, self.in_shape, self.index), None
 
+    def jvp(self, tx, _):
+        return type(self).apply(tx, self.index)  # the same reading, of the tangent
+
 
 class BasicGetitem(Getitem):
     """x[index] with ints, slices, None and Ellipsis only: a view sharing x's memory (and version)."""
@@ -170,6 +179,9 @@ class IndexAdd(Function):
     def backward(self, gy):
         return _getitem(gy, self.index), None, None
 
+    def jvp(self, tg, _shape, _index):
+        return IndexAdd.apply(tg, self.result.shape, self.index)
+
 
 class IndexPut(Function):
     """x with x[index] = value (a copy): what an in-place write records. The gradient of x is zero
@@ -186,6 +198,18 @@ class IndexPut(Function):
         gx = IndexPut.apply(gy, 0.0, self.index) if self.needs_input_grad[0] else None
         gv = sum_to(_getitem(gy, self.index), self.value_shape) if self.needs_input_grad[1] else None
         return gx, gv, None
+
+    def jvp(self, tx, tv, _):
+        x, value, _ = self.primals
+        if tx is None:
+            tx = like(self.result, self.backend.zeros(self.result.shape, self.result.array.dtype))
+        return IndexPut.apply(tx, 0.0 if tv is None else tv, self.index)
+
+
+def _or_zeros(tangents, primals) -> list:
+    """The tangents of an op's tensor inputs, zeros where one has none (cat and stack need them all)."""
+    return [like(x, x.backend.zeros(x.shape, x.array.dtype)) if t is None else t
+            for t, x in zip(tangents, primals)]
 
 
 def index_put(x, value, index: tuple):
@@ -302,6 +326,9 @@ class Cat(Function):
     def backward(self, gy):
         return tuple(split(gy, self.sizes, dim=self.dim))
 
+    def jvp(self, *tangents):
+        return Cat.apply(*_or_zeros(tangents, self.primals), dim=self.dim)
+
 
 class Stack(Function):
     """Join arrays of one shape along a new dimension; the adjoint takes the slices apart again."""
@@ -313,6 +340,9 @@ class Stack(Function):
     def backward(self, gy):
         n = gy.shape[self.dim]
         return tuple(squeeze(g, self.dim) for g in split(gy, [1] * n, dim=self.dim))
+
+    def jvp(self, *tangents):
+        return Stack.apply(*_or_zeros(tangents, self.primals), dim=self.dim)
 
 
 class Split(Function):
@@ -329,6 +359,9 @@ class Split(Function):
 
     def backward(self, *grads):
         return cat(list(grads), dim=self.dim), None, None
+
+    def jvp(self, tx, _sizes, _dim):
+        return Split.apply(tx, *self.primals[1:])
 
 
 def cat(tensors, dim: int = 0):
@@ -407,6 +440,9 @@ class Tri(Function):
     def backward(self, gy):
         return Tri.apply(gy, self.k, self.lower), None, None
 
+    def jvp(self, tx, _k, _lower):
+        return Tri.apply(tx, self.k, self.lower)
+
 
 def tril(x, diagonal: int = 0):
     """Keep the lower triangle (j - i <= diagonal) of the last two dims."""
@@ -435,6 +471,9 @@ class Pad(Function):
 
     def backward(self, gy):
         return BasicGetitem.apply(gy, self.slices), None, None
+
+    def jvp(self, tx, _widths, _value):
+        return Pad.apply(tx, self.primals[1], 0.0)  # the padding is constant
 
 
 def pad(x, pad, mode: str = "constant", value: float = 0.0):

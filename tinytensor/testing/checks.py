@@ -173,10 +173,60 @@ def check_second_order(spec: OpSpec, sample: Sample, device: str) -> None:
                       rtol=GRAD2_RTOL)
 
 
+def check_jvp(spec: OpSpec, sample: Sample, device: str) -> None:
+    """Forward mode: the op's tangent J·u for a random u against the central-difference directional
+    derivative (f(x + εu) - f(x - εu)) / 2ε, and ⟨v, J u⟩ from forward mode against ⟨Jᵀ v, u⟩ from
+    reverse mode for a random v (two ways to the same number), in float64."""
+    if not spec.differentiable or not any(sample.differentiable()):
+        return
+    from tinytensor.autograd import forward_ad as fwAD
+
+    with _context(spec, sample, device, "jvp"):
+        rng = np.random.default_rng(2)
+        tensors = make_inputs(sample, device, "float64", requires_grad=True)
+        call_op(spec, tensors, sample.params)  # an optional op this backend lacks: Unsupported
+        f = _float_outputs(spec, sample.params)
+        diff = [i for i, t in enumerate(tensors) if t.requires_grad]
+        u = {i: rng.standard_normal(tensors[i].shape) for i in diff}
+        with fwAD.dual_level():
+            duals = [fwAD.make_dual(t, tt.tensor(u[i], device=device)) if i in u else t
+                     for i, t in enumerate(tensors)]
+            outs = as_list(f(*duals))
+            got = []
+            for o in outs:
+                primal, tangent = fwAD.unpack_dual(o)
+                assert tangent is None or (tangent.shape == o.shape and tangent.dtype is o.dtype
+                                           and tangent.device == o.device), "tangent shape/dtype/device"
+                got.append(np.zeros(o.shape) if tangent is None else tangent.numpy())
+        # the directional derivative by central differences
+        eps = GRAD_EPS
+        moved = []
+        for sign in (1.0, -1.0):
+            xs = [tt.tensor(t.numpy() + sign * eps * u[i], device=device) if i in u else t
+                  for i, t in enumerate(tensors)]
+            moved.append([o.numpy() for o in as_list(f(*xs))])
+        for k, (g, p, m) in enumerate(zip(got, *moved)):
+            num = (p - m) / (2 * eps)
+            np.testing.assert_allclose(g, num, atol=GRAD_ATOL * 10, rtol=GRAD_RTOL * 10,
+                                       err_msg=f"jvp of output {k} against the directional derivative")
+        # <v, J u> from forward mode against <Jᵀ v, u> from reverse mode
+        outs = as_list(f(*tensors))
+        vs = [rng.standard_normal(o.shape) for o in outs]
+        keep = [k for k, o in enumerate(outs) if o.requires_grad]
+        forward = sum(float((v * g).sum()) for v, g in zip(vs, got))
+        reverse = 0.0
+        if keep:
+            grads = tt.autograd.grad([outs[k] for k in keep], [tensors[i] for i in diff],
+                                     [tt.tensor(vs[k], device=device) for k in keep], allow_unused=True)
+            reverse = sum(float((g.numpy() * u[i]).sum()) for i, g in zip(diff, grads) if g is not None)
+        np.testing.assert_allclose(forward, reverse, rtol=1e-7, atol=1e-9, err_msg="<v, J u> two ways")
+
+
 def check_sample(spec: OpSpec, sample: Sample, device: str, second_order: bool = True) -> None:
     """Every check on one sample: forward in each dtype, gradient, second order."""
     for dtype in spec.dtypes:
         check_forward(spec, sample, device, dtype)
     check_gradient(spec, sample, device)
+    check_jvp(spec, sample, device)
     if second_order:
         check_second_order(spec, sample, device)

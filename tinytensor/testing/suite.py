@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from .catalogue import OPS
-from .checks import Unsupported, check_forward, check_gradient, check_second_order
+from .checks import Unsupported, check_forward, check_gradient, check_jvp, check_second_order
 from .draw import Draw
 
-__all__ = ["test_op_forward", "test_op_gradient", "test_op_second_order"]
+__all__ = ["test_op_forward", "test_op_gradient", "test_op_jvp", "test_op_second_order"]
 
 _SCALE = float(os.environ.get("TINYTENSOR_CONFORMANCE_EXAMPLES", "1.0"))
 
@@ -56,6 +56,14 @@ def test_op_forward(spec, device, data):
 def test_op_gradient(spec, device, data):
     """float64 gradients against central differences with a random upstream gradient."""
     _run(check_gradient, spec, device, data)
+
+
+@_specs(lambda s: s.differentiable)
+@_settings(12)
+@given(data=st.data())
+def test_op_jvp(spec, device, data):
+    """Forward mode: the tangent against the directional derivative, and <v, J u> against reverse mode."""
+    _run(check_jvp, spec, device, data)
 
 
 @_specs(lambda s: s.differentiable and s.second_order)

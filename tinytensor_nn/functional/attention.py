@@ -25,6 +25,7 @@ import math
 import tinytensor as tt
 from tinytensor import Tensor
 from tinytensor.autograd import Function
+from tinytensor.autograd.dual import add as add_tangents
 from tinytensor.ops import sum_to
 from tinytensor.ops.nn import SoftmaxBackward
 
@@ -121,6 +122,19 @@ class ScaledDotProductAttention(Function):
             if need_bias:
                 gbias = sum_to(gs, bias_shape)
         return gq, gk, gv, gbias, None, None
+
+    def jvp(self, tq, tk, tv, tbias, _keep, _scale):
+        q, k, v, bias, keep, scale = self.primals  # ds = scale·(dQ Kᵀ + Q dKᵀ) + dbias
+        out, p = self.result
+        ds = add_tangents(None if tq is None else (tq * scale) @ k.mT,
+                          None if tk is None else (q * scale) @ tk.mT, tbias)  # (..., L, S)
+        dp = None  # dP = P ⊙ (ds - Σ ds⊙P): softmax's tangent map
+        if ds is not None:
+            dp = SoftmaxBackward.apply(p, ds if ds.shape == p.shape else ds.expand(*p.shape), p.ndim - 1)
+        pd = p if keep is None else p * keep
+        dout = add_tangents(None if dp is None else (dp if keep is None else dp * keep) @ v,
+                            None if tv is None else pd @ tv)
+        return (None if dout is None else dout.expand(*out.shape)), dp
 
 
 def causal_mask(L: int, S: int | None = None, offset: int = 0, device=None) -> Tensor:

@@ -10,7 +10,8 @@ import math
 
 import tinytensor as tt
 from tinytensor import Tensor
-from tinytensor.autograd import Function, is_grad_enabled
+from tinytensor.autograd import Function, dual, is_grad_enabled
+from tinytensor.autograd.dual import add as add_tangents
 
 
 def _same_device(op: str, x: Tensor, *params) -> None:
@@ -73,6 +74,14 @@ class LinearFn(Function):
             gb = (ones @ g).reshape(-1)  # (out,)
         return gx, gw, gb
 
+    def jvp(self, tx, tw, tb):
+        x, w, b = self.primals  # dy = dx Wᵀ + x dWᵀ + db
+        terms = [None if tx is None else LinearFn.apply(tx, w, tb),
+                 None if tw is None else LinearFn.apply(x, tw, None)]
+        if tx is None and tb is not None:
+            terms.append(tb.expand(*self.result.shape))
+        return add_tangents(*terms)
+
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """y = x Wᵀ + b with W of shape (out_features, in_features); x is (..., in_features)."""
@@ -121,7 +130,7 @@ class LayerNormFn(Function):
 
     def backward(self, gy):
         x, w, mu, rstd = self.saved_tensors
-        if not is_grad_enabled():
+        if not is_grad_enabled() and not dual.propagating.get():  # (tangents need the Tensor-op path)
             return self._backward_arrays(gy, x, w, mu, rstd)
         axes = tuple(range(x.ndim - self.k, x.ndim))
         lead = tuple(range(x.ndim - self.k))
@@ -171,6 +180,21 @@ class LayerNormFn(Function):
             g *= rstd
             gx = xp.reshape(g, shape)
         return tuple(None if a is None else gy._wrap(a) for a in (gx, gw, gb))
+
+    def jvp(self, tx, tw, tb, _k, _eps):
+        x, w, b = self.primals[:3]
+        k, eps = self.k, self.eps  # x̂ = (x - μ)·rstd,  dx̂ = rstd·(dx - mean(dx) - x̂·mean(dx·x̂))
+        axes = tuple(range(x.ndim - k, x.ndim))
+        xc = x - x.mean(dim=axes, keepdim=True)
+        rstd = ((xc * xc).mean(dim=axes, keepdim=True) + eps).rsqrt()
+        xhat = xc * rstd
+        dxhat = None
+        if tx is not None:
+            mean_t, mean_tx = tx.mean(dim=axes, keepdim=True), (tx * xhat).mean(dim=axes, keepdim=True)
+            dxhat = rstd * (tx - mean_t - xhat * mean_tx)
+            dxhat = dxhat if w is None else dxhat * w
+        return add_tangents(dxhat, None if tw is None else xhat * tw,
+                            None if tb is None else tb.expand(*x.shape))
 
 
 def _normalized(op: str, input: Tensor, normalized_shape) -> tuple:

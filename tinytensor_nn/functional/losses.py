@@ -24,7 +24,8 @@ import warnings
 
 import tinytensor as tt
 from tinytensor import Tensor
-from tinytensor.autograd import Function, is_grad_enabled
+from tinytensor.autograd import Function, dual, is_grad_enabled
+from tinytensor.autograd.dual import add as add_tangents
 
 from .basic import _same_device
 
@@ -44,7 +45,7 @@ class SoftmaxCrossEntropy(Function):
 
     def backward(self, g):
         z, a, logp = self.saved_tensors
-        if is_grad_enabled():  # create_graph: recompute log p from z so it carries z's gradient
+        if is_grad_enabled() or dual.propagating.get():  # recompute log p from z: it carries z's gradient
             logp = z.log_softmax(-1)
         g = g.unsqueeze(-1)  # (M, 1)
         gz = ga = None
@@ -53,6 +54,14 @@ class SoftmaxCrossEntropy(Function):
         if self.needs_input_grad[1]:
             ga = -g * logp
         return gz, ga
+
+    def jvp(self, tz, ta):
+        z, a = self.primals  # d loss = -Σ_c (da·log p + a·(dz - Σ p·dz))
+        logp = z.log_softmax(-1)
+        terms = [None if ta is None else -(ta * logp).sum(dim=-1)]
+        if tz is not None:
+            terms.append(a.sum(dim=-1) * (logp.exp() * tz).sum(dim=-1) - (a * tz).sum(dim=-1))
+        return add_tangents(*terms)
 
 
 def _same_device_as_input(op: str, input: Tensor, target: Tensor) -> None:
@@ -347,6 +356,11 @@ class BinaryCrossEntropy(Function):
             gt = g * ((1.0 - x).log() - x.log())
         return gx, gt
 
+    def jvp(self, tx, tt_):
+        x, t = self.primals
+        return add_tangents(None if tx is None else tx * (x - t) / (x * (1.0 - x)).clamp(min=_BCE_EPS),
+                            None if tt_ is None else tt_ * ((1.0 - x).log() - x.log()))
+
 
 class Softplus(Function):
     """log(1 + eˣ), computed as max(x, 0) + log1p(e^-|x|) (no overflow); d/dx = σ(x)."""
@@ -359,6 +373,9 @@ class Softplus(Function):
     def backward(self, g):
         (x,) = self.saved_tensors
         return g * x.sigmoid()
+
+    def jvp(self, tx):
+        return tx * self.primals[0].sigmoid()  # d softplus = σ(x) dx
 
 
 def _binary_target(op: str, input: Tensor, target: Tensor, weight: Tensor | None, reduction: str,
