@@ -9,8 +9,9 @@ What counts as public:
   ``tinytensor.distributed`` and ``tinytensor.nn.parallel`` as soon as they exist.
 * **Public names** of a module: its ``__all__``, or, where it has none, every attribute whose name does
   not start with ``_``, imported modules (and ``from __future__`` features) excepted. A class or
-  function needs its own docstring (the first public name an object is reached by is the one reported). Any other value (a dtype such as
-  ``tt.float32``, a table such as ``default_collate_fn_map``) is named on a reference page instead.
+  function needs its own docstring (the first public name an object is reached by is the one
+  reported). Any other value (a dtype such as ``tt.float32``, a table such as
+  ``default_collate_fn_map``) is named on a reference page instead.
 * **Public members** of a public class defined in tinytensor or tinytensor_nn: the functions,
   class/static methods and properties of the class and of its tinytensor bases whose names do not
   start with ``_``. A member needs its own docstring, unless it overrides a documented member of a base
@@ -25,7 +26,6 @@ pages. The ``>>>`` examples of the public docstrings run as doctests.
 """
 from __future__ import annotations
 
-import __future__
 import doctest
 import importlib
 import importlib.util
@@ -70,8 +70,8 @@ def public_names(module: types.ModuleType) -> list[str]:
     names = getattr(module, "__all__", None)
     if names is None:
         names = [n for n in vars(module) if not n.startswith("_")]
-    return [n for n in names
-            if not isinstance(getattr(module, n), (types.ModuleType, __future__._Feature))]
+    return [n for n in names if not isinstance(getattr(module, n), types.ModuleType)
+            and type(getattr(module, n)).__module__ != "__future__"]  # `from __future__ import ...`
 
 
 def _documentable(value) -> bool:
