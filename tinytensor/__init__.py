@@ -65,9 +65,9 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str):
     """``tinytensor.nn``, ``tinytensor.optim`` (tinytensor_nn under PyTorch's names),
-    ``tinytensor.utils`` and ``tinytensor.distributed``, imported on first use so that ``import
-    tinytensor`` stays free of the nn package."""
-    if name in ("nn", "optim", "utils", "distributed"):
+    ``tinytensor.utils``, ``tinytensor.distributed`` and ``tinytensor.func``, imported on first use so
+    that ``import tinytensor`` stays free of the nn package."""
+    if name in ("nn", "optim", "utils", "distributed", "func"):
         import importlib
 
         return importlib.import_module(f"{__name__}.{name}")

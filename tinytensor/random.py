@@ -1,9 +1,15 @@
 """One seeded host generator for every backend: the same seed gives the same numbers everywhere."""
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 import numpy as np
 
 _state = {"gen": np.random.default_rng(0)}
+
+# func.vmap installs a check here, called before every draw: under randomness="error" it raises, under
+# "different" it makes vmap run the function once per sample (each sample its own numbers)
+draw_hook: ContextVar = ContextVar("tinytensor_draw_hook", default=None)
 
 
 def manual_seed(seed: int) -> None:
@@ -43,6 +49,9 @@ class Generator:
 
 def host_generator(generator: Generator | None = None) -> np.random.Generator:
     """The NumPy generator behind ``generator`` (a tt.Generator), or the global seeded one."""
+    hook = draw_hook.get()
+    if hook is not None:
+        hook()
     if generator is None:
         return _state["gen"]
     if not isinstance(generator, Generator):

@@ -222,6 +222,45 @@ def check_jvp(spec: OpSpec, sample: Sample, device: str) -> None:
         np.testing.assert_allclose(forward, reverse, rtol=1e-7, atol=1e-9, err_msg="<v, J u> two ways")
 
 
+def check_vmap(spec: OpSpec, sample: Sample, device: str, seed: int = 0) -> None:
+    """func.vmap of the op over a batch of three inputs against a Python loop over them, in float64:
+    float inputs batched along a drawn dim (scaled copies, which keep the sample's domain), integer and
+    bool inputs batched or shared (in_dims None). Random ops run with randomness="same"."""
+    from tinytensor import func
+
+    with _context(spec, sample, device, "vmap"):
+        rng = np.random.default_rng(seed)
+        base = make_inputs(sample, device, "float64")
+        call_op(spec, base, sample.params)
+        scales = (1.0, 0.5, 0.75)
+        stacked, dims = [], []
+        share_ints = bool(rng.integers(0, 2)) and any(a.dtype.kind == "f" for a in sample.inputs)
+        for a, t in zip(sample.inputs, base):
+            if a.dtype.kind != "f" and share_ints:
+                stacked.append(t)
+                dims.append(None)
+                continue
+            d = int(rng.integers(0, a.ndim + 1))
+            copies = [a * s if a.dtype.kind == "f" else a for s in scales]
+            stacked.append(tt.tensor(np.stack(copies, axis=d), device=device))
+            dims.append(d)
+        def op(*xs):
+            return spec.fn(*xs, **sample.params)
+
+        got = as_list(func.vmap(op, in_dims=tuple(dims), randomness="same")(*stacked))
+        want = []
+        for b in range(len(scales)):
+            xs = [x if d is None else x[(slice(None),) * d + (b,)] for x, d in zip(stacked, dims)]
+            want.append(as_list(op(*xs)))
+        assert len(got) == len(want[0]), f"vmap gave {len(got)} outputs, the loop {len(want[0])}"
+        for k, g in enumerate(got):
+            w = np.stack([o[k].numpy() for o in want])
+            assert g.shape == w.shape, f"output {k}: vmap shape {g.shape}, loop {w.shape}"
+            assert g.dtype is want[0][k].dtype, f"output {k}: vmap dtype {g.dtype}, loop {want[0][k].dtype}"
+            np.testing.assert_allclose(g.numpy(), w, rtol=1e-10, atol=1e-12, equal_nan=True,
+                                       err_msg=f"output {k}: vmap against a loop")
+
+
 def check_sample(spec: OpSpec, sample: Sample, device: str, second_order: bool = True) -> None:
     """Every check on one sample: forward in each dtype, gradient, second order."""
     for dtype in spec.dtypes:

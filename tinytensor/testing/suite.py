@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from .catalogue import OPS
-from .checks import Unsupported, check_forward, check_gradient, check_jvp, check_second_order
+from .checks import Unsupported, check_forward, check_gradient, check_jvp, check_second_order, check_vmap
 from .draw import Draw
 
-__all__ = ["test_op_forward", "test_op_gradient", "test_op_jvp", "test_op_second_order"]
+__all__ = ["test_op_forward", "test_op_gradient", "test_op_jvp", "test_op_vmap", "test_op_second_order"]
 
 _SCALE = float(os.environ.get("TINYTENSOR_CONFORMANCE_EXAMPLES", "1.0"))
 
@@ -64,6 +64,14 @@ def test_op_gradient(spec, device, data):
 def test_op_jvp(spec, device, data):
     """Forward mode: the tangent against the directional derivative, and <v, J u> against reverse mode."""
     _run(check_jvp, spec, device, data)
+
+
+@_specs()
+@_settings(8)
+@given(data=st.data())
+def test_op_vmap(spec, device, data):
+    """func.vmap of the op against a Python loop over the batch."""
+    _run(check_vmap, spec, device, data)
 
 
 @_specs(lambda s: s.differentiable and s.second_order)
