@@ -114,13 +114,13 @@ def make_dual(tensor, tangent, *, level: int | None = None):
         if not isinstance(t, TensorCore):
             raise TypeError(f"make_dual: {name} must be a Tensor, got {type(t).__name__}")
     if not tensor.dtype.is_floating_point:
-        raise TypeError(f"make_dual: the primal must be floating point to have a tangent, got {tensor.dtype}")
+        raise TypeError(f"make_dual: the primal must be floating point to have a tangent, got {tensor.dtype.name}")
     if tuple(tangent.shape) != tuple(tensor.shape):
         raise ValueError(f"make_dual: the tangent has shape {tuple(tangent.shape)}, but the primal has shape "
                          f"{tuple(tensor.shape)}; they must match")
     if tangent.dtype is not tensor.dtype:
-        raise TypeError(f"make_dual: the tangent is {tangent.dtype} but the primal is {tensor.dtype}; "
-                        f"convert the tangent with .to({tensor.dtype})")
+        raise TypeError(f"make_dual: the tangent is {tangent.dtype.name} but the primal is "
+                        f"{tensor.dtype.name}; convert the tangent with .to(tt.{tensor.dtype.name})")
     if tangent.device != tensor.device:
         raise RuntimeError(f"make_dual: the tangent is on {tangent.device} but the primal is on "
                            f"{tensor.device}; move it with .to({tensor.device!r})")

@@ -59,7 +59,7 @@ def _track(x, levels: tuple, who: str, what: str):
     if not isinstance(x, TensorCore):
         raise TypeError(f"{who}: {what} must be a Tensor, got {type(x).__name__}")
     if not x.dtype.is_floating_point:
-        raise TypeError(f"{who}: {what} is {x.dtype} (shape {tuple(x.shape)}); only floating-point tensors "
+        raise TypeError(f"{who}: {what} is {x.dtype.name} (shape {tuple(x.shape)}); only floating-point tensors "
                         f"have gradients, convert it with .float() or leave it out of argnums")
     value = align(x, levels, expand=True) if levels else x
     entry = Entry.apply(value)
@@ -196,7 +196,7 @@ def vjp(func, *primals, has_aux: bool = False):
                 raise ValueError(f"vjp_fn: cotangent {k} has shape {tuple(c.shape)}, but output {k} has "
                                  f"shape {tuple(o.shape)}; they must match")
             if c.dtype is not o.dtype:
-                raise TypeError(f"vjp_fn: cotangent {k} is {c.dtype}, but output {k} is {o.dtype}")
+                raise TypeError(f"vjp_fn: cotangent {k} is {c.dtype.name}, but output {k} is {o.dtype.name}")
             if c.device != o.device:
                 raise RuntimeError(f"vjp_fn: cotangent {k} is on {c.device}, but output {k} is on {o.device}")
         with _nested():
@@ -261,12 +261,12 @@ def jvp(func, primals, tangents, *, has_aux: bool = False):
             raise ValueError(f"jvp: tangent {k} has shape {tuple(t.shape)}, but primal {k} has shape "
                              f"{tuple(p.shape)}; they must match")
         if t.dtype is not p.dtype:
-            raise TypeError(f"jvp: tangent {k} is {t.dtype}, but primal {k} is {p.dtype}; convert it with "
-                            f".to({p.dtype})")
+            raise TypeError(f"jvp: tangent {k} is {t.dtype.name}, but primal {k} is {p.dtype.name}; convert it "
+                            f"with .to(tt.{p.dtype.name})")
         if t.device != p.device:
             raise RuntimeError(f"jvp: tangent {k} is on {t.device}, but primal {k} is on {p.device}")
         if not p.dtype.is_floating_point:
-            raise TypeError(f"jvp: primal {k} is {p.dtype}; only floating-point tensors have tangents")
+            raise TypeError(f"jvp: primal {k} is {p.dtype.name}; only floating-point tensors have tangents")
     with _nested(), forward_ad.dual_level():
         duals = [forward_ad.make_dual(p, t) for p, t in zip(p_leaves, t_leaves)]
         out = func(*_pytree.unflatten(duals, p_spec))
