@@ -114,7 +114,8 @@ def make_dual(tensor, tangent, *, level: int | None = None):
         if not isinstance(t, TensorCore):
             raise TypeError(f"make_dual: {name} must be a Tensor, got {type(t).__name__}")
     if not tensor.dtype.is_floating_point:
-        raise TypeError(f"make_dual: the primal must be floating point to have a tangent, got {tensor.dtype.name}")
+        raise TypeError(f"make_dual: the primal must be floating point to have a tangent, got "
+                        f"{tensor.dtype.name}")
     if tuple(tangent.shape) != tuple(tensor.shape):
         raise ValueError(f"make_dual: the tangent has shape {tuple(tangent.shape)}, but the primal has shape "
                          f"{tuple(tensor.shape)}; they must match")

@@ -59,8 +59,8 @@ def _track(x, levels: tuple, who: str, what: str):
     if not isinstance(x, TensorCore):
         raise TypeError(f"{who}: {what} must be a Tensor, got {type(x).__name__}")
     if not x.dtype.is_floating_point:
-        raise TypeError(f"{who}: {what} is {x.dtype.name} (shape {tuple(x.shape)}); only floating-point tensors "
-                        f"have gradients, convert it with .float() or leave it out of argnums")
+        raise TypeError(f"{who}: {what} is {x.dtype.name} (shape {tuple(x.shape)}); only floating-point "
+                        f"tensors have gradients, convert it with .float() or leave it out of argnums")
     value = align(x, levels, expand=True) if levels else x
     entry = Entry.apply(value)
     if not entry.requires_grad:
@@ -261,8 +261,8 @@ def jvp(func, primals, tangents, *, has_aux: bool = False):
             raise ValueError(f"jvp: tangent {k} has shape {tuple(t.shape)}, but primal {k} has shape "
                              f"{tuple(p.shape)}; they must match")
         if t.dtype is not p.dtype:
-            raise TypeError(f"jvp: tangent {k} is {t.dtype.name}, but primal {k} is {p.dtype.name}; convert it "
-                            f"with .to(tt.{p.dtype.name})")
+            raise TypeError(f"jvp: tangent {k} is {t.dtype.name}, but primal {k} is {p.dtype.name}; "
+                            f"convert it with .to(tt.{p.dtype.name})")
         if t.device != p.device:
             raise RuntimeError(f"jvp: tangent {k} is on {t.device}, but primal {k} is on {p.device}")
         if not p.dtype.is_floating_point:
