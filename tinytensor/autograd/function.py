@@ -28,6 +28,8 @@ from .tensor_core import TensorCore, refresh_view
 # inputs: ``rule(cls, args, kwargs)`` returns the op's batched result, or NotImplemented when no
 # argument is batched. Nothing below the Tensor floor needs to know what a batched tensor is.
 batching: ContextVar = ContextVar("tinytensor_batching", default=None)
+# utils.checkpoint puts a list here while its block runs: every node recorded is appended to it
+recording: ContextVar = ContextVar("tinytensor_recording", default=None)
 
 _INPUT, _OUTPUT, _CONST = 0, 1, 2
 
@@ -54,8 +56,11 @@ class Function(Node):
                 f"{self.name()}: saved tensors were freed by an earlier backward(); pass "
                 f"retain_graph=True to it if you need to backward through the graph again"
             )
+        saved = self._saved
+        if type(saved) is not tuple:  # dropped by utils.checkpoint: its block runs again to make them
+            saved = saved.restore(self)
         out = []
-        for kind, value, version in self._saved:
+        for kind, value, version in saved:
             if kind == _INPUT:
                 if value._version[0] != version:
                     raise RuntimeError(
@@ -193,6 +198,8 @@ class Function(Node):
         if record:
             self._tensor_cls = tensor_cls
             self._saved = _resolve(self._to_save, args, raw, out, results) if self._to_save else ()
+            if (log := recording.get()) is not None:
+                log.append(self)
         self._to_save = ()
         return results
 
