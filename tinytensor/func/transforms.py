@@ -18,7 +18,7 @@ from ..autograd.function import Function
 from ..autograd.functional import grad as autograd_grad
 from ..autograd.grad_mode import enable_grad
 from ..autograd.tensor_core import TensorCore
-from . import _pytree
+from . import _pytree, batching
 from .batched import BatchedTensor, active, align
 from .vmap import vmap
 
@@ -38,6 +38,9 @@ class Entry(Function):
 
     def jvp(self, tx):
         return tx
+
+
+batching.RULES[Entry] = batching.elementwise  # the identity: any shape
 
 
 class _nested:
