@@ -93,7 +93,7 @@ def _rank(args) -> int:
 
 @rule(ew.Add, ew.Sub, ew.Mul, ew.Div, ew.Pow, ew.Maximum, ew.Minimum, ew.Neg, ew.Exp, ew.Log, ew.Sqrt,
       ew.Rsqrt, ew.Sin, ew.Cos, ew.Tanh, ew.TanhBackward, ew.Sigmoid, ew.SigmoidBackward, ew.Relu, ew.Silu,
-      ew.Erf, ew.Gelu, ew.GeluBackward, ew.GeluTanh, ew.Abs, ew.Sign, ew.Clamp, ew.Where, ew.Compare,
+      ew.Erf, ew.Gelu, ew.GeluTanh, ew.Abs, ew.Sign, ew.Clamp, ew.Where, ew.Compare,
       ew.ValueTest, Cast, Clone, ToDevice, forward_ad.DropTangent, reduction.SqrtOfVar)
 def elementwise(cls, args, kwargs, levels):
     """Batch dims in front, logical dims padded to one rank: NumPy's broadcasting lines them up."""
@@ -110,12 +110,13 @@ def bernoulli(cls, args, kwargs, levels):
     return cls.apply(v, q, v.backend.xp.broadcast_to(u, tuple(v.shape)))
 
 
-@rule(forward_ad.MakeDual, nn.SoftmaxBackward, nn.LogSoftmaxBackward)
+@rule(forward_ad.MakeDual, ew.GeluBackward, nn.SoftmaxBackward, nn.LogSoftmaxBackward)
 def same_shape(cls, args, kwargs, levels):
-    """Ops whose tensor inputs have one shape: every input expanded to the whole batch."""
+    """Ops whose tensor inputs have one shape (their kernels write in place): every input expanded
+    to the whole batch."""
     nb = len(levels)
     new = [align(a, levels, expand=True) if _is_tensor(a) else a for a in args]
-    if cls is not forward_ad.MakeDual:
+    if cls in (nn.SoftmaxBackward, nn.LogSoftmaxBackward):
         new[-1] += nb  # the dim
     return cls.apply(*new, **kwargs)
 
@@ -252,32 +253,32 @@ def _masks_as_positions(x, index: tuple) -> tuple:
     return tuple(out)
 
 
-def _one_mask(x, index: tuple):
-    """x[..., mask, ...] with one bool mask after full slices, as x with the mask's dims merged into
-    one, read at the mask's flat positions: (merged x, its index), or None for any other index."""
+def _one_mask(backend, shape: tuple, index: tuple):
+    """An index with one bool mask after full slices, for an array of ``shape``, as (the shape with
+    the mask's dims merged into one, the index of the mask's flat positions there); else None."""
     arrays = [k for k, it in enumerate(index) if hasattr(it, "shape")]
     if len(arrays) != 1:
         return None
     p = arrays[0]
     mask = index[p]
     full = slice(None)
-    if (x.backend.dtype_of(mask).name != "bool" or any(it != full for it in index[:p])
+    if (backend.dtype_of(mask).name != "bool" or any(it != full for it in index[:p])
             or any(it is not Ellipsis and it != full for it in index[p + 1:])):
         return None
-    m = mask.ndim
-    merged = x.reshape(*x.shape[:p], -1, *x.shape[p + m:]) if m != 1 else x
-    (positions,) = x.backend.xp.nonzero(x.backend.xp.reshape(mask, (-1,)))
+    merged = tuple(shape[:p]) + (math.prod(shape[p:p + mask.ndim]),) + tuple(shape[p + mask.ndim:])
+    (positions,) = backend.xp.nonzero(backend.xp.reshape(mask, (-1,)))
     return merged, (full,) * p + (positions, Ellipsis)
 
 
 @rule(shape.Getitem, shape.BasicGetitem)
 def getitem(cls, args, kwargs, levels):
     x, index = args
+    nb = len(levels)
     if cls is shape.Getitem:
-        one = _one_mask(x, index)
-        if one is not None:
+        one = _one_mask(x.backend, x.shape, index)
+        if one is not None:  # x[mask]: x with the mask's dims merged, read at the mask's flat positions
             merged, index = one
-            return cls.apply(align(merged, levels), (slice(None),) * len(levels) + index)
+            return cls.apply(align(x.reshape(*merged), levels), (slice(None),) * nb + index)
         index = _masks_as_positions(x, index)
     if not _index_is_simple(index):
         return loop(cls, (x, index), kwargs, levels).value
@@ -287,11 +288,16 @@ def getitem(cls, args, kwargs, levels):
 @rule(shape.IndexAdd)
 def index_add_back(cls, args, kwargs, levels):
     g, in_shape, index = args
+    nb, sizes = len(levels), level_sizes(levels)
+    one = _one_mask(g.backend, in_shape, index)
+    if one is not None:  # the adjoint of the x[mask] rule above
+        merged, flat_index = one
+        out = cls.apply(align(g, levels, expand=True), sizes + merged, (slice(None),) * nb + flat_index)
+        return out.reshape(*sizes, *in_shape)
     index = _masks_as_positions(g, index)
     if not _index_is_simple(index):
         return loop(cls, args, kwargs, levels).value
-    nb = len(levels)
-    return cls.apply(align(g, levels, expand=True), level_sizes(levels) + tuple(in_shape),
+    return cls.apply(align(g, levels, expand=True), sizes + tuple(in_shape),
                      (slice(None),) * nb + tuple(index))
 
 

@@ -150,7 +150,7 @@ def _vjp_core(func, args, kwargs, argnums, has_aux, who):
     return out, aux, entries, specs, nums, levels
 
 
-def _backward(outs, cotangents, entries, levels, who):
+def _backward(outs, cotangents, entries, levels, who, retain: bool = False):
     """Σ cotangent · ∂out/∂entry for every entry (zeros where unused), as the caller sees them."""
     roots, grads = [], []
     for o, c in zip(outs, cotangents):
@@ -160,7 +160,9 @@ def _backward(outs, cotangents, entries, levels, who):
             grads.append(_lower(c, levels))
     flat = [e for group in entries for e in group]
     if roots:
-        found = autograd_grad(roots, flat, grads, create_graph=_create_graph(flat, grads), allow_unused=True)
+        create = _create_graph(flat, grads)
+        found = autograd_grad(roots, flat, grads, retain_graph=retain or create, create_graph=create,
+                              allow_unused=True)
     else:
         found = [None] * len(flat)
     result, k = [], 0
@@ -203,7 +205,7 @@ def vjp(func, *primals, has_aux: bool = False):
             if c.device != o.device:
                 raise RuntimeError(f"vjp_fn: cotangent {k} is on {c.device}, but output {k} is on {o.device}")
         with _nested():
-            grads = _backward(out_leaves, leaves, entries, levels, "vjp")
+            grads = _backward(out_leaves, leaves, entries, levels, "vjp", retain=True)  # callable again
         return _finish(tuple(_pytree.unflatten(g, s) for g, s in zip(grads, specs)), (primals, cotangents))
 
     out = _finish(out, primals)

@@ -259,6 +259,31 @@ def check_vmap(spec: OpSpec, sample: Sample, device: str, seed: int = 0) -> None
             assert g.dtype is want[0][k].dtype, f"output {k}: vmap dtype {g.dtype}, loop {want[0][k].dtype}"
             np.testing.assert_allclose(g.numpy(), w, rtol=1e-10, atol=1e-12, equal_nan=True,
                                        err_msg=f"output {k}: vmap against a loop")
+    if not spec.differentiable or not any(sample.differentiable()):
+        return
+    with _context(spec, sample, device, "vmap of backward"):  # batched cotangents: jacrev's case
+        f = _float_outputs(spec, sample.params)
+        diff = [i for i, d in enumerate(sample.differentiable()) if d]
+
+        def g(*ds):
+            xs = list(base)
+            for i, d in zip(diff, ds):
+                xs[i] = d
+            return f(*xs)
+
+        out, vjp_fn = func.vjp(g, *[base[i] for i in diff])
+        outs = as_list(out)
+        cts = [tt.tensor(rng.standard_normal((len(scales),) + tuple(o.shape)), device=device) for o in outs]
+
+        def pull(*c):
+            return vjp_fn(c if isinstance(out, tuple) else c[0])
+
+        got = func.vmap(pull)(*cts)
+        for b in range(len(scales)):
+            want = pull(*[c[b] for c in cts])
+            for k, (gk, wk) in enumerate(zip(got, want)):
+                np.testing.assert_allclose(gk[b].numpy(), wk.numpy(), rtol=1e-10, atol=1e-12,
+                                           err_msg=f"vmap of vjp_fn, input {diff[k]}, cotangent {b}")
 
 
 def check_sample(spec: OpSpec, sample: Sample, device: str, second_order: bool = True) -> None:
