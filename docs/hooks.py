@@ -9,11 +9,16 @@ Pages point at code by *name*, not by line number, so the links stay right when 
 
 Symbols are top-level functions, classes and assignments, or ``Class.method``. An unknown file or
 symbol stops the build, so a renamed function cannot leave a silently broken page behind.
+
+The site needs no network: MathJax comes from the installed Python package
+``django-static-mathjax`` (a docs dependency) and is copied into ``assets/mathjax/``, and the
+header's repository link does not ask GitHub's API for star counts.
 """
 from __future__ import annotations
 
 import ast
 import html
+import importlib.util
 import os
 import posixpath
 import re
@@ -29,6 +34,13 @@ _LINK = re.compile(r"\]\(src:([\w./-]+\.py)(?:::([\w.]+))?\)")
 # code is shown as written: links inside fenced blocks and `code spans` are left alone
 _CODE = re.compile(r"^(`{3,}|~{3,}).*?^\1[ \t]*$|`[^`\n]+`", re.S | re.M)
 _EXCERPT = re.compile(r"^<!-- code: ([\w./-]+\.py)::([\w.]+) -->[ \t]*$", re.M)
+# a line of a generated source page: <span id="L-12">...</span> (pygments' linespans)
+_LINE = re.compile(r'<span id="L-(\d+)">')
+
+MATHJAX_DIR = "assets/mathjax"  # where the site serves MathJax from (mkdocs.yml's extra_javascript)
+# MathJax's TeX-to-HTML component, the fonts it draws with, and what it loads on demand (TeX
+# extensions autoloaded by a macro, the menu's accessibility tools)
+MATHJAX_FILES = ("tex-chtml.js", "output/chtml/fonts/woff-v2", "input/tex/extensions", "a11y", "sre", "ui")
 
 
 def _repo_root(config) -> str:
@@ -92,13 +104,60 @@ def _relative(page_src: str, target: str) -> str:
     return posixpath.relpath(target, posixpath.dirname(page_src) or ".")
 
 
+def _mathjax_root() -> str:
+    """MathJax's ``es5`` folder inside the installed ``django-static-mathjax`` package."""
+    spec = importlib.util.find_spec("mathjax")
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    for folder in folders:
+        es5 = os.path.join(folder, "static", "mathjax", "es5")
+        if os.path.isfile(os.path.join(es5, MATHJAX_FILES[0])):
+            return es5
+    raise PluginError("MathJax is not installed: pip install -e '.[docs]' (django-static-mathjax)")
+
+
+def _mathjax_files(config) -> list[File]:
+    es5 = _mathjax_root()
+    out = []
+    for name in MATHJAX_FILES:
+        full = os.path.join(es5, name)
+        paths = [full] if os.path.isfile(full) else [
+            os.path.join(d, f) for d, _, fs in sorted(os.walk(full)) for f in sorted(fs)]
+        for path in paths:
+            rel = os.path.relpath(path, es5).replace(os.sep, "/")
+            out.append(File.generated(config, f"{MATHJAX_DIR}/{rel}", abs_src_path=path))
+    return out
+
+
+def _source_listing(code: str) -> str:
+    """A file's code with a number and an anchor on every line, for the generated pages.
+
+    Each line is a ``<span id="L-n" class="line">`` (the target of ``#L-n`` links, highlighted by
+    ``:target`` in extra.css); its number is a link whose text is drawn by CSS from
+    ``data-n``, so it is never copied with the code.
+    """
+    from pygments import highlight
+    from pygments.formatters import HtmlFormatter
+    from pygments.lexers import PythonLexer
+
+    listing = highlight(code, PythonLexer(), HtmlFormatter(linespans="L", wrapcode=True))
+
+    def line(m):
+        n = m[1]
+        return f'<span id="L-{n}" class="line"><a class="linenos" href="#L-{n}" data-n="{n}"></a>'
+
+    return _LINE.sub(line, listing)
+
+
 # ---- hooks -------------------------------------------------------------------------------------
 
 def on_files(files, config):
     root = _repo_root(config)
     for path in _source_files(root):
-        content = f"# `{path}`\n\n{_PLACEHOLDER}\n"
+        # left out of the search index: every identifier of every file would drown the pages
+        content = f"---\nsearch:\n  exclude: true\n---\n\n# `{path}`\n\n{_PLACEHOLDER}\n"
         files.append(File.generated(config, _code_page(path), content=content))
+    for file in _mathjax_files(config):
+        files.append(file)
     return files
 
 
@@ -139,15 +198,22 @@ def on_page_content(content, page, config, files):
     src = page.file.src_uri
     if not (src.startswith(CODE_DIR + "/") and _PLACEHOLDER in content):
         return content
-    from pygments import highlight
-    from pygments.formatters import HtmlFormatter
-    from pygments.lexers import PythonLexer
-
     path = src[len(CODE_DIR) + 1 : -len(".md")]
     with open(os.path.join(_repo_root(config), path), encoding="utf-8") as f:
         code = f.read()
-    listing = highlight(code, PythonLexer(), HtmlFormatter(
-        linenos="inline", lineanchors="L", anchorlinenos=True, wrapcode=True, cssclass="highlight",
-    ))
-    return content.replace(_PLACEHOLDER, f'<div class="source-listing">{listing}</div>'
+    return content.replace(_PLACEHOLDER, f'<div class="source-listing">{_source_listing(code)}</div>'
                            f"<p><em>{html.escape(path)}</em>, {code.count(chr(10))} lines</p>")
+
+
+def _plain_repository_link(output: str) -> str:
+    # Material's header fetches the repository's stars and forks from GitHub's API; the site makes
+    # no request to another host, so the link stays a plain link
+    return output.replace('class="md-source" data-md-component="source"', 'class="md-source"')
+
+
+def on_post_page(output, page, config):
+    return _plain_repository_link(output)
+
+
+def on_post_template(output_content, template_name, config):
+    return _plain_repository_link(output_content)  # the 404 page

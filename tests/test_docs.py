@@ -9,8 +9,10 @@ Conventions (also described in docs/contributing.md):
 * A ``python`` block followed (blank lines allowed) by a block opened with ```` ```text title="Output" ````
   must print exactly that text: trailing spaces on each line and trailing blank lines are ignored,
   nothing else is.
-* A block whose info string contains ``norun`` (```` ```python title="..." norun ````, used for
-  code that needs hardware CI lacks) is shown but not executed. Use it sparingly.
+* A block that must not run carries the class ``norun`` in braces after its language:
+  ```` ```python {.norun title="conftest.py"} ```` (the one form that Markdown also reads as code;
+  every fence header is checked to render as a code block). It is shown but not executed, for code
+  that cannot run here (a file of the reader's own project, hardware CI lacks). Use it sparingly.
 * ``python -m mkdocs build --strict`` must succeed: every link, reference and anchor resolves and
   every docstring renders.
 """
@@ -30,6 +32,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
+# an info string: the language, then options (title="...") or attributes in braces ({.norun ...})
+_INFO = re.compile(r"^(?P<lang>[^\s{]*)\s*(?:\{(?P<attrs>[^}]*)\}|(?P<options>.*))$")
 
 
 @dataclass
@@ -51,6 +55,9 @@ def _fences(text: str):
             i += 1
             continue
         indent, fence, info = m["indent"], m["fence"], m["info"].strip()
+        if fence[0] == "`" and "`" in info:  # a code span at the start of a line, not a fence
+            i += 1
+            continue
         body, j = [], i + 1
         while j < len(lines):
             close = lines[j].strip()
@@ -60,6 +67,13 @@ def _fences(text: str):
             j += 1
         yield info, "\n".join(body), i + 1, j
         i = j + 1
+
+
+def _classes(info: str) -> set[str]:
+    """The classes given in braces in a fence's info string: ``python {.norun}`` -> {"norun"}."""
+    m = _INFO.match(info)
+    attrs = (m["attrs"] or "") if m else ""
+    return {word[1:] for word in attrs.split() if word.startswith(".")}
 
 
 def collect_blocks(path: Path) -> list[Block]:
@@ -80,8 +94,7 @@ def collect_blocks(path: Path) -> list[Block]:
             if (nxt_info.startswith("text") and 'title="Output"' in nxt_info
                     and all(not s.strip() for s in between)):
                 expected = nxt_body
-        blocks.append(Block(name, line, body, expected,
-                            run="norun" not in info.split()))
+        blocks.append(Block(name, line, body, expected, run="norun" not in _classes(info)))
     return blocks
 
 
@@ -173,7 +186,7 @@ def test_collector_understands_the_conventions(tmp_path):
     page = tmp_path / "p.md"
     page.write_text(
         "# t\n\n```python\nx = 2\nprint(x + 1)\n```\n\n```text title=\"Output\"\n3\n```\n\n"
-        "```python norun\nraise SystemExit\n```\n\n```python\nprint(x)\n```\n",
+        "```python {.norun title=\"conftest.py\"}\nraise SystemExit\n```\n\n```python\nprint(x)\n```\n",
         encoding="utf-8",
     )
     blocks = collect_blocks(page)
@@ -184,6 +197,38 @@ def test_collector_understands_the_conventions(tmp_path):
     bad.write_text("```python\nprint(1)\n```\n```text title=\"Output\"\n2\n```\n", encoding="utf-8")
     with pytest.raises(AssertionError, match="printed something other"):
         run_page(bad, tmp_path)
+
+
+def test_every_fence_header_is_read_as_code_by_markdown():
+    """A header Markdown does not take for a fence (```` ```python norun ````) shows the code as prose.
+
+    Every fenced block of every page is rendered alone with the site's Markdown extensions; each
+    must come out as a code block.
+    """
+    markdown = pytest.importorskip("markdown")
+    pytest.importorskip("pymdownx")
+    from mkdocs.utils.yaml import yaml_load
+
+    with open(ROOT / "mkdocs.yml", encoding="utf-8") as f:
+        entries = yaml_load(f)["markdown_extensions"]
+    names = [e if isinstance(e, str) else next(iter(e)) for e in entries]
+    configs = {k: v for e in entries if isinstance(e, dict) for k, v in e.items()}
+    md = markdown.Markdown(extensions=names, extension_configs=configs)
+    bad = []
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        lines = text.splitlines()
+        for info, _, line, _ in _fences(text):
+            if not info:
+                continue
+            fence = _FENCE.match(lines[line - 1])["fence"]
+            html = md.reset().convert(f"{fence}{info}\nx = 1\n{fence}\n")
+            if not html.lstrip().startswith(("<div", "<pre")):
+                bad.append(f"{page.relative_to(DOCS).as_posix()}:{line}: {fence}{info}")
+    assert not bad, ("Markdown shows these blocks as prose, not code (a block that must not run is "
+                     "written ```python {.norun title=\"...\"}):\n" + "\n".join(bad))
+    assert _classes('python {.norun title="conftest.py"}') == {"norun"}
+    assert _classes('python title="conftest.py"') == set()
 
 
 def test_mkdocs_build_strict(tmp_path):
