@@ -77,6 +77,36 @@ def test_reverse_over_forward_and_forward_over_reverse(device):
         np.testing.assert_allclose(fwAD.unpack_dual(gx).tangent.numpy(), hvp.numpy(), rtol=1e-12)
 
 
+def test_forward_over_reverse_needs_no_create_graph(device):
+    x = t64([0.5, -1.0, 2.0], device).requires_grad_()
+    v = t64([1.0, 2.0, -0.5], device)
+    with fwAD.dual_level():
+        y = fwAD.make_dual(x, v)
+        (gx,) = tt.autograd.grad((y * y.sin()).sum(), y)  # the backward ops carry the tangents
+        hvp = fwAD.unpack_dual(gx).tangent
+    xd = x.detach()
+    np.testing.assert_allclose(hvp.numpy(), ((2 * xd.cos() - xd * xd.sin()) * v).numpy(), rtol=1e-12)
+
+
+def test_in_place_updates_carry_tangents(device):
+    x, t = t64([1.0, 2.0, 3.0], device), t64([1.0, 0.5, 0.0], device)
+    with fwAD.dual_level():
+        d = fwAD.make_dual(x, t)
+        h = d * 1.0
+        h *= d  # x²
+        h += 1.0
+        h[0] = d[1] * 3.0  # 3 x₁
+        z = tt.zeros(3, dtype=tt.float64, device=device)
+        z.copy_(d * 2.0)
+        tangent = fwAD.unpack_dual(h).tangent.tolist()
+        assert fwAD.unpack_dual(z).tangent.tolist() == [2.0, 1.0, 0.0]
+        z.fill_(1.0)
+        assert fwAD.unpack_dual(z).tangent is None, "a constant has no tangent"
+        with pytest.raises(RuntimeError, match="in-place update of a view of a tensor with a tangent"):
+            h[1:].mul_(2.0)
+    assert tangent == [1.5, 2.0, 0.0]
+
+
 def test_tangents_flow_under_no_grad_and_cost_one_pass(device):
     calls = []
 

@@ -225,8 +225,10 @@ class Tensor(TensorCore):
     def _snapshot(self):
         """This tensor's current values in a copy, in the same place in the graph (for an op that
         reads the tensor it is about to overwrite)."""
-        return type(self)(self.backend.copy(self.array), self.backend, self.requires_grad, self.grad_fn,
+        snap = type(self)(self.backend.copy(self.array), self.backend, self.requires_grad, self.grad_fn,
                           self._output_nr)
+        snap._fw = self._fw  # and its tangents (forward_ad)
+        return snap
 
     def _update(self, op: str, fn, *args):
         """self ← fn(self, *args) in place."""
@@ -236,7 +238,16 @@ class Tensor(TensorCore):
             return self._rebase(ops.cast(new, self.dtype))
         new = fn(self, *args)
         self._check_fits(new, op)
+        if self._fw or getattr(new, "_fw", None):  # forward_ad: the tangents change with the values
+            self._dual_write(new, op)
         return self._write(new, op)
+
+    def _dual_write(self, new, op: str) -> None:
+        """A write outside autograd into a tensor with tangents: it takes ``new``'s tangents too."""
+        if self._view_src is not None:
+            raise RuntimeError(f"{op}: in-place update of a view of a tensor with a tangent (forward_ad), "
+                               f"which would leave the base's tangent behind; write out of place")
+        self._fw = getattr(new, "_fw", None)
 
     def _check_fits(self, new, op: str) -> None:
         """An in-place op's result must have this tensor's shape (the target never broadcasts)."""
@@ -268,6 +279,7 @@ class Tensor(TensorCore):
             return self._rebase_view(out)
         self.array[...] = out.array
         self.grad_fn, self._output_nr, self._requires_grad = out.grad_fn, out._output_nr, True
+        self._fw = out._fw  # its tangents (forward_ad), if any
         self._version[0] += 1
         return self
 
@@ -291,6 +303,7 @@ class Tensor(TensorCore):
         base._rebase(ops.reshape(new, base.shape))  # writes the base's memory, which this view shares
         self.array[...] = out.array  # (the same values again, unless this "view" is a copy)
         refresh_view(self)
+        self._fw = out._fw
         return self
 
     def add_(self, other, alpha=1):
@@ -322,6 +335,8 @@ class Tensor(TensorCore):
         value = as_element(scalar(value, "fill_"), self.dtype)
         if self._records(value, "fill_"):
             return self._put(value, (Ellipsis,), "fill_")
+        if self._fw:
+            self._dual_write(None, "fill_")  # a constant: no tangent
         return self._write(value, "fill_")
 
     def zero_(self):
@@ -334,6 +349,8 @@ class Tensor(TensorCore):
             raise ValueError(f"copy_: source shape {src.shape} does not broadcast to {self.shape}")
         if self._records(src, "copy_"):
             return self._put(src, (Ellipsis,), "copy_")
+        if self._fw or getattr(src, "_fw", None):  # forward_ad: the tangent is src's
+            self._dual_write(ops.shape.index_put(self, ops.cast(src, self.dtype), (Ellipsis,)), "copy_")
         return self._write(ops.cast(src, self.dtype), "copy_")
 
     def __setitem__(self, index, value):
@@ -351,6 +368,9 @@ class Tensor(TensorCore):
         if self._records(value, "__setitem__"):
             self._put(value, index, "__setitem__")
             return
+        if self._fw or getattr(value, "_fw", None):  # forward_ad: the written part takes value's tangent
+            self._dual_write(ops.shape.index_put(self, ops.cast(value, self.dtype) if isinstance(
+                value, Tensor) else value, index), "__setitem__")
         if isinstance(value, Tensor):
             value = ops.cast(value, self.dtype).array
         self.backend.setitem(self.array, index, value)

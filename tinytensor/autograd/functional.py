@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import dual
 from .engine import run_backward
 from .tensor_core import TensorCore
 
@@ -35,8 +36,10 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
             raise RuntimeError(f"grad: an input (shape {t.shape}) does not require grad")
     keys = [(id(t._edge()[0]), t._edge()[1]) for t in inputs]
     capture = dict.fromkeys(keys)
-    run_backward(roots, root_grads, retain_graph=create_graph if retain_graph is None else retain_graph,
-                 create_graph=create_graph, capture=capture)
+    retain = create_graph if retain_graph is None else retain_graph
+    # inside a dual level (forward_ad) the backward ops carry tangents: they run as Tensor ops
+    create = create_graph or bool(dual.open_levels.get())
+    run_backward(roots, root_grads, retain_graph=retain, create_graph=create, capture=capture)
     result = []
     for t, k in zip(inputs, keys):
         g = capture[k]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import weakref
 
 from ..dtypes import DType
+from . import dual
 from .engine import Node, run_backward
 from .grad_mode import enable_grad, is_grad_enabled
 
@@ -184,8 +185,9 @@ class TensorCore:
         if self._view_src is not None:
             refresh_view(self)
         root = (self, 0) if self.grad_fn is None else (self.grad_fn, self._output_nr)
+        # inside a dual level (forward_ad) the backward ops carry tangents: they run as Tensor ops
         run_backward([root], [gradient], retain_graph=retain_graph or create_graph,
-                     create_graph=create_graph)
+                     create_graph=create_graph or bool(dual.open_levels.get()))
 
     def _edge(self):
         """Where this tensor's gradient goes in the graph: its producer, or itself if a leaf."""
