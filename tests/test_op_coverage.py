@@ -86,6 +86,8 @@ def test_the_suite_runs_every_entry_and_every_claimed_check():
     """Nothing in the catalogue is left out of the suite tests/test_ops.py runs on every device."""
     assert _parametrized_specs(suite.test_op_forward) == [s.name for s in OPS]
     assert _parametrized_specs(suite.test_op_gradient) == [s.name for s in OPS if s.differentiable]
+    assert _parametrized_specs(suite.test_op_jvp) == [s.name for s in OPS if s.differentiable]
+    assert _parametrized_specs(suite.test_op_vmap) == [s.name for s in OPS]
     assert _parametrized_specs(suite.test_op_second_order) == [
         s.name for s in OPS if s.differentiable and s.second_order]
 
@@ -93,7 +95,8 @@ def test_the_suite_runs_every_entry_and_every_claimed_check():
 def test_the_op_tests_run_the_suite():
     import test_ops
 
-    for name in ("test_op_forward", "test_op_gradient", "test_op_second_order"):
+    for name in ("test_op_forward", "test_op_gradient", "test_op_jvp", "test_op_vmap",
+                 "test_op_second_order"):
         assert getattr(test_ops, name) is getattr(suite, name)
 
 

@@ -16,8 +16,10 @@ from .checks import (
     check_backward_meta,
     check_forward,
     check_gradient,
+    check_jvp,
     check_sample,
     check_second_order,
+    check_vmap,
 )
 from .conformance import ConformanceReport, run_conformance
 from .devices import available_devices
@@ -27,6 +29,7 @@ from .strict_backend import StrictBackend, register_strict_backend
 __all__ = [
     "OPS", "NON_DIFFERENTIABLE", "OpSpec", "Sample", "ops_by_name", "Unsupported", "check_backward_meta",
     "check_forward",
-    "check_gradient", "check_sample", "check_second_order", "ConformanceReport", "run_conformance",
+    "check_gradient", "check_jvp", "check_vmap", "check_sample", "check_second_order", "ConformanceReport",
+    "run_conformance",
     "available_devices", "DOMAINS", "Draw", "StrictBackend", "register_strict_backend",
 ]

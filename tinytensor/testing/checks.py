@@ -287,10 +287,11 @@ def check_vmap(spec: OpSpec, sample: Sample, device: str, seed: int = 0) -> None
 
 
 def check_sample(spec: OpSpec, sample: Sample, device: str, second_order: bool = True) -> None:
-    """Every check on one sample: forward in each dtype, gradient, second order."""
+    """Every check on one sample: forward in each dtype, gradient, tangent, vmap, second order."""
     for dtype in spec.dtypes:
         check_forward(spec, sample, device, dtype)
     check_gradient(spec, sample, device)
-    check_jvp(spec, sample, device)
     if second_order:
         check_second_order(spec, sample, device)
+    check_jvp(spec, sample, device)
+    check_vmap(spec, sample, device)
