@@ -51,6 +51,7 @@ def test_every_example_is_run():
     for name in ("quickstart.py", "autograd_tour.py"):
         assert f'run_example("{name}"' in explain, f"tests/test_explain.py no longer runs {name}"
     here = {name for name, *_ in TRAINING} | {"attention_maps.py"}
+    here |= {"per_sample_gradients.py"}  # run by tests/test_func.py
     assert {p.name for p in EXAMPLES.glob("*.py")} == here | {"quickstart.py", "autograd_tour.py"}
 
 

@@ -325,3 +325,19 @@ def test_bad_inputs_get_errors_naming_the_transform_and_the_argument(device):
         func.functional_call(lin, {"wieght": x}, (x,))
     with pytest.raises(ValueError, match=r"'weight' has shape \(2, 4\) in the module"):
         func.functional_call(lin, {"weight": x}, (x,))
+
+
+def test_the_per_sample_gradients_example_runs(tmp_path):
+    import os
+    import pathlib
+    import subprocess
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
+               MPLBACKEND="Agg")
+    script = root / "examples" / "per_sample_gradients.py"
+    argv = [sys.executable, str(script), "--device", "cpu", "--samples", "8", "--out", str(tmp_path)]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.stdout.strip().splitlines()[-1] == "all checks passed"
