@@ -264,6 +264,10 @@ def test_vmap_in_dims_out_dims_and_nesting(device):
     close(chunked, a.exp().numpy())
     const = func.vmap(lambda x: tt.ones(2, dtype=tt.float64, device=device))(a)
     assert const.shape == (3, 2)
+    once = func.vmap(lambda x: (x * 2, tt.ones(2, device=device)), out_dims=(0, None))(a)[1]
+    assert once.shape == (2,), "out_dims None: an output shared by every sample, returned once"
+    with pytest.raises(ValueError, match="out_dims None for an output that differs across the batch"):
+        func.vmap(lambda x: x * 2, out_dims=None)(a)
 
 
 def test_vmap_randomness_modes(device):

@@ -112,15 +112,17 @@ def _exit(out, level: Level, out_dims, name):
 def _leave(t, level: Level, d, name):
     """Output ``t`` of the function with level's batch dim at ``d`` (as the caller's tensor)."""
     if type(t) is BatchedTensor and level.id in t.levels:
+        if d is None:
+            raise ValueError(f"vmap({name}): out_dims None for an output that differs across the batch")
         rest = t.levels[1:]
         assert t.levels[0] == level.id  # the newest level is always the first batch dim
         v = t.value
+    elif d is None:  # the same for every sample, and asked for once
+        return t
     else:  # the same for every sample: repeated along the new dim
         rest = t.levels if type(t) is BatchedTensor else ()
         v = t.value if type(t) is BatchedTensor else t
         v = v.unsqueeze(0).expand(level.size, *v.shape)
-    if d is None:
-        raise ValueError(f"vmap({name}): out_dims None for an output that differs across the batch")
     logical = v.ndim - 1 - len(rest)
     d = normalize_dim(d, logical + 1, f"vmap({name}): out_dims")
     k = len(rest) + d  # where the batch dim goes among the value's dims
