@@ -239,6 +239,14 @@ _INSPECT = r"""() => {
 }"""
 
 
+def _launch(pw, profile: Path):
+    """Chromium with a fresh profile: no first-run work, no background traffic."""
+    return pw.chromium.launch_persistent_context(
+        str(profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+        viewport=WINDOW, service_workers="block",
+    )
+
+
 def inspect_site(site: Path, server: str, pages: list[str], screenshots: Path, profile: Path):
     """Open each page (a URL path under ``server``); ({check: [finding, ...]}, pages visited)."""
     from playwright.sync_api import sync_playwright
@@ -248,10 +256,7 @@ def inspect_site(site: Path, server: str, pages: list[str], screenshots: Path, p
     visited: list[str] = []
     screenshots.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-            viewport=WINDOW, service_workers="block",
-        )
+        context = _launch(pw, profile)
         current = {"page": ""}
 
         def route(r):
@@ -355,3 +360,54 @@ def test_every_page_was_opened_and_photographed(report, site):
         assert name in visited
     assert len(visited) == len(_pages(site))
     assert len(list(SCREENSHOTS.glob("*.png"))) == len(visited)
+
+
+# ---- what the checks above cannot see --------------------------------------------------------
+
+_COPY = """(sel) => {  // what Copy copies (Material's extract()) from the first numbered code block
+  const code = [...document.querySelectorAll(sel)].find(c => c.querySelector("[data-linenos], [data-n]"));
+  code.setAttribute("data-md-copying", "");
+  const text = code.innerText;
+  code.removeAttribute("data-md-copying");
+  return text.trimEnd();
+}"""
+
+
+def test_without_mathjax_a_page_keeps_its_tex_and_throws_nothing(site, server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        context = _launch(pw, tmp_path)
+        context.route("**/*", lambda r: r.abort() if "/mathjax/" in r.request.url
+                      or not r.request.url.startswith(server) else r.continue_())
+        page = context.pages[0]
+        thrown = []
+        page.on("pageerror", lambda e: thrown.append(str(e)))
+        page.goto(server + "transformer/", wait_until="load")
+        page.evaluate(_SETTLE)
+        text = page.inner_text(".md-content")
+        typeset = page.query_selector("mjx-container")
+        context.close()
+    assert not thrown
+    assert typeset is None and "\\(" in text  # the formulas, as written
+
+
+def test_source_pages_copy_without_line_numbers_and_mark_the_linked_line(site, server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    path = "tinytensor/autograd/engine.py"
+    source = (ROOT / path).read_text(encoding="utf-8")
+    with sync_playwright() as pw:
+        context = _launch(pw, tmp_path)
+        page = context.pages[0]
+        page.goto(f"{server}code/{path}/#L-3", wait_until="load")
+        copied = page.evaluate(_COPY, ".source-listing pre > code")
+        marked = page.evaluate("""() => [...document.querySelectorAll(".source-listing .line")]
+            .slice(0, 5).map(line => getComputedStyle(line).backgroundColor)""")
+        # an excerpt on a prose page: its numbers are not copied either
+        page.goto(server + "autograd/", wait_until="load")
+        excerpt = page.evaluate(_COPY, "pre > code")
+        context.close()
+    assert copied == source.rstrip()
+    assert marked[2] != marked[1] == marked[3]  # line 3, the target, and only it
+    assert not re.match(r"\s*\d", excerpt)
