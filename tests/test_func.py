@@ -197,10 +197,13 @@ def test_per_sample_gradients_match_a_loop_and_torch(device):
         logits = func.functional_call(model, p, (x.unsqueeze(0),))
         return F.cross_entropy(logits, y.unsqueeze(0))
 
-    with pytest.warns(UserWarning, match="once per sample"):  # the integer target is read directly
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no op falls back to a loop, also for integer targets
         per_sample = func.vmap(func.grad(loss), in_dims=(None, 0, 0))(params, x, y_tt)
 
-    def loss_probs(p, x, t):  # the target as probabilities: every op has a batching rule
+    def loss_probs(p, x, t):  # the target as probabilities
         return F.cross_entropy(func.functional_call(model, p, (x.unsqueeze(0),)), t.unsqueeze(0))
 
     onehot = F.one_hot(y_tt, 4).double()
@@ -221,6 +224,31 @@ def test_per_sample_gradients_match_a_loop_and_torch(device):
         close(per_sample[name], loop.numpy(), f"{name}: vmap(grad) against a loop")
         close(fast[name], loop.numpy(), f"{name}: vmap(grad), probability targets")
         close(per_sample[name], want[name], f"{name}: against torch.func")
+
+
+def test_per_sample_gradients_of_a_token_model_need_no_loop(device):
+    tt.manual_seed(0)
+    model = nn.Sequential(nn.Embedding(11, 8), nn.Tanh(), nn.Linear(8, 11)).double().to(device)
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    tokens = tt.randint(0, 11, (5, 4), device=device)
+    targets = tt.randint(0, 11, (5, 4), device=device)
+
+    def loss(p, x, y):
+        return F.cross_entropy(func.functional_call(model, p, (x,)), y, label_smoothing=0.1, ignore_index=3)
+
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        grads = func.vmap(func.grad(loss), in_dims=(None, 0, 0))(params, tokens, targets)
+    for i in range(5):
+        g = func.grad(loss)(params, tokens[i], targets[i])
+        for name in params:
+            close(grads[name][i], g[name].numpy(), name)
+    with pytest.raises(IndexError, match="target 30 is out of bounds for 11 classes"):
+        func.vmap(func.grad(loss), in_dims=(None, 0, 0))(params, tokens, targets + 20)
+    with pytest.raises(IndexError, match="embedding: index 30 is out of range for a weight with 11 rows"):
+        func.vmap(lambda x: model(x))(tokens + 20)
 
 
 def test_per_sample_gradients_of_an_mlp_need_no_loop(device):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import warnings
 
-from .. import ops
+from .. import creation, ops
 from ..autograd import forward_ad
 from ..autograd.tensor_core import TensorCore
 from ..ops import elementwise as ew
@@ -354,17 +354,22 @@ def index_along(cls, args, kwargs, levels):
 
 @rule(nn.Embedding)
 def embedding(cls, args, kwargs, levels):
-    weight, index = args  # a batched weight (per-sample copies): its rows numbered across the batch
-    if type(index) is _ArrayStandIn:
-        raise RawAccess("embedding was given the indices of a batched tensor")
-    w = align(weight, levels, expand=True)
-    n = math.prod(level_sizes(levels))
-    rows = w.reshape(n * weight.shape[0], weight.shape[1])  # (B·num, dim)
-    xp = w.backend.xp
-    offsets = xp.reshape(w.backend.arange(n, dtype=index.dtype) * weight.shape[0],
-                         (n,) + (1,) * index.ndim)
-    out = cls.apply(rows, offsets + xp.reshape(index, (1,) + index.shape))  # (B, *index, dim)
-    return out.reshape(*level_sizes(levels), *index.shape, weight.shape[1])
+    weight, index = args
+    idx = align(index, levels, expand=True)  # (B.., *index)
+    if type(weight) is not BatchedTensor:
+        return cls.apply(weight, idx)  # the rows of one weight: the index's batch dims come along
+    # a weight per sample (func.grad's copies): its rows numbered across the batch, (B·num, dim)
+    num, dim = weight.shape
+    sizes = level_sizes(levels)
+    if index.numel():  # checked against one sample's rows, before the numbering spans them all
+        lo, hi = idx.backend.bounds(idx.array)
+        if lo < 0 or hi >= num:
+            raise IndexError(f"embedding: index {hi if hi >= num else lo} is out of range for a weight with "
+                             f"{num} rows")
+    rows = align(weight, levels, expand=True).reshape(-1, dim)  # (B·num, dim)
+    n = math.prod(sizes)
+    first_row = creation.arange(n, device=idx.device).reshape(*sizes, *(1,) * index.ndim) * num
+    return cls.apply(rows, idx + first_row)  # (B.., *index, dim)
 
 
 def register_nn_rules():
@@ -380,6 +385,7 @@ def register_nn_rules():
     RULES[basic.LayerNormFn] = _layer_norm
     RULES[attention.ScaledDotProductAttention] = _attention
     RULES[losses.SoftmaxCrossEntropy] = _cross_entropy
+    RULES[losses.TargetWeights] = _target_weights
 
 
 def _linear(cls, args, kwargs, levels):
@@ -425,3 +431,12 @@ def _cross_entropy(cls, args, kwargs, levels):
     n = math.prod(level_sizes(levels))
     out = cls.apply(zs.reshape(n * M, C), as_.reshape(n * M, C))
     return out.reshape(*level_sizes(levels), M)
+
+
+def _target_weights(cls, args, kwargs, levels):
+    target, weight, c, *options = args
+    if type(weight) is BatchedTensor:  # class weights per sample: no single call does it
+        return tuple(out.value for out in loop(cls, args, kwargs, levels))
+    a, wt = cls.apply(align(target, levels, expand=True), weight, c, *options)  # every sample's rows
+    sizes = level_sizes(levels)
+    return a.reshape(*sizes, -1, c), wt.reshape(*sizes, -1)  # (B.., M, C), (B.., M)

@@ -142,15 +142,24 @@ def one_hot(index, num_classes: int = -1):
 
 
 class Embedding(Function):
+    """weight[index]: a row of the weight for each index (an integer array, checked here: the values
+    are at hand in forward, also when func.vmap runs the op on a whole batch)."""
+
     def forward(self, weight, index):
-        self.num, self.index = weight.shape[0], index
+        n = weight.shape[0]
+        if index.size:
+            lo, hi = self.backend.bounds(index)
+            if lo < 0 or hi >= n:
+                raise IndexError(f"embedding: index {hi if hi >= n else lo} is out of range for a weight "
+                                 f"with {n} rows")
+        self.num, self.index = n, index
         return self.backend.take_rows(weight, index)
 
     def backward(self, gy):
         return EmbeddingBackward.apply(gy, self.index, self.num), None
 
     def jvp(self, tw, _):
-        return Embedding.apply(tw, self.index)  # the tangent's rows
+        return Embedding.apply(tw, self.primals[1])  # the tangent's rows
 
 
 class EmbeddingBackward(Function):
@@ -176,11 +185,4 @@ def embedding(input, weight):
     if weight.ndim != 2:
         raise ValueError(f"embedding: 'weight' must be 2-D (num_embeddings, embedding_dim), got shape "
                          f"{weight.shape}")
-    n = weight.shape[0]
-    if input.array.size:
-        lo, hi = input.backend.bounds(input.array)
-        if lo < 0 or hi >= n:
-            raise IndexError(
-                f"embedding: index {hi if hi >= n else lo} is out of range for a weight with {n} rows"
-            )
-    return Embedding.apply(weight, input.array)
+    return Embedding.apply(weight, input)  # the indices are checked in forward

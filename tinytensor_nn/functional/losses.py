@@ -119,28 +119,41 @@ def _target_weights(op: str, input: Tensor, target: Tensor, weight, ignore_index
             f"{op}: expected target of shape {tuple(batch_shape)} for input of shape {input.shape} "
             f"(class dimension 1), got {target.shape}"
         )
-    backend, xp = input.backend, input.backend.xp
     c = input.shape[1] if input.ndim > 1 else input.shape[0]
-    t = xp.reshape(target.array, (-1,))  # (M,)
-    valid = t != ignore_index
-    safe = xp.where(valid, t, xp.zeros_like(t))
-    if safe.shape[0]:
-        lo, hi = backend.bounds(safe)
-        if lo < 0 or hi >= c:
-            raise IndexError(
-                f"{op}: target {hi if hi >= c else lo} is out of bounds for {c} classes "
-                f"(ignore_index={ignore_index})"
-            )
-    hit = xp.expand_dims(safe, axis=-1) == backend.arange(c, dtype=safe.dtype)  # (M, C)
-    onehot = backend.astype(hit, input.dtype)
-    keep = backend.astype(valid, input.dtype)  # (M,)
-    w = None if weight is None else weight.array
-    wt = keep if w is None else xp.take(w, safe) * keep  # (M,) weight of each row's target
-    a = onehot * xp.expand_dims(wt * (1.0 - label_smoothing), axis=-1)
-    if label_smoothing:
-        spread = xp.expand_dims(keep * (label_smoothing / c), axis=-1)  # (M, 1)
-        a = a + (spread if w is None else spread * xp.expand_dims(w, axis=0))
-    return Tensor(a, backend), Tensor(xp.sum(wt), backend)
+    a, wt = TargetWeights.apply(target, weight, c, ignore_index, label_smoothing, input.dtype, op)
+    return a, wt.sum()
+
+
+class TargetWeights(Function):
+    """Class-index targets as the target weights of each row: a (M, C) = (1-ε)·w[t]·onehot(t) + ε/C·w,
+    zero rows where t is ignored, and w[t] (M,), 0 where ignored (summed: the mean's denominator).
+    No gradient: the targets are integers and the class weights constants, as in PyTorch. The target
+    values are checked here, where they are at hand (also when func.vmap runs it on a batch).
+    """
+
+    differentiable = False
+
+    def forward(self, target, weight, c, ignore_index, label_smoothing, dtype, op):
+        backend, xp = self.backend, self.xp
+        t = xp.reshape(target, (-1,))  # (M,)
+        valid = t != ignore_index
+        safe = xp.where(valid, t, xp.zeros_like(t))
+        if safe.shape[0]:
+            lo, hi = backend.bounds(safe)
+            if lo < 0 or hi >= c:
+                raise IndexError(
+                    f"{op}: target {hi if hi >= c else lo} is out of bounds for {c} classes "
+                    f"(ignore_index={ignore_index})"
+                )
+        hit = xp.expand_dims(safe, axis=-1) == backend.arange(c, dtype=safe.dtype)  # (M, C)
+        onehot = backend.astype(hit, dtype)
+        keep = backend.astype(valid, dtype)  # (M,)
+        wt = keep if weight is None else xp.take(weight, safe) * keep  # (M,) weight of each row's target
+        a = onehot * xp.expand_dims(wt * (1.0 - label_smoothing), axis=-1)
+        if label_smoothing:
+            spread = xp.expand_dims(keep * (label_smoothing / c), axis=-1)  # (M, 1)
+            a = a + (spread if weight is None else spread * xp.expand_dims(weight, axis=0))
+        return a, wt
 
 
 def _check_weight(op: str, input: Tensor, weight, c: int) -> None:
