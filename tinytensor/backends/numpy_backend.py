@@ -57,7 +57,8 @@ class NumpyBackend(Backend):
     def matmul(self, a, b):
         # a stack times one matrix broadcast to a stack (zero strides in its batch dims: per-sample
         # copies of a weight under func.vmap) is a stack times that one matrix: no copy, one product
-        if b.ndim > 2 and a.ndim == b.ndim and a.shape[:-2] == b.shape[:-2] and not any(b.strides[:-2]):
+        if (b.ndim > 2 and a.ndim == b.ndim and a.shape[:-2] == b.shape[:-2] and b.size
+                and not any(b.strides[:-2])):
             b = b[(0,) * (b.ndim - 2)]
         # a stack of outer products ((..., n, 1) @ (..., 1, m): per-sample weight gradients) is a
         # broadcast product, several times faster than one rank-1 BLAS call per matrix

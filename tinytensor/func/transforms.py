@@ -12,7 +12,7 @@ import functools
 import math
 from contextvars import ContextVar
 
-from .. import ops
+from .. import creation, ops
 from ..autograd import dual, forward_ad
 from ..autograd.function import Function
 from ..autograd.functional import grad as autograd_grad
@@ -122,13 +122,12 @@ def _finish(tree, inputs):
 
 
 def _zeros(t):
-    from .. import creation
-
     return creation.zeros_like(t)
 
 
 def _vjp_core(func, args, kwargs, argnums, has_aux, who):
-    """Run func with the args in argnums tracked; (output, aux, entries, spec, levels)."""
+    """Run func with the args in argnums tracked: (output, aux, the entries and tree structure of each
+    tracked arg, the argnums, the vmap levels running now)."""
     levels = _levels()
     nums = _argnums(argnums, len(args), who)
     args = list(args)
@@ -150,7 +149,7 @@ def _vjp_core(func, args, kwargs, argnums, has_aux, who):
     return out, aux, entries, specs, nums, levels
 
 
-def _backward(outs, cotangents, entries, levels, who, retain: bool = False):
+def _backward(outs, cotangents, entries, levels, retain: bool = False):
     """Σ cotangent · ∂out/∂entry for every entry (zeros where unused), as the caller sees them."""
     roots, grads = [], []
     for o, c in zip(outs, cotangents):
@@ -205,7 +204,7 @@ def vjp(func, *primals, has_aux: bool = False):
             if c.device != o.device:
                 raise RuntimeError(f"vjp_fn: cotangent {k} is on {c.device}, but output {k} is on {o.device}")
         with _nested():
-            grads = _backward(out_leaves, leaves, entries, levels, "vjp", retain=True)  # callable again
+            grads = _backward(out_leaves, leaves, entries, levels, retain=True)  # vjp_fn: callable again
         return _finish(tuple(_pytree.unflatten(g, s) for g, s in zip(grads, specs)), (primals, cotangents))
 
     out = _finish(out, primals)
@@ -224,10 +223,8 @@ def grad_and_value(func, argnums=0, has_aux: bool = False):
             if math.prod(out.shape) != 1:
                 raise RuntimeError(f"grad: the function must return a tensor with one element (a loss), got "
                                    f"shape {tuple(out.shape)}; use func.vjp or func.jacrev for other outputs")
-            from .. import creation
-
             ones = creation.ones_like(out)
-            grads = _backward([out], [ones], entries, levels, "grad")
+            grads = _backward([out], [ones], entries, levels)
         g = tuple(_pytree.unflatten(gs, s) for gs, s in zip(grads, specs))
         g = g[0] if isinstance(argnums, int) else g
         return _finish((g, (out, aux)) if has_aux else (g, out), args)
@@ -313,8 +310,6 @@ def _basis(t):
 
 
 def _eye(n, like):
-    from .. import creation
-
     return creation.eye(n, dtype=like.dtype, device=like.device)
 
 
