@@ -78,7 +78,8 @@ class Function(Node):
                     )
                 t = self._tensor_cls(data, self.backend, requires_grad=True, grad_fn=self,
                                      output_nr=nr, version=counter)
-                t._fw = self.__dict__.get("_out_fw", (None,) * (nr + 1))[nr]  # its tangents, if any
+                tangents = getattr(self, "_out_fw", None)  # the output's tangents (forward_ad), if any
+                t._fw = None if tangents is None else tangents[nr]
                 out.append(t)
             elif hasattr(value, "shape"):
                 out.append(self._tensor_cls(value, self.backend))
