@@ -88,6 +88,26 @@ def test_jvp_jacobians_and_hessian_match_torch(device):
     close(lin(t), want_jv, "linearize")
 
 
+def test_has_aux_and_several_argnums(device):
+    x, xt = pair(2, device=device, seed=30)
+    f = lambda x: (x.sin(), x.sum())  # noqa: E731
+    for jac in (func.jacrev, func.jacfwd):
+        j, aux = jac(f, has_aux=True)(x)
+        close(j, torch.func.jacrev(lambda x: x.sin())(xt))
+        assert aux.item() == pytest.approx(float(xt.sum())) and not aux.requires_grad
+    g, aux = func.grad(lambda x: (x.sin().sum(), x * 2), has_aux=True)(x)
+    close(g, xt.cos())
+    close(aux, xt * 2)
+    _, vjp_fn, aux = func.vjp(f, x, has_aux=True)
+    close(vjp_fn(x * 0 + 1)[0], xt.cos())
+    h_tt = lambda a, b: (a * b).sin()  # noqa: E731
+    h_torch = lambda a, b: (a * b).sin()  # noqa: E731
+    for ours, theirs in ((func.jacrev, torch.func.jacrev), (func.jacfwd, torch.func.jacfwd)):
+        want = theirs(h_torch, argnums=(0, 1))(xt, xt * 2)
+        for got, w in zip(ours(h_tt, argnums=(0, 1))(x, x * 2), want):
+            close(got, w)
+
+
 def test_hessian_of_a_small_network_matches_torch(mlp):
     ours, theirs = zip(*mlp)
 

@@ -207,7 +207,7 @@ def vjp(func, *primals, has_aux: bool = False):
             grads = _backward(out_leaves, leaves, entries, levels, retain=True)  # vjp_fn: callable again
         return _finish(tuple(_pytree.unflatten(g, s) for g, s in zip(grads, specs)), (primals, cotangents))
 
-    out = _finish(out, primals)
+    out, aux = _finish((out, aux), primals)
     return (out, vjp_fn, aux) if has_aux else (out, vjp_fn)
 
 
