@@ -151,18 +151,15 @@ class DistributedDataParallel(Module):
         with tt.no_grad():
             for bucket in self._buckets:
                 bucket.work.wait()
-                n = sum(p.numel() for p in bucket.params)
-                avg, counts = bucket.flat[:n] / self.world_size, bucket.flat[n:].tolist()
-                start = 0
-                for p, count in zip(bucket.params, counts):
-                    g = avg[start:start + p.numel()].reshape(p.shape)
-                    start += p.numel()
-                    if count == 0:
+                sizes = [p.numel() for p in bucket.params]
+                *averages, used = (bucket.flat / self.world_size).split(sizes + [len(sizes)])
+                for p, g, used_somewhere in zip(bucket.params, averages, used.tolist()):
+                    if not used_somewhere:
                         continue
                     if p.grad is None:
-                        p.grad = g.clone()
+                        p.grad = g.reshape(p.shape).clone()
                     else:
-                        p.grad.copy_(g)
+                        p.grad.copy_(g.reshape(p.shape))
                 bucket.flat = bucket.work = None
 
 
