@@ -31,12 +31,19 @@ FIRST_BUCKET_BYTES = 2**20  # the bucket backward fills first is sent early: a s
 
 
 class _Bucket:
-    """Parameters whose gradients are reduced together, and the state of this backward's reduction."""
+    """Parameters whose gradients are reduced together, and the state of this backward's reduction.
+
+    ``flat`` holds their gradients end to end, then one "used" flag per parameter; it is made once
+    and reused by every backward (a fresh buffer of that size each step costs more than the copies).
+    ``views`` are the parameters' pieces of it, shaped like them; ``used`` is the flags' piece."""
 
     def __init__(self, params: list):
         self.params = params
-        self.ready = set()  # ids of those whose gradient is final in this backward
-        self.flat = None  # the gradients laid end to end, then one "used" flag per parameter
+        sizes = [p.numel() for p in params]
+        self.flat = tt.zeros(sum(sizes) + len(params), dtype=params[0].dtype, device=params[0].device)
+        *pieces, self.used = self.flat.split(sizes + [len(params)])
+        self.views = [piece.view(p.shape) for piece, p in zip(pieces, params)]
+        self.ready = set()  # ids of the parameters whose gradient is final in this backward
         self.work = None  # the all-reduce in flight
 
 
@@ -88,7 +95,7 @@ class DistributedDataParallel(Module):
         sync = tt.is_grad_enabled() and self.require_backward_grad_sync
         if sync:
             for bucket in self._buckets:
-                bucket.ready, bucket.flat, bucket.work = set(), None, None
+                bucket.ready, bucket.work = set(), None
             self._next = 0  # the next bucket to send
             self._queued = False  # whether _finish waits at the end of backward
         self._armed = sync
@@ -133,14 +140,14 @@ class DistributedDataParallel(Module):
             bucket = self._buckets[self._next]
             if not everything and len(bucket.ready) < len(bucket.params):
                 return
-            grads, used = [], []
-            for p in bucket.params:
-                have = id(p) in bucket.ready
-                grads.append(p.grad.detach().reshape(-1) if have else tt.zeros(p.numel(), dtype=p.dtype,
-                                                                               device=p.device))
-                used.append(1.0 if have else 0.0)
-            bucket.flat = tt.cat(grads + [tt.tensor(used, dtype=bucket.params[0].dtype,
-                                                    device=bucket.params[0].device)])
+            with tt.no_grad():
+                for i, (p, view) in enumerate(zip(bucket.params, bucket.views)):
+                    if id(p) in bucket.ready:
+                        view.copy_(p.grad)
+                        bucket.used[i] = 1.0
+                    else:  # not used by this backward: counts as zeros
+                        view.zero_()
+                        bucket.used[i] = 0.0
             bucket.work = dist.all_reduce(bucket.flat, async_op=True)
             self._next += 1
 
@@ -151,16 +158,14 @@ class DistributedDataParallel(Module):
         with tt.no_grad():
             for bucket in self._buckets:
                 bucket.work.wait()
-                sizes = [p.numel() for p in bucket.params]
-                *averages, used = (bucket.flat / self.world_size).split(sizes + [len(sizes)])
-                for p, g, used_somewhere in zip(bucket.params, averages, used.tolist()):
+                for p, total, used_somewhere in zip(bucket.params, bucket.views, bucket.used.tolist()):
                     if not used_somewhere:
                         continue
                     if p.grad is None:
-                        p.grad = g.reshape(p.shape).clone()
+                        p.grad = total / self.world_size
                     else:
-                        p.grad.copy_(g.reshape(p.shape))
-                bucket.flat = bucket.work = None
+                        p.grad.copy_(total).div_(self.world_size)
+                bucket.work = None
 
 
 def _buckets(params: list, first_cap: float, cap: float) -> list:
