@@ -10,6 +10,7 @@ import pickle
 import re
 import subprocess
 import sys
+import types
 
 import einops
 import numpy as np
@@ -407,4 +408,13 @@ def test_import_hook_waits_while_einops_is_missing(monkeypatch):
     spec = hook.find_spec("einops")
     assert spec is found and isinstance(spec.loader, tinytensor._einops._RegisterAfterImport)
     assert spec.loader.loader is loader
-    assert hook not in sys.meta_path  # found: it hands the spec on once and goes
+    assert hook in sys.meta_path  # a spec found (importlib.util.find_spec) is not yet an import
+
+    class Ran:  # einops' loader, as far as the wrapper sees it
+        def exec_module(self, module):
+            module.ran = True
+
+    module = types.ModuleType("einops")
+    module.__spec__ = importlib.machinery.ModuleSpec("einops", None)
+    tinytensor._einops._RegisterAfterImport(Ran()).exec_module(module)
+    assert module.ran and hook not in sys.meta_path  # einops has run: the finder is gone

@@ -112,10 +112,10 @@ def test_torch_names_import():
     import tinytensor
     from tinytensor.utils.data import DataLoader, Dataset, Subset, TensorDataset, random_split  # noqa: F401
     assert tinytensor.utils.data.DataLoader is ttd.DataLoader  # tinytensor.utils loads on first use
-    # torch's names but the DataPipe machinery (deprecated in PyTorch), private ones and DistributedSampler
+    # torch's names but the DataPipe machinery (deprecated in PyTorch) and private ones
     left_out = {"DFIterDataPipe", "DataChunk", "IterDataPipe", "MapDataPipe", "functional_datapipe",
                 "argument_validation", "guaranteed_datapipes_determinism", "non_deterministic",
-                "runtime_validation", "runtime_validation_disabled", "_DatasetKind", "DistributedSampler"}
+                "runtime_validation", "runtime_validation_disabled", "_DatasetKind"}
     assert sorted(set(tud.__all__) - left_out) == sorted(n for n in ttd.__all__ if hasattr(tud, n)
                                                          and n in tud.__all__)
     assert all(hasattr(ttd, n) for n in set(tud.__all__) - left_out)

@@ -157,6 +157,7 @@ class _RegisterAfterImport:
     def exec_module(self, module) -> None:
         module.__loader__ = module.__spec__.loader = self.loader  # einops keeps its own loader
         self.loader.exec_module(module)
+        _stop_waiting()
         try:
             register()
         except Exception as e:  # an einops without the backend interface: einops still imports
@@ -166,7 +167,9 @@ class _RegisterAfterImport:
 
 class _EinopsImportHook:
     """A ``sys.meta_path`` finder that does nothing but wait for ``import einops``: it hands einops'
-    spec on with a loader that registers the backend once einops has run, and removes itself."""
+    spec on with a loader that registers the backend once einops has run, which then removes this
+    finder. (A spec asked for without an import, ``importlib.util.find_spec("einops")``, is never
+    executed: the finder stays and waits for the real import.)"""
 
     def __init__(self):
         self._searching = False
@@ -181,9 +184,13 @@ class _EinopsImportHook:
             self._searching = False
         if spec is None or spec.loader is None:
             return None  # not installed (yet): keep waiting
-        sys.meta_path.remove(self)  # one import of einops is all it waits for
         spec.loader = _RegisterAfterImport(spec.loader)
         return spec
+
+
+def _stop_waiting() -> None:
+    """einops has been imported: the finder has nothing left to wait for."""
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _EinopsImportHook)]
 
 
 if "einops" in sys.modules:

@@ -1039,6 +1039,7 @@ EXCLUDED_TENSOR_ATTRS: dict = {
     # autograd entry points: exercised by every example's gradient check
     "backward": "run on every example", "requires_grad_": "how leaves are made",
     "register_hook": "hooks: tests/test_autograd.py", "retain_grad": "hooks: tests/test_autograd.py",
+    "register_post_accumulate_grad_hook": "hooks: tests/test_distributed.py",
     # devices: the fuzzer runs on each device; moving between them is tests/test_tensor.py's
     "cpu": "device transfer", "cuda": "device transfer",
     "type": "to(dtype) under PyTorch's type names: tests/test_pytorch_names.py",
