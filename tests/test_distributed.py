@@ -94,6 +94,17 @@ def test_char_gpt_on_two_ranks_trains_as_one_rank_with_twice_the_batch(tmp_path)
     assert max(float(np.abs(a[k] - b[k]).max()) for k in weights) < 1e-5
 
 
+def test_the_docs_training_script_trains_alike_on_two_ranks_and_on_one(tmp_path):
+    page = (ROOT / "docs" / "distributed.md").read_text()
+    script = page.split('title="train.py"}', 1)[1].split("\n", 1)[1].split("\n```", 1)[0]
+    (tmp_path / "train.py").write_text(script)
+    runs = [launch(str(tmp_path / "train.py"), ranks=n) for n in (0, 2)]
+    for proc in runs:
+        assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    one, two = (float(p.stdout.split("first weight")[1]) for p in runs)
+    assert abs(one - two) < 1e-10 and runs[1].stdout.count("first weight") == 1
+
+
 # ---- a world of one process, without MPI -------------------------------------------------------------
 
 @pytest.fixture
