@@ -133,7 +133,7 @@ def test_errors(device):
     with fwAD.dual_level() as level:
         with pytest.raises(ValueError, match=r"tangent has shape \(1,\), but the primal has shape \(2,\)"):
             fwAD.make_dual(x, x[:1])
-        with pytest.raises(TypeError, match="make_dual: the tangent is float32 but the primal is float64"):
+        with pytest.raises(TypeError, match="make_dual: the tangent is float32, but the primal is float64"):
             fwAD.make_dual(x, x.float())
         with pytest.raises(TypeError, match="make_dual: the primal must be floating point"):
             fwAD.make_dual(tt.tensor([1, 2], device=device), x)

@@ -107,6 +107,20 @@ class DropTangent(Function):
         return None if self.level == self.primals[1] else tx
 
 
+def check_tangent(who: str, primal, tangent, primal_name: str = "the primal",
+                  tangent_name: str = "the tangent") -> None:
+    """Raise unless ``tangent`` has ``primal``'s shape, dtype and device (``who`` names the call)."""
+    if tuple(tangent.shape) != tuple(primal.shape):
+        raise ValueError(f"{who}: {tangent_name} has shape {tuple(tangent.shape)}, but {primal_name} has "
+                         f"shape {tuple(primal.shape)}; they must match")
+    if tangent.dtype is not primal.dtype:
+        raise TypeError(f"{who}: {tangent_name} is {tangent.dtype.name}, but {primal_name} is "
+                        f"{primal.dtype.name}; convert it with .to(tt.{primal.dtype.name})")
+    if tangent.device != primal.device:
+        raise RuntimeError(f"{who}: {tangent_name} is on {tangent.device}, but {primal_name} is on "
+                           f"{primal.device}; move it with .to({primal.device!r})")
+
+
 def make_dual(tensor, tangent, *, level: int | None = None):
     """A view of ``tensor`` that carries ``tangent`` (same shape, dtype and device) at the dual level."""
     level = _level(level, "make_dual")
@@ -116,15 +130,7 @@ def make_dual(tensor, tangent, *, level: int | None = None):
     if not tensor.dtype.is_floating_point:
         raise TypeError(f"make_dual: the primal must be floating point to have a tangent, got "
                         f"{tensor.dtype.name}")
-    if tuple(tangent.shape) != tuple(tensor.shape):
-        raise ValueError(f"make_dual: the tangent has shape {tuple(tangent.shape)}, but the primal has shape "
-                         f"{tuple(tensor.shape)}; they must match")
-    if tangent.dtype is not tensor.dtype:
-        raise TypeError(f"make_dual: the tangent is {tangent.dtype.name} but the primal is "
-                        f"{tensor.dtype.name}; convert the tangent with .to(tt.{tensor.dtype.name})")
-    if tangent.device != tensor.device:
-        raise RuntimeError(f"make_dual: the tangent is on {tangent.device} but the primal is on "
-                           f"{tensor.device}; move it with .to({tensor.device!r})")
+    check_tangent("make_dual", tensor, tangent)
     if tangent_of(tensor, level) is not None:
         raise RuntimeError(f"make_dual: the tensor already has a tangent at dual level {level}; unpack it "
                            f"first (unpack_dual(x).primal), or open a new level for a second tangent")

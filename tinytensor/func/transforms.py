@@ -259,14 +259,7 @@ def jvp(func, primals, tangents, *, has_aux: bool = False):
         if not isinstance(p, TensorCore) or not isinstance(t, TensorCore):
             raise TypeError(f"jvp: primal and tangent {k} must be Tensors, got {type(p).__name__} and "
                             f"{type(t).__name__}")
-        if tuple(t.shape) != tuple(p.shape):
-            raise ValueError(f"jvp: tangent {k} has shape {tuple(t.shape)}, but primal {k} has shape "
-                             f"{tuple(p.shape)}; they must match")
-        if t.dtype is not p.dtype:
-            raise TypeError(f"jvp: tangent {k} is {t.dtype.name}, but primal {k} is {p.dtype.name}; "
-                            f"convert it with .to(tt.{p.dtype.name})")
-        if t.device != p.device:
-            raise RuntimeError(f"jvp: tangent {k} is on {t.device}, but primal {k} is on {p.device}")
+        forward_ad.check_tangent("jvp", p, t, f"primal {k}", f"tangent {k}")
         if not p.dtype.is_floating_point:
             raise TypeError(f"jvp: primal {k} is {p.dtype.name}; only floating-point tensors have tangents")
     with _nested(), forward_ad.dual_level():
