@@ -4,6 +4,11 @@
 instead of CI's 1,000 (the same as TINYTENSOR_FUZZ_EXAMPLES=20000).
 """
 import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 
 from tinytensor.testing import register_strict_backend
 
@@ -20,3 +25,22 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     if config.getoption("--long"):
         os.environ.setdefault("TINYTENSOR_FUZZ_EXAMPLES", "20000")
+
+
+@pytest.fixture(scope="session")
+def built_site(tmp_path_factory) -> Path:
+    """The docs site, built once per test run with ``mkdocs build --strict`` (or the one that
+    ``$TINYTENSOR_SITE`` names, built a moment ago); tests/test_docs.py, test_docstrings.py and
+    test_docs_browser.py read it."""
+    if os.environ.get("TINYTENSOR_SITE"):
+        return Path(os.environ["TINYTENSOR_SITE"])
+    pytest.importorskip("mkdocs")
+    pytest.importorskip("mkdocstrings")
+    out = tmp_path_factory.mktemp("docs") / "site"
+    proc = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(out)],
+        cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=600,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
+    assert proc.returncode == 0, f"mkdocs build --strict failed:\n{proc.stdout}\n{proc.stderr}"
+    return out

@@ -30,10 +30,7 @@ import doctest
 import importlib
 import importlib.util
 import inspect
-import os
 import re
-import subprocess
-import sys
 import types
 import zlib
 from pathlib import Path
@@ -208,19 +205,8 @@ def _inventory(path: Path) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    if os.environ.get("TINYTENSOR_SITE"):  # a site built a moment ago (mkdocs build -d DIR)
-        return Path(os.environ["TINYTENSOR_SITE"])
-    pytest.importorskip("mkdocs")
-    pytest.importorskip("mkdocstrings")
-    out = tmp_path_factory.mktemp("site")
-    proc = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
-    )
-    assert proc.returncode == 0, f"mkdocs build --strict failed:\n{proc.stdout}\n{proc.stderr}"
-    return out
+def site(built_site):
+    return built_site
 
 
 def _path(obj) -> str:

@@ -262,6 +262,22 @@ def _resolve(to_save, args, raw, out, results) -> tuple:
     return tuple(saved)
 
 
+class Identity(Function):
+    """x itself, recorded as a node of its own: where a transform's backward pass stops
+    (tinytensor.func), or where a checkpointed block's graph starts (utils.checkpoint)."""
+
+    is_view = True
+
+    def forward(self, x):
+        return x
+
+    def backward(self, gy):
+        return gy
+
+    def jvp(self, tx):
+        return tx
+
+
 def _describe(args) -> str:
     return ", ".join(f"{t.shape} {t.dtype.name} on {t.device}" for t in args if isinstance(t, TensorCore))
 

@@ -1,7 +1,7 @@
 """Function transforms on top of the engine: grad, vjp (reverse mode), jvp (forward mode), and the
 Jacobians and Hessians built from them. They compose: each one's inputs can be another's.
 
-Reverse mode marks each input with an ``Entry`` (the identity, recorded when the input already
+Reverse mode marks each input with an ``Identity`` node (recorded when the input already
 belongs to an outer graph) and asks ``autograd.grad`` for the gradient there, with ``create_graph``
 whenever an outer transform may differentiate the result again. Inside vmap, every input is first
 expanded to the whole batch, so the gradient is taken per sample.
@@ -14,7 +14,7 @@ from contextvars import ContextVar
 
 from .. import creation, ops
 from ..autograd import dual, forward_ad
-from ..autograd.function import Function
+from ..autograd.function import Identity
 from ..autograd.functional import grad as autograd_grad
 from ..autograd.grad_mode import enable_grad
 from ..autograd.tensor_core import TensorCore
@@ -25,22 +25,7 @@ from .vmap import vmap
 _depth: ContextVar[int] = ContextVar("tinytensor_func_depth", default=0)
 
 
-class Entry(Function):
-    """x itself: the point where a transform's backward pass stops (an outer one passes through)."""
-
-    is_view = True
-
-    def forward(self, x):
-        return x
-
-    def backward(self, gy):
-        return gy
-
-    def jvp(self, tx):
-        return tx
-
-
-batching.RULES[Entry] = batching.elementwise  # the identity: any shape
+batching.RULES[Identity] = batching.elementwise  # the identity: any shape
 
 
 class _nested:
@@ -65,7 +50,7 @@ def _track(x, levels: tuple, who: str, what: str):
         raise TypeError(f"{who}: {what} is {x.dtype.name} (shape {tuple(x.shape)}); only floating-point "
                         f"tensors have gradients, convert it with .float() or leave it out of argnums")
     value = align(x, levels, expand=True) if levels else x
-    entry = Entry.apply(value)
+    entry = Identity.apply(value)
     if not entry.requires_grad:
         entry._requires_grad = True  # a new leaf (the tangents it may carry stay on it)
     return entry, (BatchedTensor(entry, levels) if levels else entry)

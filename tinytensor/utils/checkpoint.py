@@ -11,26 +11,11 @@ graph. Memory between forward and backward: the block's inputs and outputs, not 
 from __future__ import annotations
 
 from .. import random as tt_random
-from ..autograd.function import Function, recording
+from ..autograd.function import Identity, recording
 from ..autograd.grad_mode import enable_grad, is_grad_enabled
 from ..autograd.tensor_core import TensorCore
 
 __all__ = ["checkpoint"]
-
-
-class _Input(Function):
-    """A block input as the block sees it (the identity): both runs start from nodes of their own."""
-
-    is_view = True
-
-    def forward(self, x):
-        return x
-
-    def backward(self, gy):
-        return gy
-
-    def jvp(self, tx):
-        return tx
 
 
 class _Dropped:
@@ -61,7 +46,7 @@ class _Block:
         token = recording.set(log)
         try:
             with enable_grad():
-                args = [_Input.apply(a) if isinstance(a, TensorCore) else a for a in self.args]
+                args = [Identity.apply(a) if isinstance(a, TensorCore) else a for a in self.args]
                 out = self.function(*args, **self.kwargs)
         finally:
             recording.reset(token)
