@@ -145,6 +145,44 @@ class Backend:
         """dx = y * (gy - sum(gy * y))"""
         return y * (gy - self.xp.sum(gy * y, axis=axis, keepdims=True))
 
+    def masked_softmax(self, s):
+        """softmax over the last axis of attention scores, where a row that is -inf everywhere (a query
+        with nothing to attend to) gives zeros instead of 0/0 = NaN. NaN scores stay NaN."""
+        xp = self.xp
+        if s.shape[-1] == 0:
+            return xp.zeros_like(s)
+        m = xp.max(s, axis=-1, keepdims=True)  # (..., 1)
+        m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+        e = xp.exp(s - m)  # exp(-inf) = 0 at blocked positions
+        d = xp.sum(e, axis=-1, keepdims=True)  # (..., 1)
+        return e / xp.where(d == 0, xp.ones_like(d), d)
+
+    def layer_norm(self, x, weight, bias, eps: float):
+        """Layer norm of the rows of x (M, K): (y, μ, rstd) with y = (x - μ)·rstd·w + b, rstd =
+        1/√(σ² + eps) (biased variance), μ and rstd of shape (M, 1); weight and bias (K,) or None."""
+        xp = self.xp
+        mu = xp.mean(x, axis=1, keepdims=True)
+        xc = x - mu
+        rstd = 1.0 / xp.sqrt(xp.mean(xc * xc, axis=1, keepdims=True) + eps)
+        y = xc * rstd
+        if weight is not None:
+            y = y * weight
+        if bias is not None:
+            y = y + bias
+        return y, mu, rstd
+
+    def layer_norm_grad(self, gy, x, weight, mu, rstd, need_weight: bool, need_bias: bool):
+        """The gradients (gx, gw, gb) of layer norm's rows from gy (M, K), with x̂ = (x - μ)·rstd and
+        g = gy·w:  gx = rstd·(g - mean(g) - x̂·mean(g·x̂)),  gw = Σ_rows gy·x̂,  gb = Σ_rows gy
+        (None where not needed)."""
+        xp = self.xp
+        xhat = (x - mu) * rstd
+        g = gy if weight is None else gy * weight
+        gx = rstd * (g - xp.mean(g, axis=1, keepdims=True) - xhat * xp.mean(g * xhat, axis=1, keepdims=True))
+        gw = xp.sum(gy * xhat, axis=0) if need_weight else None
+        gb = xp.sum(gy, axis=0) if need_bias else None
+        return gx, gw, gb
+
     def logsumexp(self, x, axis, keepdims: bool):
         """log Σ exp(x) along ``axis``, computed as m + log Σ exp(x - m) with m the finite max."""
         xp = self.xp

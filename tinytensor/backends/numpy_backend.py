@@ -9,8 +9,10 @@ import sys
 import numpy as np
 
 from .base import Backend, _is_basic
+from .parallel import for_rows
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters, from glibc's <malloc.h>
+_UINT_OF_SIZE = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 
 class NumpyBackend(Backend):
@@ -76,23 +78,93 @@ class NumpyBackend(Backend):
         return a @ b
 
     def where(self, cond, a, b):
-        # a copy of b with a written where cond: ~1.7x faster than np.where for a broadcast mask
-        shape = np.broadcast_shapes(cond.shape, np.shape(a), np.shape(b))
-        out = np.empty(shape, dtype=np.result_type(a, b))
-        np.copyto(out, b)
-        np.copyto(out, a, where=cond)
+        # NumPy's where branches on every element: with a mask that is True at random (a ReLU's),
+        # mispredictions make it ~10x slower than arithmetic. So the pick is done on the values' bits
+        # as unsigned integers, b + (a - b)·cond, which wraps modulo 2^n and so gives a's or b's bit
+        # pattern exactly (NaN, inf, -0.0 included)
+        dtype = np.result_type(a, b)
+        out = np.empty(np.broadcast_shapes(cond.shape, np.shape(a), np.shape(b)), dtype=dtype)
+        bits = _UINT_OF_SIZE.get(dtype.itemsize) if dtype.kind in "fiub" else None
+        if bits is None:  # complex128: a copy of b with a written where cond
+            np.copyto(out, b)
+            np.copyto(out, a, where=cond)
+            return out
+        ua, ub, uout = np.asarray(a, dtype).view(bits), np.asarray(b, dtype).view(bits), out.view(bits)
+        if not ub.ndim and not ub:  # b is +0 (how a gradient is zeroed): a·cond
+            np.multiply(ua, cond, out=uout)
+        else:
+            np.subtract(ua, ub, out=uout)
+            uout *= cond
+            uout += ub
         return out
 
+    # ---- fused kernels, row-parallel (backends/parallel.py): the plain kernel on each block of rows
     def softmax(self, x, axis):
-        e = x - x.max(axis=axis, keepdims=True)
-        np.exp(e, out=e)
-        e /= e.sum(axis=axis, keepdims=True)
-        return e
+        if axis != x.ndim - 1:
+            return _softmax(x, axis)
+        out, x2, o2 = _rows_out(x)
+        for_rows(len(x2), x.size, lambda r: _softmax(x2[r], -1, out=o2[r]))
+        return out
 
     def softmax_grad(self, y, gy, axis):
-        s = np.expand_dims(np.vecdot(gy, y, axis=axis), axis)  # Σ gy·y without a temporary product
-        out = gy - s
-        out *= y
+        if axis != y.ndim - 1:
+            return _softmax_grad(y, gy, axis)
+        out, y2, o2 = _rows_out(y)
+        g2 = _like(gy, y)
+        for_rows(len(y2), y.size, lambda r: _softmax_grad(y2[r], g2[r], -1, out=o2[r]))
+        return out
+
+    def log_softmax(self, x, axis):
+        if axis != x.ndim - 1:
+            return _log_softmax(x, axis)
+        out, x2, o2 = _rows_out(x)
+        for_rows(len(x2), x.size, lambda r: _log_softmax(x2[r], -1, out=o2[r]))
+        return out
+
+    def log_softmax_grad(self, y, gy, axis):
+        if axis != y.ndim - 1:
+            return _log_softmax_grad(y, gy, axis)
+        out, y2, o2 = _rows_out(y)
+        g2 = _like(gy, y)
+        for_rows(len(y2), y.size, lambda r: _log_softmax_grad(y2[r], g2[r], -1, out=o2[r]))
+        return out
+
+    def masked_softmax(self, s):
+        if not s.size:
+            return np.zeros_like(s)
+        out, s2, o2 = _rows_out(s)
+        for_rows(len(s2), s.size, lambda r: _masked_softmax(s2[r], out=o2[r]))
+        return out
+
+    def layer_norm(self, x, weight, bias, eps):
+        M = x.shape[0]
+        y, mu, rstd = np.empty(x.shape, x.dtype), np.empty((M, 1), x.dtype), np.empty((M, 1), x.dtype)
+        for_rows(M, x.size, lambda r: _layer_norm(x[r], weight, bias, eps, y[r], mu[r], rstd[r]))
+        return y, mu, rstd
+
+    def layer_norm_grad(self, gy, x, weight, mu, rstd, need_weight, need_bias):
+        gx = np.empty(x.shape, x.dtype)
+        sums = {}  # the first row of each chunk -> its (Σ gy·x̂, Σ gy): added in row order below
+
+        def rows(r):
+            sums[r.start] = _layer_norm_grad(gy[r], x[r], weight, mu[r], rstd[r], gx[r], need_weight,
+                                             need_bias)
+
+        for_rows(x.shape[0], x.size, rows)
+        parts = [sums[k] for k in sorted(sums)]
+        gw = sum(p[0] for p in parts) if need_weight else None
+        gb = sum(p[1] for p in parts) if need_bias else None
+        return gx, gw, gb
+
+    def normal_cdf(self, x):
+        out, x1, o1 = _flat_out(x)
+        for_rows(len(x1), x.size, lambda r: o1.__setitem__(r, Backend.normal_cdf(self, x1[r])))
+        return out
+
+    def gelu_grad(self, x, gy, cdf):
+        out, x1, o1 = _flat_out(x)
+        g1, c1 = _like(gy, x, rows=False), _like(cdf, x, rows=False)
+        for_rows(len(x1), x.size, lambda r: o1.__setitem__(r, Backend.gelu_grad(self, x1[r], g1[r], c1[r])))
         return out
 
     def erf(self, x):
@@ -138,3 +210,100 @@ class NumpyBackend(Backend):
 
     def einsum(self, spec, *operands):
         return np.einsum(spec, *operands, optimize=True)
+
+
+# ---- the plain NumPy kernels the row-parallel ones run on each block (out=: write there) ------------
+
+def _rows_out(x):
+    """A fresh C-ordered output of x's shape, and x and it seen as rows (M, K) over the last axis."""
+    out = np.empty(x.shape, x.dtype)
+    k = x.shape[-1] if x.ndim else 1
+    return out, x.reshape(-1, k), out.reshape(-1, k)
+
+
+def _flat_out(x):
+    """A fresh output of x's shape, and x and it flattened (for element-wise kernels)."""
+    out = np.empty(x.shape, x.dtype)
+    return out, np.ascontiguousarray(x).reshape(-1), out.reshape(-1)
+
+
+def _like(a, x, rows: bool = True):
+    """a, broadcast to x's shape if it must be, seen as x's rows (M, K) or, with rows=False, flat."""
+    a = np.broadcast_to(a, x.shape) if a.shape != x.shape else a
+    return a.reshape(-1, x.shape[-1] if x.ndim else 1) if rows else a.reshape(-1)
+
+
+def _softmax(x, axis, out=None):
+    """exp(x - max) / Σ exp(x - max) along axis."""
+    e = np.subtract(x, x.max(axis=axis, keepdims=True), out=out)
+    np.exp(e, out=e)
+    e /= e.sum(axis=axis, keepdims=True)
+    return e
+
+
+def _softmax_grad(y, gy, axis, out=None):
+    """y ⊙ (gy - Σ gy⊙y) along axis."""
+    s = np.expand_dims(np.vecdot(gy, y, axis=axis), axis)  # Σ gy·y without a temporary product
+    out = np.subtract(gy, s, out=out)
+    out *= y
+    return out
+
+
+def _log_softmax(x, axis, out=None):
+    """(x - m) - log Σ e^(x - m) with m the max along axis."""
+    s = np.subtract(x, x.max(axis=axis, keepdims=True), out=out)
+    s -= np.log(np.exp(s).sum(axis=axis, keepdims=True))
+    return s
+
+
+def _log_softmax_grad(y, gy, axis, out=None):
+    """gy - e^y Σ gy along axis."""
+    e = np.exp(y, out=out)
+    e *= gy.sum(axis=axis, keepdims=True)
+    np.subtract(gy, e, out=e)
+    return e
+
+
+def _masked_softmax(s, out=None):
+    """softmax over the last axis where a row that is -inf everywhere gives zeros (Backend.masked_softmax)."""
+    m = s.max(axis=-1, keepdims=True)  # (..., 1)
+    np.copyto(m, 0.0, where=~np.isfinite(m))  # an all -inf row: shift by 0, its exps are all 0
+    e = np.subtract(s, m, out=out)
+    np.exp(e, out=e)
+    d = e.sum(axis=-1, keepdims=True)
+    np.copyto(d, 1.0, where=d == 0)
+    e /= d
+    return e
+
+
+def _layer_norm(x, weight, bias, eps, y, mu, rstd):
+    """Backend.layer_norm on rows x (M, K), written into y, mu and rstd."""
+    np.mean(x, axis=1, keepdims=True, out=mu)
+    np.subtract(x, mu, out=y)
+    np.divide(np.vecdot(y, y)[:, None], x.shape[1], out=rstd)  # σ²
+    rstd += eps
+    np.sqrt(rstd, out=rstd)
+    np.reciprocal(rstd, out=rstd)
+    y *= rstd  # x̂
+    if weight is not None:
+        y *= weight
+    if bias is not None:
+        y += bias
+
+
+def _layer_norm_grad(gy, x, weight, mu, rstd, gx, need_weight, need_bias):
+    """Backend.layer_norm_grad on rows, gx written into gx; returns this block's (Σ gy·x̂, Σ gy)."""
+    xhat = np.subtract(x, mu)
+    xhat *= rstd
+    gxhat = gy * xhat
+    sums = (gxhat.sum(axis=0) if need_weight else None, gy.sum(axis=0) if need_bias else None)
+    if weight is None:
+        np.copyto(gx, gy)  # g = ∂L/∂x̂
+    else:
+        np.multiply(gy, weight, out=gx)
+        gxhat *= weight  # g·x̂
+    xhat *= gxhat.mean(axis=1, keepdims=True)
+    gx -= gx.mean(axis=1, keepdims=True)  # g - mean(g)
+    gx -= xhat  # - x̂·mean(g·x̂)
+    gx *= rstd
+    return sums

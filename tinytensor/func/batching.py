@@ -8,6 +8,7 @@ loop, with a one-time warning naming it): slower, never wrong.
 """
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 
@@ -383,6 +384,7 @@ def register_nn_rules():
     RULES[losses.Softplus] = RULES[losses.BinaryCrossEntropy] = elementwise
     RULES[basic.LinearFn] = _linear
     RULES[basic.LayerNormFn] = _layer_norm
+    RULES[basic.LayerNormBackward] = functools.partial(_layer_norm_backward, basic.layer_norm_grads)
     RULES[attention.ScaledDotProductAttention] = _attention
     RULES[losses.SoftmaxCrossEntropy] = _cross_entropy
     RULES[losses.TargetWeights] = _target_weights
@@ -414,6 +416,14 @@ def _layer_norm(cls, args, kwargs, levels):
     if b is not None:
         y = y + align(b, levels, x.ndim)
     return y
+
+
+def _layer_norm_backward(grads_with_tensor_ops, cls, args, kwargs, levels):
+    gy, x, w, _mu, _rstd, k, eps, need_bias = args  # μ and rstd are rebuilt from x (batched with it)
+    out = grads_with_tensor_ops(gy, x, w, k, eps, need_bias)  # each op batched by its own rule
+    if type(out) is tuple:
+        return tuple(align(o, levels, expand=True) for o in out)
+    return align(out, levels, expand=True)
 
 
 def _attention(cls, args, kwargs, levels):

@@ -35,37 +35,6 @@ __all__ = [
 ]
 
 
-def _softmax_or_zero(backend, s):
-    """softmax over the last axis of the scores s (..., L, S); rows that are -inf everywhere (nothing to
-    attend to) give zeros instead of 0/0 = NaN. s may be overwritten.
-
-    Softmax is the same for any shift of a row; the usual shift, each row's max, is a reduction over
-    short rows, the slowest step here. So the rows are first shifted by the largest score of all (one
-    fast reduction) and summed by a product with a ones vector; that is exact unless a row's scores all
-    sit so far below it that their exponentials lose precision (row sum below S·tiny/eps: its max is
-    then more than ~70 below, in float32). Any such row, or a non-finite score, takes the row-max way.
-    """
-    xp = backend.xp
-    S = s.shape[-1]
-    if S == 0:
-        return s  # (..., L, 0): no keys, no weights; the output P V is then zeros (..., L, Ev)
-    g = xp.max(s) if s.size else None
-    if g is not None and bool(xp.isfinite(g)):
-        p = xp.exp(s - g)
-        d = p @ backend.full((S,), 1.0, backend.dtype_of(p))  # (..., L): row sums
-        info = xp.finfo(p.dtype)
-        if bool(xp.all(d >= S * (info.smallest_normal / info.eps))):
-            p /= xp.expand_dims(d, axis=-1)
-            return p
-    m = xp.max(s, axis=-1, keepdims=True)  # (..., L, 1)
-    m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
-    s -= m
-    p = xp.exp(s)  # exp(-inf) = 0 at masked positions
-    d = xp.sum(p, axis=-1, keepdims=True)  # (..., L, 1)
-    p /= xp.where(d > 0, d, xp.ones_like(d))
-    return p
-
-
 class ScaledDotProductAttention(Function):
     """(out, P) with P = softmax(scale · Q Kᵀ + bias) and out = (P ⊙ keep) V.
 
@@ -86,7 +55,7 @@ class ScaledDotProductAttention(Function):
                 s += bias  # in place
             else:
                 s = s + bias
-        p = _softmax_or_zero(self.backend, s)
+        p = self.backend.masked_softmax(s)  # rows with nothing to attend to: zeros
         del s
         out = (p if keep is None else p * keep) @ v  # (..., L, Ev)
         self.save_for_backward(q, k, v, p, keep)

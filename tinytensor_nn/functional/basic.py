@@ -1,8 +1,9 @@
 """Stateless building blocks of the layers: linear, dropout, layer_norm, rms_norm, batch_norm, normalize,
 pad, one_hot, embedding, activations.
 
-Everything here is a tinytensor op or a short composition of them, except ``layer_norm``, which is one
-fused Function (its backward is the closed form, written with Tensor ops so it can be differentiated again).
+Everything here is a tinytensor op or a short composition of them, except ``layer_norm``, which is a
+Function pair over two backend kernels (``LayerNormFn`` and ``LayerNormBackward``, whose own derivatives
+are written with Tensor ops, so that it can be differentiated again).
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import math
 
 import tinytensor as tt
 from tinytensor import Tensor
-from tinytensor.autograd import Function, dual, is_grad_enabled
+from tinytensor.autograd import Function
 from tinytensor.autograd.dual import add as add_tangents
 
 
@@ -102,99 +103,165 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 class LayerNormFn(Function):
     """y = (x - μ) / √(σ² + eps) · w + b over the last ``k`` dims (biased variance, as PyTorch).
 
-    Backward, with x̂ = (x - μ)·rstd and g = ∂L/∂x̂ = gy·w, the mean taken over the normalized dims:
-        ∂L/∂x = rstd · (g - mean(g) - x̂ · mean(g · x̂)),   ∂L/∂w = Σ gy·x̂,   ∂L/∂b = Σ gy.
-    The arrays are seen as (M, K) rows (K = the normalized size) and every mean or sum is a product
-    with a constant vector (one BLAS call instead of a reduction over short rows); the updates are in
-    place. Saves x, μ and rstd (x̂ is rebuilt in backward: one pass, where saving it would keep a
-    second x-sized array alive). Under create_graph, backward is written with Tensor ops instead, so
-    that it can be differentiated again.
+    The arrays are seen as (M, K) rows (K = the normalized size); one backend kernel normalizes them
+    (``backend.layer_norm``). It saves x, μ and rstd: x̂ is rebuilt in backward, one pass, where saving
+    it would keep a second x-sized array alive. Backward is the Function ``LayerNormBackward``.
     """
 
     def forward(self, x, weight, bias, k, eps):
         xp = self.xp
         K = math.prod(x.shape[x.ndim - k:])
-        x2 = xp.reshape(x, (-1, K))  # (M, K)
-        avg = self.backend.full((K,), 1.0 / K, self.backend.dtype_of(x))  # (K,): row means
-        mu = xp.reshape(x2 @ avg, (-1, 1))  # (M, 1)
-        y = x2 - mu  # (M, K), fresh: becomes x̂ and then y in place
-        rstd = 1.0 / xp.sqrt(xp.reshape((y * y) @ avg, (-1, 1)) + eps)  # (M, 1)
-        y *= rstd  # x̂
-        if weight is not None:
-            y *= xp.reshape(weight, (K,))
-        if bias is not None:
-            y += xp.reshape(bias, (K,))
+        flat = (K,)
+        y, mu, rstd = self.backend.layer_norm(xp.reshape(x, (-1, K)),  # (M, K) -> (M, K), (M, 1), (M, 1)
+                                              None if weight is None else xp.reshape(weight, flat),
+                                              None if bias is None else xp.reshape(bias, flat), eps)
         self.k, self.eps = k, eps
         self.save_for_backward(x, weight, mu, rstd)
         return xp.reshape(y, x.shape)
 
     def backward(self, gy):
         x, w, mu, rstd = self.saved_tensors
-        if not is_grad_enabled() and not dual.propagating.get():  # (tangents need the Tensor-op path)
-            return self._backward_arrays(gy, x, w, mu, rstd)
-        axes = tuple(range(x.ndim - self.k, x.ndim))
-        lead = tuple(range(x.ndim - self.k))
-        # create_graph: rebuild x̂ and rstd from x so that they carry its gradient
-        xc = x - x.mean(dim=axes, keepdim=True)
-        rstd = ((xc * xc).mean(dim=axes, keepdim=True) + self.eps).rsqrt()
-        xhat = xc * rstd
-        gx = gw = gb = None
-        if self.needs_input_grad[0]:
-            g = gy if w is None else gy * w
-            gx = rstd * (g - g.mean(dim=axes, keepdim=True) - xhat * (g * xhat).mean(dim=axes, keepdim=True))
-        if self.needs_input_grad[1]:
-            gw = (gy * xhat).sum(dim=lead) if lead else gy * xhat
-        if self.needs_input_grad[2]:
-            gb = gy.sum(dim=lead) if lead else gy
-        return gx, gw, gb
-
-    def _backward_arrays(self, gy, x, w, mu, rstd):
-        """The same formulas on (M, K) arrays, with as few full-size temporaries as they allow."""
-        xp, backend = self.xp, self.backend
-        shape, K = x.shape, math.prod(x.shape[x.ndim - self.k:])
-        dtype = backend.dtype_of(x.array)
-        g2 = xp.reshape(gy.array, (-1, K))  # (M, K)
-        rstd = rstd.array  # (M, 1)
-        xhat = xp.reshape(x.array, (-1, K)) - mu.array
-        xhat *= rstd  # (M, K)
         need_x, need_w, need_b = self.needs_input_grad[:3]
-        rows = backend.full((g2.shape[0],), 1.0, dtype) if need_w or need_b else None  # (M,): column sums
-        gx = gw = gb = None
-        gxhat = g2 * xhat  # gy·x̂
-        if need_w:
-            gw = xp.reshape(rows @ gxhat, w.shape)  # Σ_rows gy·x̂
-        if need_b:
-            gb = xp.reshape(rows @ g2, w.shape if w is not None else shape[x.ndim - self.k:])  # Σ_rows gy
-        if need_x:
-            avg = backend.full((K,), 1.0 / K, dtype)  # (K,): row means
-            if w is not None:
-                w = xp.reshape(w.array, (K,))
-                g = g2 * w  # ∂L/∂x̂
-                gxhat *= w  # g·x̂
-            else:
-                g = g2 + 0.0  # a copy: updated in place below
-            gxhat_mean = xp.reshape(gxhat @ avg, (-1, 1))  # (M, 1)
-            g -= xp.reshape(g @ avg, (-1, 1))  # g - mean(g)
-            xhat *= gxhat_mean
-            g -= xhat
-            g *= rstd
-            gx = xp.reshape(g, shape)
-        return tuple(None if a is None else gy._wrap(a) for a in (gx, gw, gb))
+        grads = LayerNormBackward.apply(gy, x, w, mu, rstd, self.k, self.eps, need_b)  # gx[, gw][, gb]
+        grads = list(grads) if type(grads) is tuple else [grads]
+        gx = grads.pop(0)
+        gw = grads.pop(0) if w is not None else None
+        gb = grads.pop(0) if need_b else None
+        return (gx if need_x else None), (gw if need_w else None), gb
 
     def jvp(self, tx, tw, tb, _k, _eps):
         x, w, b = self.primals[:3]
-        k, eps = self.k, self.eps  # x̂ = (x - μ)·rstd,  dx̂ = rstd·(dx - mean(dx) - x̂·mean(dx·x̂))
-        axes = tuple(range(x.ndim - k, x.ndim))
-        xc = x - x.mean(dim=axes, keepdim=True)
-        rstd = ((xc * xc).mean(dim=axes, keepdim=True) + eps).rsqrt()
-        xhat = xc * rstd
+        axes = tuple(range(x.ndim - self.k, x.ndim))
+        xhat, rstd = _normalize(x, axes, self.eps)
         dxhat = None
-        if tx is not None:
-            mean_t, mean_tx = tx.mean(dim=axes, keepdim=True), (tx * xhat).mean(dim=axes, keepdim=True)
-            dxhat = rstd * (tx - mean_t - xhat * mean_tx)
+        if tx is not None:  # dx̂ = rstd·P(dx)
+            dxhat = rstd * _project(tx, xhat, axes)
             dxhat = dxhat if w is None else dxhat * w
         return add_tangents(dxhat, None if tw is None else xhat * tw,
                             None if tb is None else tb.expand(*x.shape))
+
+
+class LayerNormBackward(Function):
+    """Layer norm's gradients (gx[, gw][, gb]) from gy: ``backend.layer_norm_grad``, with x̂ = (x - μ)·rstd,
+    g = gy·w and P(v) = v - mean(v) - x̂·mean(v·x̂) (P projects out 1 and x̂, and is symmetric):
+
+        gx = rstd·P(g),   gw = Σ_rows gy·x̂,   gb = Σ_rows gy.
+
+    gw is an output when there is a weight, gb when the bias needs a gradient. Its own backward (second
+    order) and jvp are the derivatives of these formulas, written with Tensor ops; x̂ and rstd are
+    rebuilt from x there, so that they carry x's gradient.
+    """
+
+    def forward(self, gy, x, w, mu, rstd, k, eps, need_bias):
+        xp = self.xp
+        K = math.prod(x.shape[x.ndim - k:])
+        rows = (-1, K)
+        gx, gw, gb = self.backend.layer_norm_grad(
+            xp.reshape(gy, rows), xp.reshape(x, rows), None if w is None else xp.reshape(w, (K,)), mu, rstd,
+            w is not None, need_bias)
+        self.k, self.eps, self.has_weight, self.need_bias = k, eps, w is not None, need_bias
+        self.save_for_backward(gy, x, w)
+        outs = [xp.reshape(gx, x.shape)]
+        if w is not None:
+            outs.append(xp.reshape(gw, w.shape))
+        if need_bias:
+            outs.append(xp.reshape(gb, x.shape[x.ndim - k:]))
+        return tuple(outs) if len(outs) > 1 else outs[0]
+
+    def _split(self, grads):
+        """(for gx, for gw, for gb) from one gradient or tangent per output (None where none)."""
+        grads = list(grads)
+        a = grads.pop(0)
+        bw = grads.pop(0) if self.has_weight else None
+        bb = grads.pop(0) if self.need_bias else None
+        return a, bw, bb
+
+    def backward(self, *grads):
+        A, Bw, Bb = self._split(grads)  # the gradients of gx, gw, gb
+        gy, x, w = self.saved_tensors
+        axes = tuple(range(x.ndim - self.k, x.ndim))
+        lead = tuple(range(x.ndim - self.k))
+        K = math.prod(x.shape[x.ndim - self.k:])
+        xhat, r = _normalize(x, axes, self.eps)
+        g = gy if w is None else gy * w
+        d_gy = d_x = d_w = None
+        terms_gy, terms_x = [], []
+        if A is not None:
+            rPA = r * _project(A, xhat, axes)  # ∂⟨A, gx⟩/∂g, as gx = r·P(g) and P is symmetric
+            terms_gy.append(rPA if w is None else rPA * w)
+            if w is not None and self.needs_input_grad[2]:
+                d_w = _sum_over(gy * rPA, lead)
+            if self.needs_input_grad[1]:  # through x̂ and r: dx̂ = r·P(dx), dr = -r²·mean(x̂·dx)
+                m = (g * xhat).mean(dim=axes, keepdim=True)
+                c1 = (A * _project(g, xhat, axes)).sum(dim=axes, keepdim=True)
+                c2 = (A * xhat).sum(dim=axes, keepdim=True)
+                v = -r * (m * A + (c2 / K) * g)
+                terms_x += [r * _project(v, xhat, axes), -(r * r * c1 / K) * xhat]
+        if Bw is not None:
+            terms_gy.append(Bw * xhat)
+            if self.needs_input_grad[1]:
+                terms_x.append(r * _project(Bw * gy, xhat, axes))
+        if Bb is not None:
+            terms_gy.append(Bb.expand(*x.shape))
+        if self.needs_input_grad[0] and terms_gy:
+            d_gy = add_tangents(*terms_gy)
+        if self.needs_input_grad[1] and terms_x:
+            d_x = add_tangents(*terms_x)
+        return d_gy, d_x, d_w, None, None, None, None, None
+
+    def jvp(self, tgy, tx, tw, *_):
+        gy, x, w = self.primals[:3]
+        axes = tuple(range(x.ndim - self.k, x.ndim))
+        lead = tuple(range(x.ndim - self.k))
+        xhat, r = _normalize(x, axes, self.eps)
+        g = gy if w is None else gy * w
+        dg = add_tangents(None if tgy is None else (tgy if w is None else tgy * w),
+                          None if tw is None else gy * tw)
+        terms = [None if dg is None else r * _project(dg, xhat, axes)]
+        dxhat = None
+        if tx is not None:  # dx̂ = r·P(dx), dr = -r²·mean(x̂·dx)
+            dxhat = r * _project(tx, xhat, axes)
+            dr = -r * r * (xhat * tx).mean(dim=axes, keepdim=True)
+            m = (g * xhat).mean(dim=axes, keepdim=True)
+            terms += [dr * _project(g, xhat, axes),
+                      -r * (dxhat * m + xhat * (g * dxhat).mean(dim=axes, keepdim=True))]
+        outs = [add_tangents(*terms)]
+        if self.has_weight:
+            outs.append(add_tangents(None if tgy is None else _sum_over(tgy * xhat, lead),
+                                     None if dxhat is None else _sum_over(gy * dxhat, lead)))
+        if self.need_bias:
+            outs.append(None if tgy is None else _sum_over(tgy, lead))
+        return tuple(outs) if len(outs) > 1 else outs[0]
+
+
+def layer_norm_grads(gy: Tensor, x: Tensor, w: Tensor | None, k: int, eps: float, need_bias: bool):
+    """LayerNormBackward's outputs (gx[, gw][, gb]) written with Tensor ops: its rule under func.vmap,
+    where each op is batched by its own rule (gw and gb are then sums over each sample's rows)."""
+    axes = tuple(range(x.ndim - k, x.ndim))
+    lead = tuple(range(x.ndim - k))
+    xhat, rstd = _normalize(x, axes, eps)
+    outs = [rstd * _project(gy if w is None else gy * w, xhat, axes)]
+    if w is not None:
+        outs.append(_sum_over(gy * xhat, lead))
+    if need_bias:
+        outs.append(_sum_over(gy, lead))
+    return tuple(outs) if len(outs) > 1 else outs[0]
+
+
+def _normalize(x: Tensor, axes: tuple, eps: float) -> tuple[Tensor, Tensor]:
+    """(x̂, rstd) of layer norm over ``axes``, with Tensor ops (so that they carry x's gradient)."""
+    xc = x - x.mean(dim=axes, keepdim=True)
+    rstd = ((xc * xc).mean(dim=axes, keepdim=True) + eps).rsqrt()
+    return xc * rstd, rstd
+
+
+def _project(v: Tensor, xhat: Tensor, axes: tuple) -> Tensor:
+    """P(v) = v - mean(v) - x̂·mean(v·x̂) over ``axes``: layer norm's Jacobian, up to rstd."""
+    return v - v.mean(dim=axes, keepdim=True) - xhat * (v * xhat).mean(dim=axes, keepdim=True)
+
+
+def _sum_over(t: Tensor, dims: tuple) -> Tensor:
+    return t.sum(dim=dims) if dims else t
 
 
 def _normalized(op: str, input: Tensor, normalized_shape) -> tuple:

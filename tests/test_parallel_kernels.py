@@ -1,0 +1,147 @@
+"""The NumPy backend's fast kernels against the plain reference kernels they replace.
+
+Every kernel NumpyBackend overrides for speed (row-parallel over threads, in chunks: backends/parallel.py)
+must give the reference kernel's result (backends/base.py, written once against the Array API) on any
+shape, dtype and thread count, including the rows where the formulas are delicate: -inf, NaN, huge
+logits. Splitting is forced on small arrays by lowering the thresholds.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import tinytensor as tt
+from tinytensor.backends import for_device, parallel
+from tinytensor.backends.base import Backend
+
+FAST = for_device("cpu")
+REF = Backend(np, "cpu")
+
+
+@pytest.fixture(params=[1, 2, 3], ids=lambda n: f"threads{n}")
+def threads(request, monkeypatch):
+    """Run with n threads, splitting even tiny arrays into several blocks and chunks."""
+    monkeypatch.setattr(parallel, "MIN_PARALLEL", 0)
+    monkeypatch.setattr(parallel, "CHUNK", 7)
+    before = tt.get_num_threads()
+    tt.set_num_threads(request.param)
+    yield request.param
+    tt.set_num_threads(before)
+
+
+# the fixture holds for every drawn example (a thread count and thresholds, not state the examples change)
+shapes = st.lists(st.integers(1, 9), min_size=1, max_size=4).map(tuple)
+dtypes = st.sampled_from([np.float32, np.float64])
+
+
+def _data(shape, dtype, seed, scale=3.0):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal(shape) * scale).astype(dtype)
+
+
+def _close(a, b, dtype):
+    assert a.shape == b.shape and a.dtype == b.dtype
+    tol = 2e-5 if dtype == np.float32 else 1e-12  # two roundings of one formula on data of scale 3
+    np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("kernel", ["softmax", "log_softmax"])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(shape=shapes, dtype=dtypes, seed=st.integers(0, 2**16))
+def test_softmax_kernels_and_their_gradients(threads, kernel, shape, dtype, seed):
+    x, gy = _data(shape, dtype, seed), _data(shape, dtype, seed + 1)
+    for axis in range(len(shape)):  # the last axis runs row-parallel, the others the plain way
+        y = getattr(FAST, kernel)(x, axis)
+        _close(y, getattr(REF, kernel)(x, axis), dtype)
+        _close(getattr(FAST, kernel + "_grad")(y, gy, axis), getattr(REF, kernel + "_grad")(y, gy, axis), dtype)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(shape=shapes, dtype=dtypes, seed=st.integers(0, 2**16))
+def test_masked_softmax(threads, shape, dtype, seed):
+    s = _data(shape, dtype, seed)
+    rng = np.random.default_rng(seed)
+    s[rng.random(shape) < 0.3] = -np.inf  # blocked positions
+    if len(shape) > 1:
+        s[0] = -np.inf  # rows with nothing to attend to
+    out = FAST.masked_softmax(s)
+    _close(out, REF.masked_softmax(s), dtype)
+    blocked = np.all(s == -np.inf, axis=-1)
+    assert np.all(out[blocked] == 0) and np.allclose(out[~blocked].sum(-1), 1)
+
+
+def test_masked_softmax_special_rows(threads):
+    s = np.array([[1e4, 0.0, -1e4], [-np.inf] * 3, [np.nan, 0.0, 1.0], [np.inf, 0.0, 1.0]], np.float32)
+    out = FAST.masked_softmax(s)
+    np.testing.assert_array_equal(out[0], [1, 0, 0])
+    np.testing.assert_array_equal(out[1], [0, 0, 0])  # nothing to attend to: zeros
+    assert np.isnan(out[2]).all() and np.isnan(out[3]).any()  # NaN and +inf scores are not hidden
+    np.testing.assert_array_equal(FAST.masked_softmax(np.zeros((2, 0), np.float32)), np.zeros((2, 0)))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(shape=shapes, dtype=dtypes, seed=st.integers(0, 2**16))
+def test_gelu_kernels(threads, shape, dtype, seed):
+    x, gy = _data(shape, dtype, seed), _data(shape, dtype, seed + 1)
+    cdf = FAST.normal_cdf(x)
+    _close(cdf, REF.normal_cdf(x), dtype)
+    _close(FAST.gelu_grad(x, gy, cdf), REF.gelu_grad(x, gy, cdf), dtype)
+
+
+def test_broadcast_and_strided_operands(threads):
+    x = _data((4, 6, 5), np.float32, 0).transpose(1, 0, 2)  # not C-contiguous
+    gy = _data((1, 5), np.float32, 1)  # broadcast to x's shape
+    y = FAST.softmax(x, 2)
+    _close(y, REF.softmax(x, 2), np.float32)
+    _close(FAST.softmax_grad(y, gy, 2), REF.softmax_grad(y, gy, 2), np.float32)
+    _close(FAST.gelu_grad(x, gy, FAST.normal_cdf(x)), REF.gelu_grad(x, gy, REF.normal_cdf(x)), np.float32)
+
+
+def test_for_rows_covers_every_row_once_on_several_threads(threads):
+    seen, where = np.zeros(1000, int), set()
+
+    def kernel(rows):
+        seen[rows] += 1
+        where.add(threading.current_thread().name)
+
+    parallel.for_rows(1000, 10**6, kernel)
+    assert np.all(seen == 1)
+    assert "MainThread" in where and len(where) == threads or (threads > 2 and 2 <= len(where) <= threads)
+
+
+def test_for_rows_raises_a_blocks_error(threads):
+    def kernel(rows):
+        if rows.stop == 1000:
+            raise ValueError("the last block failed")
+
+    with pytest.raises(ValueError, match="last block"):
+        parallel.for_rows(1000, 10**6, kernel)
+
+
+def test_set_num_threads_checks_its_argument():
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="set_num_threads"):
+            tt.set_num_threads(bad)
+
+
+@pytest.mark.parametrize("affine", ["weight and bias", "weight", "bias", "none"])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.integers(1, 40), k=st.integers(1, 20), dtype=dtypes, seed=st.integers(0, 2**16))
+def test_layer_norm_kernels(threads, affine, rows, k, dtype, seed):
+    x, gy = _data((rows, k), dtype, seed), _data((rows, k), dtype, seed + 1)
+    w = _data((k,), dtype, seed + 2) if "weight" in affine else None
+    b = _data((k,), dtype, seed + 3) if "bias" in affine else None
+    fast, ref = FAST.layer_norm(x, w, b, 1e-5), REF.layer_norm(x, w, b, 1e-5)
+    for a, r in zip(fast, ref):
+        _close(a, r, dtype)
+    y, mu, rstd = ref
+    fast = FAST.layer_norm_grad(gy, x, w, mu, rstd, w is not None, b is not None)
+    ref = REF.layer_norm_grad(gy, x, w, mu, rstd, w is not None, b is not None)
+    for a, r in zip(fast, ref):
+        assert (a is None) == (r is None)
+        if a is not None:
+            _close(a, r, dtype)
