@@ -387,6 +387,7 @@ def register_nn_rules():
     RULES[basic.LayerNormBackward] = functools.partial(_layer_norm_backward, basic.layer_norm_grads)
     RULES[attention.ScaledDotProductAttention] = _attention
     RULES[losses.SoftmaxCrossEntropy] = _cross_entropy
+    RULES[losses.SoftmaxCrossEntropyBackward] = _cross_entropy_backward
     RULES[losses.TargetWeights] = _target_weights
 
 
@@ -441,6 +442,16 @@ def _cross_entropy(cls, args, kwargs, levels):
     n = math.prod(level_sizes(levels))
     out = cls.apply(zs.reshape(n * M, C), as_.reshape(n * M, C))
     return out.reshape(*level_sizes(levels), M)
+
+
+def _cross_entropy_backward(cls, args, kwargs, levels):
+    g, z, a, logp, *need = args  # every sample's rows are rows of one call
+    M, C = z.shape
+    n = math.prod(level_sizes(levels))
+    rows = [align(t, levels, expand=True).reshape(n * M, *t.shape[1:]) for t in (g, z, a, logp)]
+    out = cls.apply(*rows, *need)
+    sizes = level_sizes(levels)
+    return tuple(o.reshape(*sizes, M, C) for o in out) if type(out) is tuple else out.reshape(*sizes, M, C)
 
 
 def _target_weights(cls, args, kwargs, levels):

@@ -24,7 +24,7 @@ import warnings
 
 import tinytensor as tt
 from tinytensor import Tensor
-from tinytensor.autograd import Function, dual, is_grad_enabled
+from tinytensor.autograd import Function
 from tinytensor.autograd.dual import add as add_tangents
 
 from .basic import _same_device
@@ -35,7 +35,7 @@ _REDUCTIONS = ("mean", "sum", "none")
 class SoftmaxCrossEntropy(Function):
     """loss_m = -Σ_c a_mc · log softmax(z_m)_c for logits z (M, C) and target weights a (M, C).
 
-    Backward, with p = softmax(z):  ∂L/∂z = g · (p · Σ_c a - a),   ∂L/∂a = -g · log p.
+    One backend kernel (log_softmax); backward is the Function ``SoftmaxCrossEntropyBackward``.
     """
 
     def forward(self, z, a):
@@ -45,15 +45,9 @@ class SoftmaxCrossEntropy(Function):
 
     def backward(self, g):
         z, a, logp = self.saved_tensors
-        if is_grad_enabled() or dual.propagating.get():  # recompute log p from z: it carries z's gradient
-            logp = z.log_softmax(-1)
-        g = g.unsqueeze(-1)  # (M, 1)
-        gz = ga = None
-        if self.needs_input_grad[0]:
-            gz = g * (logp.exp() * a.sum(dim=-1, keepdim=True) - a)
-        if self.needs_input_grad[1]:
-            ga = -g * logp
-        return gz, ga
+        need_z, need_a = self.needs_input_grad
+        grads = SoftmaxCrossEntropyBackward.apply(g, z, a, logp, need_z, need_a)
+        return grads if need_z and need_a else (grads, None) if need_z else (None, grads)
 
     def jvp(self, tz, ta):
         z, a = self.primals  # d loss = -Σ_c (da·log p + a·(dz - Σ p·dz))
@@ -62,6 +56,72 @@ class SoftmaxCrossEntropy(Function):
         if tz is not None:
             terms.append(a.sum(dim=-1) * (logp.exp() * tz).sum(dim=-1) - (a * tz).sum(dim=-1))
         return add_tangents(*terms)
+
+
+class SoftmaxCrossEntropyBackward(Function):
+    """The gradients of the loss rows from their gradient g (M,), with p = softmax(z) and s = Σ_c a:
+
+        gz = g · (p·s - a),   ga = -g · log p      (the ones asked for: need_z, need_a).
+
+    Its own backward (second order) and jvp are the derivatives of these formulas, with Tensor ops; log p
+    is rebuilt from z there, so that it carries z's gradient.
+    """
+
+    def forward(self, g, z, a, logp, need_z, need_a):
+        xp = self.xp
+        self.need = (need_z, need_a)
+        self.save_for_backward(g, z, a)
+        g = xp.expand_dims(g, axis=-1)  # (M, 1)
+        outs = []
+        if need_z:
+            gz = xp.exp(logp)
+            gz *= xp.sum(a, axis=1, keepdims=True)
+            gz -= a
+            gz *= g
+            outs.append(gz)
+        if need_a:
+            outs.append(-g * logp)
+        return tuple(outs) if len(outs) > 1 else outs[0]
+
+    def backward(self, *grads):
+        grads = list(grads)
+        Gz = grads.pop(0) if self.need[0] else None  # the gradients of gz and ga
+        Ga = grads.pop(0) if self.need[1] else None
+        g, z, a = self.saved_tensors
+        g = g.unsqueeze(-1)  # (M, 1)
+        logp = z.log_softmax(-1)
+        p = logp.exp()
+        s = a.sum(dim=-1, keepdim=True)
+        d_g, d_z, d_a = [], [], []
+        if Gz is not None:
+            d_g.append((Gz * (p * s - a)).sum(dim=-1))
+            d_z.append(g * s * p * (Gz - (Gz * p).sum(dim=-1, keepdim=True)))  # softmax's Jᵀ
+            d_a.append(g * ((Gz * p).sum(dim=-1, keepdim=True) - Gz))
+        if Ga is not None:
+            d_g.append(-(Ga * logp).sum(dim=-1))
+            d_z.append(-g * (Ga - p * Ga.sum(dim=-1, keepdim=True)))  # log_softmax's Jᵀ
+        need = self.needs_input_grad
+        return (add_tangents(*d_g) if need[0] else None, add_tangents(*d_z) if need[1] else None,
+                add_tangents(*d_a) if need[2] and d_a else None, None, None, None)
+
+    def jvp(self, tg, tz, ta, *_):
+        g, z, a = self.primals[:3]
+        g = g.unsqueeze(-1)
+        tg = None if tg is None else tg.unsqueeze(-1)
+        logp = z.log_softmax(-1)
+        p = logp.exp()
+        s = a.sum(dim=-1, keepdim=True)
+        dlogp = None if tz is None else tz - (p * tz).sum(dim=-1, keepdim=True)
+        outs = []
+        if self.need[0]:  # d gz = dg·(p s - a) + g·(dp·s + p·ds - da), dp = p·dlog p
+            inner = add_tangents(None if dlogp is None else p * dlogp * s,
+                                 None if ta is None else p * ta.sum(dim=-1, keepdim=True) - ta)
+            outs.append(add_tangents(None if tg is None else tg * (p * s - a),
+                                     None if inner is None else g * inner))
+        if self.need[1]:  # d ga = -dg·log p - g·dlog p
+            outs.append(add_tangents(None if tg is None else -tg * logp,
+                                     None if dlogp is None else -g * dlogp))
+        return tuple(outs) if len(outs) > 1 else outs[0]
 
 
 def _same_device_as_input(op: str, input: Tensor, target: Tensor) -> None:
