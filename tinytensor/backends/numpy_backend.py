@@ -15,11 +15,36 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters, from glibc'
 _UINT_OF_SIZE = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 
+def keep_freed_memory(keep: bool = True) -> bool:
+    """Let glibc malloc keep freed memory for reuse (the default once the NumPy backend is made), or,
+    with keep=False, give large buffers back to the OS again; True if it took effect (glibc only).
+
+    glibc returns buffers over its mmap threshold (128 KiB, raised adaptively up to 32 MiB) to the OS
+    when they are freed, and trims the top of its heap; the next training step then page-faults the
+    same memory in again. Keeping it raises the threshold to its 32 MiB maximum and stops trimming, so
+    that every step reuses the memory of the one before: an attention forward+backward (B=16, T=128,
+    d=256) runs about 15% faster (benchmarks/bench_core.py --malloc both). The price: the process
+    keeps the memory of its largest step until it exits, as PyTorch's caching allocator does on a GPU.
+    """
+    path = ctypes.util.find_library("c")
+    if path is None or not sys.platform.startswith("linux"):
+        return False
+    mmap, trim = (32 * 1024 * 1024, 2**31 - 1) if keep else (128 * 1024, 128 * 1024)
+    try:
+        libc = ctypes.CDLL(path)
+        ok = libc.mallopt(_M_MMAP_THRESHOLD, mmap)
+        ok = libc.mallopt(_M_TRIM_THRESHOLD, trim) and ok
+    except (OSError, AttributeError):  # not glibc
+        return False
+    return bool(ok)
+
+
 class NumpyBackend(Backend):
     name = "numpy"
 
     def __init__(self):
         super().__init__(np, "cpu")
+        keep_freed_memory()  # each training step reuses the memory of the one before
 
     def from_host(self, a):
         return np.asarray(a)
@@ -33,28 +58,7 @@ class NumpyBackend(Backend):
     def copy(self, a):
         return a.copy()  # C order, also for a broadcast view
 
-    @staticmethod
-    def keep_freed_memory() -> bool:
-        """Opt in to glibc malloc keeping freed memory for reuse; True if it took effect (glibc only).
-
-        By default glibc gives buffers over 128 KiB (raised adaptively up to 32 MiB) back to the OS
-        when they are freed, and trims the heap top; the next training step then page-faults the
-        same memory in again. This raises the mmap threshold to its 32 MiB maximum and turns heap
-        trimming off, so that every step reuses the memory of the one before: an attention
-        forward+backward (B=16, T=128, d=256) runs about 15% faster (benchmarks/bench_core.py
-        --malloc both). The price: the process keeps its peak memory until it exits. It changes
-        malloc for the whole process, which is why it is not the default.
-        """
-        path = ctypes.util.find_library("c")
-        if path is None or not sys.platform.startswith("linux"):
-            return False
-        try:
-            libc = ctypes.CDLL(path)
-            ok = libc.mallopt(_M_MMAP_THRESHOLD, 32 * 1024 * 1024)
-            ok = libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) and ok
-        except (OSError, AttributeError):  # not glibc
-            return False
-        return bool(ok)
+    keep_freed_memory = staticmethod(keep_freed_memory)
 
     def matmul(self, a, b):
         # a stack times one matrix broadcast to a stack (zero strides in its batch dims: per-sample
