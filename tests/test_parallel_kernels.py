@@ -145,3 +145,14 @@ def test_layer_norm_kernels(threads, affine, rows, k, dtype, seed):
         assert (a is None) == (r is None)
         if a is not None:
             _close(a, r, dtype)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batch=st.lists(st.integers(1, 5), min_size=1, max_size=3).map(tuple), n=st.integers(1, 6),
+       k=st.integers(1, 6), m=st.integers(1, 6), transposed=st.booleans(), seed=st.integers(0, 2**16))
+def test_stacked_matmul_split_across_threads(threads, batch, n, k, m, transposed, seed):
+    a = _data(batch + (n, k), np.float32, seed)
+    b = _data(batch + (k, m), np.float32, seed + 1)
+    if transposed:  # strided operands, as attention's heads are
+        a = np.ascontiguousarray(np.swapaxes(a, -1, -2)).swapaxes(-1, -2)
+    np.testing.assert_array_equal(FAST.matmul(a, b), np.matmul(a, b))

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 
 from .base import Backend, _is_basic
-from .parallel import for_rows
+from .parallel import for_blocks, for_rows
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters, from glibc's <malloc.h>
 _UINT_OF_SIZE = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
@@ -79,6 +79,13 @@ class NumpyBackend(Backend):
         if b.ndim == 2 and a.ndim > 2 and a.flags.c_contiguous:
             rows = math.prod(a.shape[:-1])
             return (a.reshape(rows, a.shape[-1]) @ b).reshape(a.shape[:-1] + b.shape[-1:])
+        # a stack of small products (attention's heads): BLAS runs each on one core, so the stack is
+        # split across threads, each thread taking a block of its first dim
+        if a.ndim > 2 and a.shape[:-2] == b.shape[:-2] and a.shape[0] > 1 and a.dtype == b.dtype:
+            out = np.empty(a.shape[:-1] + b.shape[-1:], a.dtype)
+            work = out.size * a.shape[-1]  # multiply-adds
+            for_blocks(a.shape[0], work // 8, lambda r: np.matmul(a[r], b[r], out=out[r]))
+            return out
         return a @ b
 
     def where(self, cond, a, b):

@@ -46,22 +46,34 @@ def _in_chunks(kernel, start: int, stop: int, step: int) -> None:
 
 
 def for_rows(n_rows: int, size: int, kernel) -> None:
-    """Call ``kernel(rows)`` for slices ``rows`` that together cover ``range(n_rows)`` once.
+    """Call ``kernel(rows)`` for slices ``rows`` that together cover ``range(n_rows)`` once, in
+    chunks of about ``CHUNK`` elements.
 
     ``size`` is the number of elements the kernel touches (it decides whether threads pay). The
     calling thread does the first block and waits for the others; an exception in any block is
     raised here.
     """
-    threads = min(get_num_threads(), n_rows)
     step = max(1, CHUNK * n_rows // max(size, 1))  # rows per chunk
+    _split(n_rows, size, lambda start, stop: _in_chunks(kernel, start, stop, step))
+
+
+def for_blocks(n: int, size: int, kernel) -> None:
+    """Call ``kernel(block)`` once per thread, for slices ``block`` that together cover ``range(n)``:
+    for kernels that are already efficient on any number of rows (a stack of matrix products)."""
+    _split(n, size, lambda start, stop: kernel(slice(start, stop)))
+
+
+def _split(n: int, size: int, run) -> None:
+    """``run(start, stop)`` for one contiguous block of ``range(n)`` per thread (one block if small)."""
+    threads = min(get_num_threads(), n)
     if threads <= 1 or size < MIN_PARALLEL:
-        _in_chunks(kernel, 0, n_rows, step)
+        run(0, n)
         return
-    bounds = [n_rows * t // threads for t in range(threads + 1)]
+    bounds = [n * t // threads for t in range(threads + 1)]
     pool = _workers(threads - 1)
-    futures = [pool.submit(_in_chunks, kernel, bounds[t], bounds[t + 1], step) for t in range(1, threads)]
+    futures = [pool.submit(run, bounds[t], bounds[t + 1]) for t in range(1, threads)]
     try:
-        _in_chunks(kernel, bounds[0], bounds[1], step)
+        run(bounds[0], bounds[1])
     finally:
         for f in futures:
             f.result()

@@ -49,7 +49,8 @@ class ScaledDotProductAttention(Function):
     def forward(self, q, k, v, bias, keep, scale):
         xp = self.xp
         self.scale = scale
-        s = (q * scale) @ xp.matrix_transpose(k)  # (..., L, S): the one full-size score array
+        mm = self.backend.matmul
+        s = mm(q * scale, xp.matrix_transpose(k))  # (..., L, S): the one full-size score array
         if bias is not None:
             if tuple(s.shape) == tt.broadcast_shapes(tuple(s.shape), tuple(bias.shape)):
                 s += bias  # in place
@@ -57,7 +58,7 @@ class ScaledDotProductAttention(Function):
                 s = s + bias
         p = self.backend.masked_softmax(s)  # rows with nothing to attend to: zeros
         del s
-        out = (p if keep is None else p * keep) @ v  # (..., L, Ev)
+        out = mm(p if keep is None else p * keep, v)  # (..., L, Ev)
         self.save_for_backward(q, k, v, p, keep)
         self.shapes = (q.shape, k.shape, v.shape, None if bias is None else bias.shape)
         return out, p
