@@ -55,7 +55,8 @@ def torch_reverser(torch, d_model: int, nhead: int, layers: int, ff: int, max_le
             pe = torch.zeros(max_len, d_model, dtype=torch.float64)
             pe[:, 0::2], pe[:, 1::2] = torch.sin(pos * freq), torch.cos(pos * freq)
             self.register_buffer("pe", pe.float(), persistent=False)
-            self.transformer = nn.Transformer(d_model, nhead, layers, layers, ff, dropout=0.0, batch_first=True)
+            self.transformer = nn.Transformer(d_model, nhead, layers, layers, ff, dropout=0.0,
+                                              batch_first=True)
             self.head = nn.Linear(d_model, vocab)
 
         def embed_tokens(self, tokens):
