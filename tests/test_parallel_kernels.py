@@ -57,7 +57,8 @@ def test_softmax_kernels_and_their_gradients(threads, kernel, shape, dtype, seed
     for axis in range(len(shape)):  # the last axis runs row-parallel, the others the plain way
         y = getattr(FAST, kernel)(x, axis)
         _close(y, getattr(REF, kernel)(x, axis), dtype)
-        _close(getattr(FAST, kernel + "_grad")(y, gy, axis), getattr(REF, kernel + "_grad")(y, gy, axis), dtype)
+        grad = kernel + "_grad"
+        _close(getattr(FAST, grad)(y, gy, axis), getattr(REF, grad)(y, gy, axis), dtype)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -156,3 +157,15 @@ def test_stacked_matmul_split_across_threads(threads, batch, n, k, m, transposed
     if transposed:  # strided operands, as attention's heads are
         a = np.ascontiguousarray(np.swapaxes(a, -1, -2)).swapaxes(-1, -2)
     np.testing.assert_array_equal(FAST.matmul(a, b), np.matmul(a, b))
+
+
+@settings(max_examples=30, deadline=None)
+@given(num_rows=st.integers(1, 9), index_shape=st.lists(st.integers(0, 5), max_size=2).map(tuple),
+       row=st.lists(st.integers(0, 4), max_size=2).map(tuple), seed=st.integers(0, 2**16))
+def test_add_rows(num_rows, index_shape, row, seed):
+    rng = np.random.default_rng(seed)
+    index = rng.integers(0, num_rows, index_shape)
+    grad = _data(index_shape + row, np.float64, seed)
+    if grad.size:
+        grad.reshape(-1)[0] = rng.choice([np.nan, np.inf, -np.inf, 1.0])  # non-finite: as a scatter adds
+    _close(FAST.add_rows(num_rows, index, grad), REF.add_rows(num_rows, index, grad), np.float64)

@@ -215,8 +215,17 @@ class NumpyBackend(Backend):
         return np.bincount(pos, weights=values, minlength=size).astype(values.dtype, copy=False)
 
     def add_rows(self, num_rows, index, grad):
-        out = np.zeros((num_rows,) + grad.shape[index.ndim:], dtype=grad.dtype)
-        np.add.at(out, index.reshape(-1), grad.reshape((index.size,) + grad.shape[index.ndim:]))
+        # rows sorted by their index (stably) and each run of one index summed by reduceat: several
+        # times faster than np.add.at, which adds one row at a time
+        row = grad.shape[index.ndim:]
+        out = np.zeros((num_rows,) + row, dtype=grad.dtype)
+        if not index.size:
+            return out
+        idx = index.reshape(-1)
+        order = np.argsort(idx, kind="stable")
+        ids = idx[order]
+        starts = np.flatnonzero(np.concatenate(([True], ids[1:] != ids[:-1])))  # where each run begins
+        out[ids[starts]] = np.add.reduceat(grad.reshape((idx.size,) + row)[order], starts, axis=0)
         return out
 
     def einsum(self, spec, *operands):
