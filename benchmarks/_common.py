@@ -1,4 +1,5 @@
-"""Helpers shared by the benchmark scripts: worker processes, timing, peak memory, BLAS info, tables.
+"""Helpers shared by the benchmark scripts: worker processes, timing (on the CPU or a GPU), peak memory,
+BLAS info, tables, and for a thread sweep the scaling table, a plot and a JSON file.
 
 Every implementation under test runs in a process of its own (``run_worker``), started with the same
 environment (``bench_env``): the same thread count for OpenMP, MKL and OpenBLAS, and no
@@ -11,6 +12,7 @@ import ctypes
 import ctypes.util
 import gc
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -55,17 +57,96 @@ def report(result: dict) -> None:
 
 # ---- timing -----------------------------------------------------------------------------------
 
-def time_it(fn, warmup: int = 3, repeat: int = 10) -> dict:
-    """Seconds per call of ``fn()``: median and min of ``repeat`` calls after ``warmup`` calls."""
+def parse_threads(spec: str) -> list[int]:
+    """``"1,2,all"`` -> [1, 2, os.cpu_count()]: the thread counts of a sweep, ascending, each once."""
+    counts = []
+    for word in spec.split(","):
+        word = word.strip().lower()
+        if not word:
+            continue
+        n = (os.cpu_count() or 1) if word == "all" else int(word) if word.isdigit() else 0
+        if n < 1:
+            raise ValueError(f"--threads: expected positive integers or 'all', comma-separated, got {spec!r}")
+        if n not in counts:
+            counts.append(n)
+    if not counts:
+        raise ValueError(f"--threads: no thread count in {spec!r}")
+    return sorted(counts)
+
+
+def no_sync() -> None:
+    """The CPU's synchronize: nothing is queued."""
+
+
+def synchronizer(impl: str, device: str):
+    """The function that waits for ``impl``'s queued GPU work (``no_sync`` on the CPU): called before the
+    clock is read, since GPU kernels run after the Python call that launched them returned."""
+    if device == "cpu":
+        return no_sync
+    if impl == "torch":
+        import torch
+
+        return torch.cuda.synchronize
+    import tinytensor
+
+    return tinytensor.cuda.synchronize
+
+
+def time_it(fn, warmup: int = 3, repeat: int = 10, sync=no_sync) -> dict:
+    """Seconds per call of ``fn()``: median and min of ``repeat`` calls after ``warmup`` calls; ``sync()``
+    runs before each reading of the clock."""
     for _ in range(warmup):
         fn()
+    sync()
     times = []
     for _ in range(repeat):
         gc.collect()
         t0 = time.perf_counter()
         fn()
+        sync()
         times.append(time.perf_counter() - t0)
     return {"median": statistics.median(times), "min": min(times), "repeat": repeat}
+
+
+# ---- devices ----------------------------------------------------------------------------------
+
+def require_device(device: str, script: str) -> None:
+    """Exit with a message naming what is missing unless both libraries can run on ``device``."""
+    if device == "cpu":
+        return
+    import tinytensor
+
+    problems = []
+    try:
+        tinytensor.zeros(1, device=device)
+    except Exception as e:  # CuPy missing, no driver or no GPU: the backend's message says which
+        problems.append(f"tinytensor cannot use {device!r}: {e}")
+    try:
+        import torch
+    except ImportError:
+        problems.append("PyTorch is not installed")
+    else:
+        if not torch.cuda.is_available():
+            problems.append(f"PyTorch {torch.__version__} sees no GPU (torch.cuda.is_available() is False: "
+                            "a CPU-only build, or no driver)")
+    if problems:
+        raise SystemExit(
+            f"{script} --device {device}: " + "; ".join(problems) + ". It needs an NVIDIA GPU, CuPy "
+            "(pip install -e \".[cuda12]\") and a CUDA build of PyTorch; or run with --device cpu."
+        )
+
+
+def gpu_summary(impl: str) -> str:
+    """The GPU and the library versions a cuda worker ran with."""
+    if impl == "torch":
+        import torch
+
+        return f"torch {torch.__version__}, CUDA {torch.version.cuda}, {torch.cuda.get_device_name(0)}"
+    import cupy
+
+    props = cupy.cuda.runtime.getDeviceProperties(0)
+    name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+    return f"CuPy {cupy.__version__}, CUDA runtime {cupy.cuda.runtime.runtimeGetVersion()}, {name}"
 
 
 # ---- memory -----------------------------------------------------------------------------------
@@ -120,6 +201,29 @@ def peak_traced(fn) -> int:
     return peak - base
 
 
+def gpu_pool_growth(fn, impl: str) -> int:
+    """Bytes by which the GPU memory pool grows during ``fn()``: ``torch.cuda.memory_reserved()`` for
+    PyTorch, CuPy's default pool's ``total_bytes()`` for tinytensor. Both allocators keep what they
+    freed, so in a fresh process this is the peak the step needed beyond what was held before."""
+    gc.collect()
+    if impl == "torch":
+        import torch
+
+        torch.cuda.synchronize()
+        before = torch.cuda.memory_reserved()
+        fn()
+        torch.cuda.synchronize()
+        return torch.cuda.memory_reserved() - before
+    import cupy
+
+    pool = cupy.get_default_memory_pool()
+    cupy.cuda.Device().synchronize()
+    before = pool.total_bytes()
+    fn()
+    cupy.cuda.Device().synchronize()
+    return pool.total_bytes() - before
+
+
 # ---- allocator and BLAS -----------------------------------------------------------------------
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
@@ -172,6 +276,100 @@ def table(headers: list[str], rows: list[list], align: str | None = None) -> str
     out = [line(cells[0]), "  ".join("-" * w for w in widths)]
     out += [line(r) for r in cells[1:]]
     return "\n".join(out)
+
+
+def ratio(a, b) -> str:
+    """``a / b`` as "1.23x", or "-" when either is missing."""
+    return f"{a / b:.2f}x" if a is not None and b else "-"
+
+
+def scaling(times: dict, peaks: dict, cases: list[tuple[str, str]], threads: list[int]) -> tuple:
+    """The scaling table of a thread sweep: (headers, rows, records for --json).
+
+    ``times[case, impl, n]``: seconds of one step with n threads; ``peaks[case, impl, n]``: its peak
+    bytes (a case without memory numbers is simply absent). For every case: each library's speed-up
+    from the fewest to the most threads, the ratio of the two (tinytensor's over torch's, target
+    >= 0.8), tinytensor's time over torch's at each thread count (target <= 1.0) and the largest peak
+    memory ratio over the thread counts (target <= 1.2).
+    """
+    lo, hi = threads[0], threads[-1]
+    headers = ["case", f"tt {lo}->{hi}", f"torch {lo}->{hi}", "scaling tt/torch (>= 0.8)",
+               *(f"time tt/torch @{n} (<= 1.0)" for n in threads), "peak tt/torch (<= 1.2)", "targets"]
+    rows, records = [], []
+    for case, label in cases:
+        t = {n: times.get((case, "tinytensor", n)) for n in threads}
+        p = {n: times.get((case, "torch", n)) for n in threads}
+        tt_up = t[lo] / t[hi] if t[lo] and t[hi] else None
+        torch_up = p[lo] / p[hi] if p[lo] and p[hi] else None
+        scale = tt_up / torch_up if tt_up and torch_up else None
+        rel = {n: t[n] / p[n] if t[n] and p[n] else None for n in threads}
+        mem = [peaks[case, "tinytensor", n] / peaks[case, "torch", n] for n in threads
+               if peaks.get((case, "tinytensor", n)) is not None and peaks.get((case, "torch", n))]
+        worst_mem = max(mem) if mem else None
+        missed = []
+        if hi != lo and scale is not None and scale < 0.8:
+            missed.append("scaling")
+        missed += [f"time@{n}" for n in threads if rel[n] is not None and rel[n] > 1.0]
+        if worst_mem is not None and worst_mem > 1.2:
+            missed.append("memory")
+        speed = lambda x: f"{x:.2f}x" if x is not None and hi != lo else "-"  # noqa: E731
+        rows.append([label, speed(tt_up), speed(torch_up), speed(scale),
+                     *(f"{rel[n]:.2f}x" if rel[n] is not None else "-" for n in threads),
+                     f"{worst_mem:.2f}x" if worst_mem is not None else "-",
+                     "missed: " + ", ".join(missed) if missed else "met"])
+        records.append({"case": case, "tt_speedup": tt_up, "torch_speedup": torch_up, "scaling_ratio": scale,
+                        "time_ratio": {str(n): rel[n] for n in threads}, "peak_ratio": worst_mem,
+                        "missed": missed})
+    return headers, rows, records
+
+
+def plot_threads(path: str, title: str, panels: list[tuple[str, str, dict]], threads: list[int],
+                 watermark: str | None = None) -> None:
+    """A PNG of one small plot per case: its time against the thread count, one line per library.
+
+    ``panels``: (label, unit, {library: [value at each thread count, or None]}); ``watermark``: a
+    warning written across the figure (a --tiny run is not a measurement).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = min(3, len(panels))
+    rows = math.ceil(len(panels) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.6 * rows + 0.5), squeeze=False)
+    styles = {"tinytensor": dict(color="tab:blue", marker="o"), "torch": dict(color="tab:orange", marker="s"),
+              "numpy": dict(color="tab:gray", marker="^", linestyle="--")}
+    for ax, (label, unit, series) in zip(axes.flat, panels):
+        for lib, values in series.items():
+            pts = [(n, v) for n, v in zip(threads, values) if v is not None]
+            if pts:
+                ax.plot(*zip(*pts), label=lib, **styles.get(lib, {}))
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel("threads", fontsize=8)
+        ax.set_ylabel(unit, fontsize=8)
+        ax.set_xticks(threads)
+        ax.set_ylim(bottom=0)
+        ax.tick_params(labelsize=8)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    if watermark:
+        fig.text(0.5, 0.5, watermark, ha="center", va="center", rotation=20, fontsize=20, color="red",
+                 alpha=0.35)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def write_json(path: str, payload: dict) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(payload, f, indent=1)
+        f.write("\n")
 
 
 def fmt_ms(seconds: float) -> str:

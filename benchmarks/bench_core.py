@@ -1,17 +1,30 @@
-"""tinytensor core benchmark: attention forward+backward, per-op overhead, peak memory.
+"""tinytensor core benchmark: attention forward+backward, per-op overhead, GPT and ViT training steps,
+peak memory; on the CPU at several thread counts, or on a GPU.
 
-    python benchmarks/bench_core.py [--threads 1] [--repeat 10] [--malloc keep|default|both]
+    python benchmarks/bench_core.py [--threads 1,2,all] [--device cpu|cuda] [--repeat 10] [--warmup 3]
+                                    [--malloc keep|default|both] [--cases attention,chain,gpt,...]
+                                    [--tiny] [--json PATH] [--plot PATH]
 
-Three implementations of each case, each timed in a process of its own with the same environment:
+Up to three implementations of each case, each timed in a process of its own with the same
+environment:
 
 * ``numpy``: a hand-written NumPy forward and backward of the same computation, in place where it
-  can be: the floor, with no autograd overhead.
-* ``torch``: PyTorch on the CPU, the same primitives, ``torch.set_num_threads`` = ``--threads``.
-* ``tinytensor``: the same primitives on tinytensor's NumPy backend.
+  can be: the floor, with no autograd overhead (attention and the chain; on the CPU only).
+* ``torch``: PyTorch eager mode, the same primitives, ``torch.set_num_threads`` = the thread count.
+* ``tinytensor``: the same primitives on tinytensor's NumPy backend (CuPy with ``--device cuda``).
 
 Cases: multi-head self-attention (B=16, T=128, d_model=256, 8 heads, float32) without and with a
-causal mask; a chain of 2,000 ops on shape-(4,) tensors (per-op cost); the attention step's peak
-memory, measured in a fresh process per implementation.
+causal mask; a chain of 2,000 ops on shape-(4,) tensors (per-op cost); a GPT and a ViT training step
+(forward, backward, AdamW; benchmarks/_models.py: the same weights and data in both libraries, and the
+first step's loss and gradients must agree); the peak memory of the causal attention step and of the
+two training steps, measured in a fresh process per implementation.
+
+``--threads`` takes a comma list ("all" = os.cpu_count()); every case runs at every thread count, one
+table each, then a scaling table: each library's speed-up from the fewest to the most threads, the
+ratio of the two (target >= 0.8), tt/torch time per thread count (target <= 1.0) and peak memory
+(target <= 1.2). ``--device cuda`` runs torch and tinytensor on the GPU and synchronises before every
+reading of the clock; ``--tiny`` shrinks every size (a smoke run; its times mean nothing); ``--json``
+writes every result, ``--plot`` a PNG of each case's time against the thread count.
 
 Where tinytensor's time goes beyond the floor: in attention, every tinytensor op makes a new array
 where the floor works in place (scale, mask, softmax backward), masked_fill's backward is one more
@@ -33,29 +46,57 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.dirname(HERE)]  # _common, and tinytensor from this checkout
+import _models  # noqa: E402
 from _common import (  # noqa: E402
     BLAS_OVERRIDES,
     blas_summary,
     fmt_mib,
     fmt_ms,
+    gpu_pool_growth,
+    gpu_summary,
     keep_freed_memory,
+    no_sync,
+    parse_threads,
     peak_rss_delta,
     peak_traced,
+    plot_threads,
+    ratio,
     report,
+    require_device,
     rss_available,
     run_worker,
+    scaling,
+    synchronizer,
     table,
     time_it,
+    write_json,
 )
+from _models import host, model_steps  # noqa: E402
 
-B, T, C, NH = 16, 128, 256, 8
-CHAIN_OPS = 2000
+ATT = dict(B=16, T=128, C=256, nh=8)  # the attention cases
+CHAIN = dict(ops=2000)  # the per-op case
+TINY = dict(att=dict(B=2, T=16, C=32, nh=4), chain=dict(ops=40))
 IMPLS = ("numpy", "torch", "tinytensor")
+CASES = ("attention", "attention-causal", "chain", *_models.CASES)
+MEMORY = {"attention-causal": "memory-attention", "gpt": "memory-gpt", "vit": "memory-vit"}  # its worker
+MEASURED_BY = {kind: case for case, kind in MEMORY.items()}
 
 
-def attention_inputs(seed: int = 0, shape=(B, T, C)):
+def use_tiny_sizes() -> None:
+    """--tiny: every case at a toy size (in the parent and in every worker)."""
+    ATT.update(TINY["att"])
+    CHAIN.update(TINY["chain"])
+    _models.use_tiny_sizes()
+
+
+def impls_of(case: str, device: str) -> tuple[str, ...]:
+    """The implementations of ``case``: the NumPy floor only for the hand-written cases on the CPU."""
+    return IMPLS if case in ("attention", "attention-causal", "chain") and device == "cpu" else IMPLS[1:]
+
+
+def attention_inputs(seed: int = 0, shape=None):
     """x (B, T, C), W_qkv (C, 3C), W_o (C, C): float32, the same in every worker."""
-    b, t, c = shape
+    b, t, c = shape or (ATT["B"], ATT["T"], ATT["C"])
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((b, t, c), dtype=np.float32)
     w_qkv = rng.standard_normal((c, 3 * c), dtype=np.float32) * np.float32(c**-0.5)
@@ -70,7 +111,7 @@ def chain_inputs(seed: int = 0):
 
 # ---- the NumPy floor ----------------------------------------------------------------------------
 
-def numpy_attention(x, w_qkv, w_o, causal: bool, nh: int = NH):
+def numpy_attention(x, w_qkv, w_o, causal: bool, nh: int):
     """Forward and backward by hand; returns (loss, dx, dW_qkv, dW_o). loss = mean(attn(x) @ W_o)."""
     b, t, c = x.shape
     hs = c // nh
@@ -114,7 +155,7 @@ def numpy_attention(x, w_qkv, w_o, causal: bool, nh: int = NH):
     return loss, dx, dw_qkv, dw_o
 
 
-def numpy_chain(x, w, n: int = CHAIN_OPS):
+def numpy_chain(x, w, n: int):
     """y = x; repeat (y*w, y+w, tanh(y), y-w); loss = sum(y). Returns (loss, dx, dw)."""
     tape = []
     y = x
@@ -151,7 +192,7 @@ def numpy_chain(x, w, n: int = CHAIN_OPS):
 
 # ---- PyTorch ----------------------------------------------------------------------------------
 
-def torch_attention(torch, x, w_qkv, w_o, causal: bool, mask=None, nh: int = NH):
+def torch_attention(torch, x, w_qkv, w_o, causal: bool, mask, nh: int):
     b, t, c = x.shape
     hs = c // nh
     qkv = x @ w_qkv
@@ -167,7 +208,7 @@ def torch_attention(torch, x, w_qkv, w_o, causal: bool, mask=None, nh: int = NH)
     return (y @ w_o).mean()
 
 
-def torch_chain(x, w, n: int = CHAIN_OPS):
+def torch_chain(x, w, n: int):
     y = x
     for i in range(n):
         r = i % 4
@@ -177,7 +218,7 @@ def torch_chain(x, w, n: int = CHAIN_OPS):
 
 # ---- tinytensor (the same code as the PyTorch one, tinytensor's names) ----------------------------
 
-def tt_attention(tt, x, w_qkv, w_o, causal: bool, mask=None, nh: int = NH):
+def tt_attention(tt, x, w_qkv, w_o, causal: bool, mask, nh: int):
     b, t, c = x.shape
     hs = c // nh
     qkv = x @ w_qkv
@@ -199,21 +240,34 @@ tt_chain = torch_chain  # the same operators
 # ---- workers ----------------------------------------------------------------------------------
 
 class Step(NamedTuple):
-    run: Callable  # one forward+backward
+    run: Callable  # one forward+backward (and update, for the training steps)
     forward: Callable | None  # the forward alone (None for the NumPy floor, which fuses the two)
     result: Callable  # (loss, *grads) of one step, to check that the implementations agree
+    sync: Callable  # waits for the device's queued work
 
 
-def make_step(impl: str, case: str, threads: int, shape=(B, T, C)) -> Step:
+def make_step(impl: str, case: str, threads: int, device: str = "cpu", shape=None) -> Step:
+    """One step of ``case``; ``shape``: (B, T, C) of an attention case, (batch, seq) of a model."""
+    if case in _models.CASES:
+        (step,), leaves, sync = model_steps(impl, case, threads, device, [shape or _models.full_size(case)])
+
+        def result():  # call it first: the first step starts from the shared weights
+            loss = step()
+            return (loss.item(),) + tuple(host(leaf.grad) for leaf in leaves)
+
+        return Step(step, step.forward, result, sync)
+
     causal = case == "attention-causal"
+    shape = shape or (ATT["B"], ATT["T"], ATT["C"])
+    nh, n_ops = ATT["nh"], CHAIN["ops"]
     if impl == "numpy":
         if case == "chain":
             x, w = chain_inputs()
-            run = lambda: numpy_chain(x, w)  # noqa: E731
+            run = lambda: numpy_chain(x, w, n_ops)  # noqa: E731
         else:
             x, w_qkv, w_o = attention_inputs(shape=shape)
-            run = lambda: numpy_attention(x, w_qkv, w_o, causal)  # noqa: E731
-        return Step(run, None, run)
+            run = lambda: numpy_attention(x, w_qkv, w_o, causal, nh)  # noqa: E731
+        return Step(run, None, run, no_sync)
 
     if impl == "torch":
         import torch as lib
@@ -221,23 +275,24 @@ def make_step(impl: str, case: str, threads: int, shape=(B, T, C)) -> Step:
         lib.set_num_threads(threads)
         if lib.get_num_interop_threads() != 1:
             lib.set_num_interop_threads(1)
-        make = lambda a: lib.from_numpy(a).requires_grad_()  # noqa: E731
-        mask = lib.ones(shape[1], shape[1], dtype=lib.bool).triu(1)
-        forward = torch_attention
+        make = lambda a: lib.from_numpy(a).to(device).requires_grad_()  # noqa: E731
+        mask = lib.ones(shape[1], shape[1], dtype=lib.bool, device=device).triu(1)
+        forward, chain = torch_attention, torch_chain
     else:
         import tinytensor as lib
 
-        make = lambda a: lib.tensor(a, requires_grad=True)  # noqa: E731
-        mask = lib.triu(lib.ones(shape[1], shape[1]), 1) > 0
-        forward = tt_attention
+        lib.set_num_threads(threads)
+        make = lambda a: lib.tensor(a, device=device, requires_grad=True)  # noqa: E731
+        mask = lib.triu(lib.ones(shape[1], shape[1], device=device), 1) > 0
+        forward, chain = tt_attention, tt_chain
     leaves = [make(a) for a in (chain_inputs() if case == "chain" else attention_inputs(shape=shape))]
 
     def fwd():
         for leaf in leaves:
             leaf.grad = None
         if case == "chain":
-            return torch_chain(*leaves) if impl == "torch" else tt_chain(*leaves)
-        return forward(lib, *leaves, causal=causal, mask=mask)
+            return chain(*leaves, n_ops)
+        return forward(lib, *leaves, causal=causal, mask=mask, nh=nh)
 
     def run():
         loss = fwd()
@@ -246,31 +301,43 @@ def make_step(impl: str, case: str, threads: int, shape=(B, T, C)) -> Step:
 
     def result():
         loss = run()
-        return (loss.item(),) + tuple(leaf.grad.numpy() for leaf in leaves)
+        return (loss.item(),) + tuple(host(leaf.grad) for leaf in leaves)
 
-    return Step(run, fwd, result)
+    return Step(run, fwd, result, synchronizer(impl, device))
 
 
 def worker(args) -> None:
     if args.malloc == "keep":
         keep_freed_memory()
-    if args.case == "memory":
-        # the first full-size step in this process; a tiny step first pays for lazy initialisation
-        make_step(args.worker, "attention-causal", args.threads, shape=(1, 8, 64)).run()
-        run = make_step(args.worker, "attention-causal", args.threads).run
-        rss = peak_rss_delta(run) if rss_available() else None
-        traced = peak_traced(run) if args.worker != "torch" else None
+    if args.tiny:
+        use_tiny_sizes()
+    gpu = args.device != "cpu"
+    if args.case.startswith("memory-"):
+        case = MEASURED_BY[args.case]
+        # the first full-size step in this process; a small step first pays for lazy initialisation
+        small = (1, 8, ATT["C"]) if case == "attention-causal" else (2, 8)
+        make_step(args.worker, case, args.threads, args.device, shape=small).run()
+        step = make_step(args.worker, case, args.threads, args.device)
+        step.sync()
+        if gpu:
+            report({"rss": gpu_pool_growth(step.run, args.worker), "traced": None})
+            return
+        rss = peak_rss_delta(step.run) if rss_available() else None
+        traced = peak_traced(step.run) if args.worker != "torch" else None
         report({"rss": rss, "traced": traced})
         return
-    step = make_step(args.worker, args.case, args.threads)
-    timing = time_it(step.run, warmup=args.warmup, repeat=args.repeat)
+    step = make_step(args.worker, args.case, args.threads, args.device)
+    loss, *grads = step.result()  # the first step: compared between the implementations
+    timing = time_it(step.run, warmup=args.warmup, repeat=args.repeat, sync=step.sync)
     if step.forward is not None:
-        timing["forward"] = time_it(step.forward, warmup=args.warmup, repeat=args.repeat)["median"]
-    loss, *grads = step.result()
-    report({
-        **timing, "loss": float(loss), "grad_sums": [float(np.abs(g).sum()) for g in grads],
-        "blas": blas_summary() + (_torch_blas() if args.worker == "torch" else ""),
-    })
+        timing["forward"] = time_it(step.forward, warmup=args.warmup, repeat=args.repeat,
+                                    sync=step.sync)["median"]
+    if gpu and args.worker != "numpy":
+        info = gpu_summary(args.worker)
+    else:
+        info = blas_summary() + (_torch_blas() if args.worker == "torch" else "")
+    report({**timing, "loss": float(loss), "grad_sums": [float(np.abs(g).sum()) for g in grads],
+            "blas": info})
 
 
 def _torch_blas() -> str:
@@ -281,25 +348,32 @@ def _torch_blas() -> str:
     return f"; torch: {mkl}, {torch.backends.cpu.get_cpu_capability()}, x{torch.get_num_threads()}"
 
 
-# ---- the table ----------------------------------------------------------------------------------
+# ---- the tables ---------------------------------------------------------------------------------
 
-def measure(args, malloc: str) -> dict:
+def measure(args, malloc: str, cases: list[str], threads: list[int]) -> dict:
+    """{(case or memory worker, impl, threads): what the worker reported}."""
     here = os.path.abspath(__file__)
-    common = ["--threads", str(args.threads), "--repeat", str(args.repeat), "--warmup", str(args.warmup),
-              "--malloc", malloc]
+    common = ["--repeat", str(args.repeat), "--warmup", str(args.warmup), "--malloc", malloc,
+              "--device", args.device] + (["--tiny"] if args.tiny else [])
+    kinds = list(cases) + [MEMORY[c] for c in cases if c in MEMORY]
     out = {}
-    for case in ("attention", "attention-causal", "chain", "memory"):
-        for impl in IMPLS:
-            print(f"  {malloc:7s} {case:16s} {impl} ...", file=sys.stderr, flush=True)
-            out[case, impl] = run_worker(here, ["--worker", impl, "--case", case, *common], args.threads)
+    for n in threads:
+        for kind in kinds:
+            for impl in impls_of(MEASURED_BY.get(kind, kind), args.device):
+                print(f"  {malloc:7s} threads {n:<3d} {kind:16s} {impl} ...", file=sys.stderr, flush=True)
+                out[kind, impl, n] = run_worker(
+                    here, ["--worker", impl, "--case", kind, "--threads", str(n), *common], n)
     return out
 
 
-def check_agreement(res: dict, case: str) -> str:
-    """Do the three implementations compute the same loss and gradients (to float32 rounding)?"""
-    ref = res[case, "numpy"]
+def check_agreement(res: dict, case: str, n: int) -> str:
+    """Do the implementations compute the same loss and gradients (to float32 rounding)?"""
+    ref_impl = "numpy" if (case, "numpy", n) in res else "torch"
+    ref = res[case, ref_impl, n]
     for impl in ("torch", "tinytensor"):
-        r = res[case, impl]
+        if impl == ref_impl:
+            continue
+        r = res[case, impl, n]
         vals = [(r["loss"], ref["loss"])] + list(zip(r["grad_sums"], ref["grad_sums"]))
         for a, b in vals:
             if not math.isclose(a, b, rel_tol=2e-3, abs_tol=1e-6):
@@ -307,35 +381,61 @@ def check_agreement(res: dict, case: str) -> str:
     return "agree"
 
 
-def ratio(a, b) -> str:
-    return f"{a / b:.2f}x" if a is not None and b else "-"
+LABELS = {
+    "attention": "attention fwd+bwd",
+    "attention-causal": "attention fwd+bwd, causal",
+    "chain": "chain of {ops} ops, (4,): per op",
+    "gpt": "GPT train step (AdamW)",
+    "vit": "ViT train step (AdamW)",
+}
 
 
-def render(res: dict, malloc: str, args) -> str:
+def label(case: str) -> str:
+    return LABELS[case].format(ops=CHAIN["ops"])
+
+
+def render(res: dict, cases: list[str], n: int, device: str) -> str:
+    def get(case, impl, key="median"):
+        return res[case, impl, n][key] if (case, impl, n) in res else None
+
+    def us(v):
+        return f"{v:.2f} us" if v is not None else "-"
+
+    def mib(v):
+        return fmt_mib(v) if v is not None else "-"
+
     rows = []
-    for case, label in (("attention", "attention fwd+bwd"),
-                        ("attention-causal", "attention fwd+bwd, causal")):
-        f, p, t = (res[case, i]["median"] for i in IMPLS)
-        rows.append([label, fmt_ms(f), fmt_ms(p), fmt_ms(t), ratio(t, f), ratio(t, p),
-                     "tt <= torch, tt <= 1.0x floor", check_agreement(res, case)])
-    f, p, t = (res["chain", i]["median"] * 1e6 / CHAIN_OPS for i in IMPLS)
-    rows.append([f"chain of {CHAIN_OPS} ops, (4,): per op", f"{f:.2f} us", f"{p:.2f} us", f"{t:.2f} us",
-                 ratio(t, f), ratio(t, p), "tt <= 0.8x torch", check_agreement(res, "chain")])
-    pf, tf = (res["chain", i]["forward"] * 1e6 / CHAIN_OPS for i in ("torch", "tinytensor"))
-    rows.append(["  of which forward", "-", f"{pf:.2f} us", f"{tf:.2f} us", "-", ratio(tf, pf), "", ""])
-    rows.append(["  of which backward", "-", f"{p - pf:.2f} us", f"{t - tf:.2f} us", "-",
-                 ratio(t - tf, p - pf), "", ""])
-    rows.append(["  overhead over the floor", "-", f"{p - f:.2f} us", f"{t - f:.2f} us", "-",
-                 ratio(t - f, p - f), "", ""])
-    mem = {i: res["memory", i] for i in IMPLS}
-    f, t = mem["numpy"]["traced"], mem["tinytensor"]["traced"]
-    rows.append(["attention peak memory (tracemalloc)", fmt_mib(f), "n/a", fmt_mib(t), ratio(t, f),
-                 "-", "tt <= 1.2x floor", ""])
-    if mem["numpy"]["rss"] is not None:
-        rows.append(["attention peak memory (RSS growth)", *(fmt_mib(mem[i]["rss"]) for i in IMPLS),
-                     ratio(mem["tinytensor"]["rss"], mem["numpy"]["rss"]),
-                     ratio(mem["tinytensor"]["rss"], mem["torch"]["rss"]), "", ""])
-    headers = ["case", "numpy floor", "torch cpu", "tinytensor", "tt/floor", "tt/torch", "target", "results"]
+    for case in cases:
+        if case != "chain":
+            f, p, t = (get(case, i) for i in IMPLS)
+            target = "tt <= torch, tt <= 1.0x floor" if case.startswith("attention") else "tt <= torch"
+            rows.append([label(case), fmt_ms(f) if f is not None else "-", fmt_ms(p), fmt_ms(t), ratio(t, f),
+                         ratio(t, p), target, check_agreement(res, case, n)])
+            continue
+        f, p, t = (get(case, i) * 1e6 / CHAIN["ops"] if get(case, i) is not None else None for i in IMPLS)
+        rows.append([label(case), us(f), us(p), us(t), ratio(t, f), ratio(t, p), "tt <= 0.8x torch",
+                     check_agreement(res, case, n)])
+        pf, tf = (get(case, i, "forward") * 1e6 / CHAIN["ops"] for i in ("torch", "tinytensor"))
+        rows.append(["  of which forward", "-", us(pf), us(tf), "-", ratio(tf, pf), "", ""])
+        rows.append(["  of which backward", "-", us(p - pf), us(t - tf), "-", ratio(t - tf, p - pf), "", ""])
+        if f is not None:
+            rows.append(["  overhead over the floor", "-", us(p - f), us(t - f), "-", ratio(t - f, p - f),
+                         "", ""])
+    for case in cases:
+        if case not in MEMORY:
+            continue
+        kind = MEMORY[case]
+        what = "attention" if case == "attention-causal" else label(case).split(" train")[0]
+        f, p, t = (get(kind, i, "rss") for i in IMPLS)
+        ft, tt_ = get(kind, "numpy", "traced"), get(kind, "tinytensor", "traced")
+        if tt_ is not None:
+            rows.append([f"{what} peak memory (tracemalloc)", mib(ft), "n/a", mib(tt_), ratio(tt_, ft), "-",
+                         "tt <= 1.2x floor" if ft is not None else "", ""])
+        if t is not None:
+            how = "RSS growth" if device == "cpu" else "GPU pool growth"
+            rows.append([f"{what} peak memory ({how})", mib(f), mib(p), mib(t), ratio(t, f), ratio(t, p),
+                         "tt <= 1.2x torch", ""])
+    headers = ["case", "numpy floor", "torch", "tinytensor", "tt/floor", "tt/torch", "target", "results"]
     return table(headers, rows)
 
 
@@ -343,36 +443,106 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP/torch threads for every worker")
+    parser.add_argument("--threads", default="1",
+                        help="comma-separated thread counts, 'all' = os.cpu_count() (e.g. 1,2,all): "
+                             "BLAS/OpenMP/torch/tinytensor threads of every worker, one table each")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="where torch and tinytensor run (cuda: tinytensor on CuPy, torch on CUDA)")
     parser.add_argument("--repeat", type=int, default=10, help="timed repeats (the median is reported)")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--malloc", choices=("keep", "default", "both"), default="keep",
                         help="keep: glibc keeps freed memory for reuse (as tinytensor's NumPy backend "
                              "does); default: glibc's defaults; both: one table each")
+    parser.add_argument("--cases", default=",".join(CASES),
+                        help=f"comma-separated, some of {','.join(CASES)} (default: all)")
+    parser.add_argument("--tiny", action="store_true",
+                        help="toy sizes: a smoke run of the script (its times mean nothing)")
+    parser.add_argument("--json", metavar="PATH", help="also write every result to this JSON file")
+    parser.add_argument("--plot", metavar="PATH", help="write a PNG of each case's time against the threads")
     parser.add_argument("--worker", choices=IMPLS, help=argparse.SUPPRESS)
     parser.add_argument("--case", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
+        args.threads = int(args.threads)
         return worker(args)
 
+    try:
+        threads = parse_threads(args.threads)
+    except ValueError as e:
+        parser.error(str(e))
+    wanted = [c for c in args.cases.split(",") if c]
+    unknown = [c for c in wanted if c not in CASES]
+    if unknown or not wanted:
+        parser.error(f"--cases: unknown {unknown}; expected some of {','.join(CASES)}")
+    cases = [c for c in CASES if c in wanted]  # in the tables' order
+    require_device(args.device, "bench_core.py")
+    if args.tiny:
+        use_tiny_sizes()
+
     mallocs = ("keep", "default") if args.malloc == "both" else (args.malloc,)
-    results = {m: measure(args, m) for m in mallocs}
+    results = {m: measure(args, m, cases, threads) for m in mallocs}
     first = results[mallocs[0]]
-    print(f"tinytensor core benchmark: B={B} T={T} d_model={C} heads={NH} float32; chain of {CHAIN_OPS} ops")
+    a = ATT
+    print(f"tinytensor core benchmark on {args.device}: attention B={a['B']} T={a['T']} d_model={a['C']} "
+          f"heads={a['nh']} float32; chain of {CHAIN['ops']} ops"
+          + (" [--tiny: toy sizes, the times mean nothing]" if args.tiny else ""))
+    for line in _models.describe():
+        print(line)
     was_set = ", ".join(f"{v}={os.environ[v]}" for v in BLAS_OVERRIDES if v in os.environ)
-    print(f"threads: {args.threads} for every worker (OMP/MKL/OPENBLAS_NUM_THREADS, torch.set_num_threads); "
-          f"{'/'.join(BLAS_OVERRIDES)} unset in the workers ({was_set or 'none was set here'})")
-    print(f"BLAS (numpy worker): {first['attention', 'numpy']['blas']}")
-    print(f"BLAS (torch worker): {first['attention', 'torch']['blas']}")
-    print(f"times: median of {args.repeat} after {args.warmup} warm-up steps; each implementation in its "
-          f"own process; load average {os.getloadavg()[0]:.2f}")
-    print("memory: peak during the first full-size step in a fresh process, above the memory live "
-          "before it; tracemalloc sees NumPy buffers only (not torch's allocator), RSS growth sees all")
+    print(f"threads: {','.join(map(str, threads))}, the same in every worker (OMP/MKL/OPENBLAS_NUM_THREADS, "
+          f"torch.set_num_threads, tt.set_num_threads); {'/'.join(BLAS_OVERRIDES)} unset in the workers "
+          f"({was_set or 'none was set here'})")
+    for impl in IMPLS:
+        key = next(((c, impl, threads[0]) for c in cases if (c, impl, threads[0]) in first), None)
+        if key is not None:
+            what = "GPU" if args.device != "cpu" and impl != "numpy" else "BLAS"
+            print(f"{what} ({impl} worker): {first[key]['blas']}")
+    print(f"times: median of {args.repeat} after {args.warmup} warm-up steps; each implementation, case and "
+          f"thread count in its own process; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
+    if args.device == "cpu":
+        print("memory: peak during the first full-size step in a fresh process, above the memory live "
+              "before it; tracemalloc sees NumPy buffers only (not torch's allocator), RSS growth sees all")
+    else:
+        print("memory: growth of the GPU memory pool (torch.cuda.memory_reserved, CuPy's default pool) "
+              "during the first full-size step in a fresh process")
+    records = {}
     for m in mallocs:
         how = ("glibc keeps freed memory (mallopt M_MMAP_THRESHOLD=32 MiB, M_TRIM_THRESHOLD=max) in every "
                "worker" if m == "keep" else "glibc malloc defaults in every worker")
-        print(f"\nmalloc: {how}")
-        print(render(results[m], m, args))
+        res = results[m]
+        for n in threads:
+            print(f"\nthreads: {n}; malloc: {how}")
+            print(render(res, cases, n, args.device))
+        times = {(c, i, n): res[c, i, n]["median"] for c in cases for i in IMPLS[1:] for n in threads}
+        peaks = {(c, i, n): res[MEMORY[c], i, n]["rss"] for c in cases if c in MEMORY
+                 for i in IMPLS[1:] for n in threads}
+        headers, rows, records[m] = scaling(times, peaks, [(c, label(c)) for c in cases], threads)
+        print(f"\nscaling, threads {threads[0]} -> {threads[-1]}; malloc: {m}")
+        print(table(headers, rows))
+
+    if args.plot:
+        title = (f"bench_core.py on {args.device}: median of {args.repeat}; {os.cpu_count()} cores"
+                 + (" [--tiny]" if args.tiny else ""))
+        panels = []
+        for c in cases:
+            scale, unit = (1e6 / CHAIN["ops"], "us per op") if c == "chain" else (1e3, "ms")
+            series = {i: [first[c, i, n]["median"] * scale for n in threads]
+                      for i in ("tinytensor", "torch", "numpy") if i in impls_of(c, args.device)}
+            panels.append((label(c), unit, series))
+        plot_threads(args.plot, title, panels, threads,
+                     watermark="--tiny: toy sizes, not a measurement" if args.tiny else None)
+        print(f"\nplot: {args.plot}")
+    if args.json:
+        write_json(args.json, {
+            "script": "bench_core.py", "device": args.device, "threads": threads, "tiny": args.tiny,
+            "settings": {"repeat": args.repeat, "warmup": args.warmup, "cpu_count": os.cpu_count(),
+                         "load": os.getloadavg()[0]},
+            "sizes": {"attention": ATT, "chain": CHAIN, "gpt": _models.GPT, "vit": _models.VIT},
+            "results": [{"malloc": m, "case": c, "impl": i, "threads": n, **v}
+                        for m in mallocs for (c, i, n), v in results[m].items()],
+            "scaling": records,
+        })
+        print(f"json: {args.json}")
 
 
 if __name__ == "__main__":
