@@ -237,8 +237,8 @@ class NumpyBackend(Backend):
 def _rows_out(x):
     """A fresh C-ordered output of x's shape, and x and it seen as rows (M, K) over the last axis."""
     out = np.empty(x.shape, x.dtype)
-    k = x.shape[-1] if x.ndim else 1
-    return out, x.reshape(-1, k), out.reshape(-1, k)
+    rows = _rows_shape(x)
+    return out, x.reshape(rows), out.reshape(rows)
 
 
 def _flat_out(x):
@@ -250,7 +250,13 @@ def _flat_out(x):
 def _like(a, x, rows: bool = True):
     """a, broadcast to x's shape if it must be, seen as x's rows (M, K) or, with rows=False, flat."""
     a = np.broadcast_to(a, x.shape) if a.shape != x.shape else a
-    return a.reshape(-1, x.shape[-1] if x.ndim else 1) if rows else a.reshape(-1)
+    return a.reshape(_rows_shape(x)) if rows else a.reshape(-1)
+
+
+def _rows_shape(x) -> tuple:
+    """(M, K): x's elements as rows over its last axis (M counted, not -1: K may be 0)."""
+    k = x.shape[-1] if x.ndim else 1
+    return (math.prod(x.shape[:-1]), k)
 
 
 def _softmax(x, axis, out=None):
