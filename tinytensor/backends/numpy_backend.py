@@ -304,7 +304,8 @@ def _masked_softmax(s, out=None):
 
 def _layer_norm(x, weight, bias, eps, y, mu, rstd):
     """Backend.layer_norm on rows x (M, K), written into y, mu and rstd."""
-    np.mean(x, axis=1, keepdims=True, out=mu)
+    np.add.reduce(x, axis=1, keepdims=True, out=mu)  # np.mean's arithmetic, without its Python layer
+    mu /= x.shape[1]
     np.subtract(x, mu, out=y)
     np.divide(np.vecdot(y, y)[:, None], x.shape[1], out=rstd)  # σ²
     rstd += eps
@@ -328,8 +329,9 @@ def _layer_norm_grad(gy, x, weight, mu, rstd, gx, need_weight, need_bias):
     else:
         np.multiply(gy, weight, out=gx)
         gxhat *= weight  # g·x̂
-    xhat *= gxhat.mean(axis=1, keepdims=True)
-    gx -= gx.mean(axis=1, keepdims=True)  # g - mean(g)
+    K = x.shape[1]
+    xhat *= np.add.reduce(gxhat, axis=1, keepdims=True) / K  # x̂·mean(g·x̂)
+    gx -= np.add.reduce(gx, axis=1, keepdims=True) / K  # g - mean(g)
     gx -= xhat  # - x̂·mean(g·x̂)
     gx *= rstd
     return sums
