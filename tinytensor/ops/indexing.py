@@ -164,16 +164,15 @@ def _check_index(index, input, op: str, dtypes=_INT_INDEX, cls=RuntimeError) -> 
         raise cls(f"{op}: expected an index of dtype {' or '.join(dtypes)}, got {index.dtype.name}")
 
 
-def _check_bounds(index, size: int, dim: int, op: str, shape, negative: bool = False,
-                  cls=RuntimeError) -> None:
-    """Every index in [0, size) (in [-size, size) where the op counts from the back too)."""
-    if index.array.size == 0:
-        return
-    lo, hi = index.backend.bounds(index.array)
-    if lo < (-size if negative else 0) or hi >= size:
-        bad = hi if hi >= size else lo
-        raise cls(f"{op}: index {bad} is out of bounds for dimension {dim} with size {size} (input of "
-                  f"shape {tuple(shape)})")
+def _check_bounds(index, size: int, dim: int, op: str, shape, negative: bool = False, cls=RuntimeError):
+    """Every index in [0, size) (in [-size, size) where the op counts from the back too): checked at
+    once on the CPU, at the next host sync on a device (backends/deferred.py). Returns the index to
+    use: ``index``, or on a device, until the check is read, a copy clipped into range."""
+    checked = index.backend.check_range(
+        index.array, -size if negative else 0, size, cls,
+        lambda bad: f"{op}: index {bad} is out of bounds for dimension {dim} with size {size} (input of "
+                    f"shape {tuple(shape)})")
+    return index if checked is index.array else like(index, checked)
 
 
 def _at_least_1d(t):
@@ -207,7 +206,7 @@ def gather(input, dim: int, index, *, sparse_grad: bool = False):
     if idx.array.size:  # PyTorch checks an empty index for nothing
         _check_index(index, input, "gather")
         _check_gather_shapes(x, idx, d, "gather")
-        _check_bounds(idx, x.shape[d], d, "gather", input.shape)
+        idx = _check_bounds(idx, x.shape[d], d, "gather", input.shape)
     return Gather.apply(x, idx, d).reshape(index.shape)
 
 
@@ -252,7 +251,7 @@ def _scatter(input, dim, index, src, reduce, op):
     src_t = _at_least_1d(src) if isinstance(src, TensorCore) else None
     if idx.array.size:  # PyTorch checks an empty index for nothing
         _check_gather_shapes(x, idx, d, op, src_t)
-        _check_bounds(idx, x.shape[d], d, op, input.shape)
+        idx = _check_bounds(idx, x.shape[d], d, op, input.shape)
     s = src if src_t is None else src_t
     if input.dtype is bool_ and reduce is not None:  # or / and of bools: sums and products of 0/1
         s = s if src_t is None else s.to(dtype=int64)
@@ -324,7 +323,7 @@ def index_select(input, dim: int, index):
         raise RuntimeError(f"index_select: a 0-d input takes an index of one value, got {index.array.size}")
     _check_index(index, input, "index_select")
     x, idx = _at_least_1d(input), _at_least_1d(index)
-    _check_bounds(idx, x.shape[d], d, "index_select", input.shape, cls=IndexError)
+    idx = _check_bounds(idx, x.shape[d], d, "index_select", input.shape, cls=IndexError)
     out = IndexSelect.apply(x, idx, d)
     return out.reshape(()) if input.ndim == 0 else out
 
@@ -353,7 +352,7 @@ def index_add(input, dim: int, index, source, *, alpha=1):
         raise RuntimeError(f"index_add: source must have the input's shape {tuple(input.shape)} apart from "
                            f"dimension {d}, of size {n} (the number of indices), got {tuple(source.shape)}")
     if input.ndim <= 1 or input.array.size:  # PyTorch checks no index into an empty matrix
-        _check_bounds(idx, x.shape[d], d, "index_add", input.shape)
+        idx = _check_bounds(idx, x.shape[d], d, "index_add", input.shape)
     alpha = as_element(scalar(alpha, "index_add"), input.dtype)
     if input.dtype is bool_:  # bools add as "or"
         return index_add(input.to(dtype=int64), dim, index, source.to(dtype=int64)) != 0
@@ -380,7 +379,7 @@ def index_fill(input, dim: int, index, value):
     n = input.shape[d] if input.ndim else 1
     idx = _at_least_1d(index)
     if input.array.size:
-        _check_bounds(idx, n, d, "index_fill", input.shape, negative=True, cls=IndexError)
+        idx = _check_bounds(idx, n, d, "index_fill", input.shape, negative=True, cls=IndexError)
     elif not n and idx.array.size and math.prod(input.shape[:d] + input.shape[d + 1:]):
         # an empty tensor is filled without looking at the index (as PyTorch), unless only dim is empty
         raise IndexError(f"index_fill: an index is out of bounds for dimension {d} with size 0 (input of "

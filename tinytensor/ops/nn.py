@@ -116,9 +116,11 @@ def dropout(x, p: float = 0.5, training: bool = True):
                         f"(shape {x.shape}); as PyTorch, only p = 0, p = 1 or training=False keep it")
     from ..random import host_generator
 
-    keep = host_generator().random(x.shape) >= p
-    scale = (keep / (1.0 - p)).astype(x.dtype.name)
-    return x * like(x, x.backend.from_host(scale))
+    # the mask is drawn on the host (one seeded stream for every device) and copied over as bools:
+    # a quarter of the bytes of float32 multipliers, which are made where x lives
+    keep = x.backend.from_host(host_generator().random(x.shape) >= p)
+    scale = x.backend.astype(keep, x.dtype) * (1.0 / (1.0 - p))  # 0 or 1/(1-p)
+    return x * like(x, scale)
 
 
 def one_hot(index, num_classes: int = -1):
@@ -130,12 +132,15 @@ def one_hot(index, num_classes: int = -1):
         if num_classes <= 0:  # PyTorch's rule: an empty index needs a positive num_classes
             raise RuntimeError(f"one_hot: can not infer the number of classes from an empty tensor "
                                f"(shape {index.shape}); pass num_classes")
-    else:
+    elif num_classes < 0:  # the output's shape depends on the values: a host read (a sync on a GPU)
         lo, hi = index.backend.bounds(index.array)
-        if num_classes < 0:
-            num_classes = hi + 1
-        if lo < 0 or hi >= num_classes:
+        num_classes = hi + 1
+        if lo < 0:
             raise IndexError(f"one_hot: class values must be in [0, {num_classes}), got [{lo}, {hi}]")
+    else:
+        n = num_classes  # (a bad value matches no class below: the values need no clipping)
+        index.backend.check_range(index.array, 0, n, IndexError,
+                                  lambda v: f"one_hot: class values must be in [0, {n}), got {v}")
     classes = index.backend.arange(max(num_classes, 0))
     hot = xp.expand_dims(index.array, axis=-1) == classes
     return like(index, xp.astype(hot, index.backend.xp_dtype(index.dtype)))
@@ -147,11 +152,9 @@ class Embedding(Function):
 
     def forward(self, weight, index):
         n = weight.shape[0]
-        if index.size:
-            lo, hi = self.backend.bounds(index)
-            if lo < 0 or hi >= n:
-                raise IndexError(f"embedding: index {hi if hi >= n else lo} is out of range for a weight "
-                                 f"with {n} rows")
+        index = self.backend.check_range(  # (clipped into range while the check waits: backends/deferred.py)
+            index, 0, n, IndexError, lambda i: f"embedding: index {i} is out of range for a weight with "
+                                               f"{n} rows")
         self.num, self.index = n, index
         return self.backend.take_rows(weight, index)
 

@@ -8,7 +8,9 @@ reference forward and its gradients (first and second order) match central diffe
     print(run_conformance("strict"))
 
 or under pytest, with ``pytest_plugins = ["tinytensor.testing.pytest_plugin"]`` in conftest.py and
-``from tinytensor.testing.suite import *`` in a test module.
+``from tinytensor.testing.suite import *`` in a test module. ``count_host_syncs()`` counts the
+device→host reads (each a sync on a GPU) made on the strict device inside a block, with the op and
+the stack of each.
 """
 from .catalogue import NON_DIFFERENTIABLE, OPS, OpSpec, Sample, ops_by_name
 from .checks import (
@@ -24,12 +26,13 @@ from .checks import (
 from .conformance import ConformanceReport, run_conformance
 from .devices import available_devices
 from .draw import DOMAINS, Draw
-from .strict_backend import StrictBackend, register_strict_backend
+from .strict_backend import HostSyncs, StrictBackend, Transfer, count_host_syncs, register_strict_backend
 
 __all__ = [
     "OPS", "NON_DIFFERENTIABLE", "OpSpec", "Sample", "ops_by_name", "Unsupported", "check_backward_meta",
     "check_forward",
     "check_gradient", "check_jvp", "check_vmap", "check_sample", "check_second_order", "ConformanceReport",
     "run_conformance",
-    "available_devices", "DOMAINS", "Draw", "StrictBackend", "register_strict_backend",
+    "available_devices", "DOMAINS", "Draw", "StrictBackend", "register_strict_backend", "count_host_syncs",
+    "HostSyncs", "Transfer",
 ]

@@ -198,13 +198,8 @@ class TargetWeights(Function):
         t = xp.reshape(target, (-1,))  # (M,)
         valid = t != ignore_index
         safe = xp.where(valid, t, xp.zeros_like(t))
-        if safe.shape[0]:
-            lo, hi = backend.bounds(safe)
-            if lo < 0 or hi >= c:
-                raise IndexError(
-                    f"{op}: target {hi if hi >= c else lo} is out of bounds for {c} classes "
-                    f"(ignore_index={ignore_index})"
-                )
+        safe = backend.check_range(safe, 0, c, IndexError, lambda bad: f"{op}: target {bad} is out of bounds "
+                                   f"for {c} classes (ignore_index={ignore_index})")  # deferred on a GPU
         hit = xp.expand_dims(safe, axis=-1) == backend.arange(c, dtype=safe.dtype)  # (M, C)
         onehot = backend.astype(hit, dtype)
         keep = backend.astype(valid, dtype)  # (M,)
