@@ -2,15 +2,17 @@
 
 ``register(name, backend, device_type=...)`` adds one, ``get(name_or_device)`` returns the backend
 instance (created on first use), ``available()`` lists those that can run here.
+``tinytensor.backends.cuda.matmul.allow_tf32`` is PyTorch's TF32 switch for CUDA matmuls (``cuda.py``).
 """
 from __future__ import annotations
 
 from ..device import device as Device
+from . import cuda
 from .base import Backend
 from .cupy_backend import CupyBackend
 from .numpy_backend import NumpyBackend
 
-__all__ = ["Backend", "register", "get", "available", "for_device", "canonical_device"]
+__all__ = ["Backend", "register", "get", "available", "for_device", "canonical_device", "cuda"]
 
 # name -> Backend instance or zero-argument factory; device type -> backend name
 _registry: dict = {"numpy": NumpyBackend, "cupy": CupyBackend}
