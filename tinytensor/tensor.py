@@ -377,35 +377,21 @@ class Tensor(TensorCore):
         self._version[0] += 1
 
     # ---- operators ------------------------------------------------------------------------
-    def __add__(self, o): return ops.add(self, o)
+    # x + y is ops.add(x, y) itself (no method in between); the reflected ones swap the operands
+    __add__, __sub__, __mul__, __truediv__, __pow__ = ops.add, ops.sub, ops.mul, ops.div, ops.pow
+    __matmul__, __neg__, __abs__, __getitem__ = ops.matmul, ops.neg, ops.abs, ops.getitem
+    __eq__, __ne__, __lt__, __le__, __gt__, __ge__ = ops.eq, ops.ne, ops.lt, ops.le, ops.gt, ops.ge
+    __and__, __or__, __xor__, __invert__ = ops.logical_and, ops.logical_or, ops.logical_xor, ops.logical_not
     def __radd__(self, o): return ops.add(o, self)
-    def __sub__(self, o): return ops.sub(self, o)
     def __rsub__(self, o): return ops.sub(o, self)
-    def __mul__(self, o): return ops.mul(self, o)
     def __rmul__(self, o): return ops.mul(o, self)
-    def __truediv__(self, o): return ops.div(self, o)
     def __rtruediv__(self, o): return ops.div(o, self)
-    def __pow__(self, o): return ops.pow(self, o)
     def __rpow__(self, o): return ops.pow(o, self)
-    def __matmul__(self, o): return ops.matmul(self, o)
     def __rmatmul__(self, o): return ops.matmul(o, self)
-    def __neg__(self): return ops.neg(self)
     def __pos__(self): return self
-    def __abs__(self): return ops.abs(self)
-    def __eq__(self, o): return ops.eq(self, o)
-    def __ne__(self, o): return ops.ne(self, o)
-    def __lt__(self, o): return ops.lt(self, o)
-    def __le__(self, o): return ops.le(self, o)
-    def __gt__(self, o): return ops.gt(self, o)
-    def __ge__(self, o): return ops.ge(self, o)
-    def __and__(self, o): return ops.logical_and(self, o)
-    def __or__(self, o): return ops.logical_or(self, o)
-    def __xor__(self, o): return ops.logical_xor(self, o)
     def __rand__(self, o): return ops.logical_and(o, self)
     def __ror__(self, o): return ops.logical_or(o, self)
     def __rxor__(self, o): return ops.logical_xor(o, self)
-    def __invert__(self): return ops.logical_not(self)
-    def __getitem__(self, index): return ops.getitem(self, index)
     # x += y updates x in place (allowed under no_grad or on tensors outside any graph)
     def __iadd__(self, o): return self.add_(o)
     def __isub__(self, o): return self.sub_(o)

@@ -14,6 +14,7 @@ itself is only the loop in ``run_backward``.
 """
 from __future__ import annotations
 
+from collections import deque
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -60,10 +61,10 @@ class Node:
 
     __slots__ = ("next_edges", "_out_meta", "_in_meta", "_hooks", "_retained", "_freed", "__weakref__")
 
-    def __init__(self):
-        self.next_edges = ()
+    def __init__(self, next_edges: tuple = (), in_meta=()):
+        self.next_edges = next_edges
         self._out_meta = None  # None: one output; [(shape, dtype), ...] for multi-output ops
-        self._in_meta = ()  # (shape, dtype, backend) of each input that needs a gradient, else None
+        self._in_meta = in_meta  # (shape, dtype, backend) of each input that needs a gradient, else None
         self._hooks = None  # {output_nr: [hook, ...]} for non-leaf tensors
         self._retained = None  # {output_nr: weakref to tensor} for retain_grad()
         self._freed = False
@@ -111,7 +112,7 @@ def _walk(roots, root_grads, retain_graph: bool, create_graph: bool, listener) -
     """Kahn's walk from the roots: each node's backward runs once all its gradients have arrived."""
     deps = _count_dependencies(roots)
     buffers: dict[int, list] = {}  # id(node or leaf) -> the gradients of its outputs so far
-    ready = []
+    ready = deque()  # a stack (deque: no reallocation as a chain's one ready node comes and goes)
     for (target, nr), g in zip(roots, root_grads):
         if _deliver(buffers, target, nr, g, create_graph) and deps.get(id(target), 0) == 0:
             ready.append(target)
@@ -124,7 +125,7 @@ def _walk(roots, root_grads, retain_graph: bool, create_graph: bool, listener) -
             if not isinstance(target, Node):  # a leaf: every gradient for it has arrived
                 listener.leaf(target, grads[0], buffers)
                 continue
-            if all(g is None for g in grads):  # no gradient flows through it
+            if grads[0] is None and all(g is None for g in grads):  # no gradient flows through it
                 out_grads = (None,) * len(target.next_edges)
             else:
                 if every_node or target._hooks or target._retained:
@@ -134,17 +135,16 @@ def _walk(roots, root_grads, retain_graph: bool, create_graph: bool, listener) -
                 out_grads = target.run_backward(grads)
             if every_node:
                 listener.after_node(target, grads, out_grads, buffers)
-            edges = target.next_edges
             if not retain_graph:
                 target.release()
-            for edge, g, meta in zip(edges, out_grads, target._in_meta):
+            for edge, g, meta in zip(target.next_edges, out_grads, target._in_meta):
                 if edge is None:
                     continue
-                nxt = edge[0]
                 # the gradient contract: shape, dtype and device of the input it is for
                 if g is not None and (getattr(g, "backend", None) is not meta[2] or g.array.shape != meta[0]
                                       or g.array.dtype != meta[1]):
                     g = conform_grad(g, *meta, f"{target.name()}.backward")
+                nxt = edge[0]
                 _deliver(buffers, nxt, edge[1], g, create_graph)
                 key = id(nxt)
                 deps[key] -= 1
@@ -156,30 +156,29 @@ def _walk(roots, root_grads, retain_graph: bool, create_graph: bool, listener) -
 def _count_dependencies(roots) -> dict:
     """For every node and leaf reachable from the roots: how many edges point at it."""
     deps: dict[int, int] = {}
-    stack = list({id(t): t for t, _ in roots}.values())  # two outputs of one node: walk it once
-    seen = {id(t) for t in stack}
+    stack = [t for t in {id(t): t for t, _ in roots}.values() if isinstance(t, Node)]  # a node once
+    walked = {id(t) for t in stack}  # the roots' nodes; every other node is walked when first counted
     while stack:
-        node = stack.pop()
-        if not isinstance(node, Node):
-            continue
-        for edge in node.next_edges:
+        for edge in stack.pop().next_edges:
             if edge is None:
                 continue
-            target = edge[0]
-            key = id(target)
-            deps[key] = deps.get(key, 0) + 1
-            if key not in seen:
-                seen.add(key)
-                stack.append(target)
+            key = id(edge[0])
+            if key in deps:
+                deps[key] += 1
+            else:
+                deps[key] = 1
+                if isinstance(edge[0], Node) and key not in walked:
+                    stack.append(edge[0])
     return deps
 
 
 def _deliver(buffers: dict, target, nr: int, g, create_graph: bool) -> bool:
     """Add gradient ``g`` to output ``nr`` of ``target``'s buffer; True if the buffer is new."""
-    buf = buffers.get(id(target))
+    key = id(target)
+    buf = buffers.get(key)
     new = buf is None
     if new:
-        buf = buffers[id(target)] = [None] * _num_outputs(target)
+        buf = buffers[key] = [None] * _num_outputs(target)
     if g is not None:
         buf[nr] = g if buf[nr] is None else _sum(buf[nr], g, create_graph)
     return new

@@ -21,7 +21,7 @@ from contextvars import ContextVar
 
 from . import dual
 from .engine import Node
-from .grad_mode import is_grad_enabled
+from .grad_mode import _grad_enabled
 from .tensor_core import TensorCore, refresh_view
 
 # While a vmap runs (tinytensor.func), it installs here the function that applies an op to batched
@@ -136,39 +136,42 @@ class Function(Node):
 
     def _collect_inputs(self, args):
         """The inputs' arrays for forward; with any input that requires grad, the graph edges."""
-        track = self.differentiable and is_grad_enabled()  # may this call be recorded at all?
+        track = self.differentiable and _grad_enabled.get()  # may this call be recorded at all?
+        if track:
+            needs, edges, meta = [], [], []  # per input: needs a gradient, where it goes, what it must match
         first = None
-        raw, needs, edges, meta = [], [], [], []
+        raw = []
         for a in args:
             if isinstance(a, TensorCore):
-                if track and a._view_src is not None:
-                    refresh_view(a)  # its base was written in place since: take the new history
                 if first is None:
                     first = a
-                    backend = a.backend
-                elif a.backend is not backend:
+                elif a.backend is not first.backend:
                     _device_mismatch(self, args)
                 data = a.array
                 raw.append(data)
-                if track and a._requires_grad:  # its gradient goes to its producer, or to it if a leaf
-                    needs.append(True)
-                    edges.append((a, 0) if a.grad_fn is None else (a.grad_fn, a._output_nr))
-                    meta.append((data.shape, data.dtype, backend))  # what its gradient must match
-                    continue
+                if track:
+                    if a._view_src is not None:
+                        refresh_view(a)  # its base was written in place since: take the new history
+                    if a._requires_grad:  # its gradient goes to its producer, or to it if a leaf
+                        needs.append(True)
+                        edges.append((a, 0) if a.grad_fn is None else (a.grad_fn, a._output_nr))
+                        meta.append((data.shape, data.dtype, first.backend))
+                        continue
             else:
                 raw.append(a)
-            needs.append(False)
-            edges.append(None)
-            meta.append(None)
+            if track:
+                needs.append(False)
+                edges.append(None)
+                meta.append(None)
         if first is None:
             raise TypeError(f"{type(self).__name__}: expected at least one Tensor argument")
-        self.backend = backend
-        self.xp = backend.xp
-        self.needs_input_grad = tuple(needs)
-        if True in needs:
-            Node.__init__(self)
-            self.next_edges = tuple(edges)
-            self._in_meta = meta
+        self.backend = first.backend
+        self.xp = first.backend.xp
+        if track and True in needs:  # recorded: a node of the graph
+            self.needs_input_grad = tuple(needs)
+            Node.__init__(self, tuple(edges), meta)
+        else:
+            self.needs_input_grad = (False,) * len(args)
         return first, raw
 
     def _wrap_outputs(self, out, first, args, raw):
@@ -180,35 +183,41 @@ class Function(Node):
         record = True in self.needs_input_grad
         tensor_cls = first._result_cls or type(first)
         version = None
-        if self.is_view:  # the output shares the input's memory, and so its version counter
+        is_view = self.is_view
+        if is_view:  # the output shares the input's memory, and so its version counter
             version = first._version
             if len(version) == 1:
                 version.append(True)  # marks memory seen by several tensors (Tensor._records)
         if type(out) is tuple:
-            floats = [record and o.dtype in backend.float_dtypes for o in out]
-            results = tuple(tensor_cls(o, backend, f, self if f else None, i, version)
-                            for i, (o, f) in enumerate(zip(out, floats)))
-            record = True in floats
+            results = []
+            for i, o in enumerate(out):
+                f = record and o.dtype in backend.float_dtypes
+                results.append(tensor_cls(o, backend, f, self if f else None, i, version))
+            results = tuple(results)
+            record = any(r._requires_grad for r in results)
             if record:
                 self._out_meta = [(r.shape, r.dtype) for r in results]
         else:
             record = record and out.dtype in backend.float_dtypes
             results = tensor_cls(out, backend, record, self if record else None, 0, version)
-        if self.is_view:
+        if is_view:
             _remember_base(type(self), first, args[1:], results)
         if record:
             self._tensor_cls = tensor_cls
             self._saved = _resolve(self._to_save, args, raw, out, results) if self._to_save else ()
+            self._to_save = ()
             if (log := recording.get()) is not None:
                 log.append(self)
-        self._to_save = ()
         return results
 
     def run_backward(self, grads):
         """Called by the engine: ``backward`` on the output gradients (zeros for unused outputs), one
         result per input edge."""
         if len(grads) > 1 and any(g is None for g in grads):  # an output nobody used: zero gradient
-            grads = [g if g is not None else self._zero_grad(i) for i, g in enumerate(grads)]
+            grads = list(grads)
+            for i, g in enumerate(grads):
+                if g is None:
+                    grads[i] = self._zero_grad(i)
         out = self.backward(*grads)
         if type(out) is not tuple:
             out = (out,)
@@ -245,21 +254,30 @@ def _remember_base(fn_cls, first, params, results) -> None:
 
 def _resolve(to_save, args, raw, out, results) -> tuple:
     """(kind, value, version) for each saved array: an input tensor, an output, or a constant."""
-    raw_ids = list(map(id, raw))  # saved arrays are matched by identity
+    outs, results = (out, results) if type(out) is tuple else ((out,), (results,))
     saved = []
-    for array in to_save:
-        key = id(array)
-        if key in raw_ids and isinstance(args[raw_ids.index(key)], TensorCore):
-            a = args[raw_ids.index(key)]
-            saved.append((_INPUT, a, a._version[0]))
-        elif array is out:
-            saved.append((_OUTPUT, (out, 0, results._version), results._version[0]))
-        elif type(out) is tuple and any(o is array for o in out):
-            i = next(i for i, o in enumerate(out) if o is array)
-            saved.append((_OUTPUT, (out[i], i, results[i]._version), results[i]._version[0]))
+    for array in to_save:  # saved arrays are matched by identity
+        i = _position(array, raw)
+        if i is not None and isinstance(args[i], TensorCore):
+            saved.append((_INPUT, args[i], args[i]._version[0]))
+            continue
+        i = _position(array, outs)
+        if i is not None:
+            version = results[i]._version
+            saved.append((_OUTPUT, (array, i, version), version[0]))
         else:  # an intermediate array, a Python number, or None
             saved.append((_CONST, array, 0))
     return tuple(saved)
+
+
+def _position(obj, items):
+    """The index of ``obj`` itself (not of an equal object) in ``items``, or None."""
+    i = 0
+    for item in items:
+        if item is obj:
+            return i
+        i += 1
+    return None
 
 
 class Identity(Function):

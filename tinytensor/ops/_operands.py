@@ -86,6 +86,8 @@ def _unbool(value, t: TensorCore):
 
 def floating(t: TensorCore):
     """Integer and bool tensors become the default float dtype for ops like exp, as in PyTorch."""
+    if t.array.dtype in t.backend.float_dtypes:  # the common case, and the cheapest check
+        return t
     return t if t.dtype.is_floating_point else cast(t, default_float())
 
 

@@ -23,6 +23,8 @@ class _Binary(Function):
 
     def reduce(self, ga, gb):
         needs = self.needs_input_grad
+        if self.a_shape == self.b_shape:  # nothing was broadcast: the gradients have the inputs' shapes
+            return ga if needs[0] else None, gb if needs[1] else None
         return (
             sum_to(ga, self.a_shape) if ga is not None and needs[0] else None,
             sum_to(gb, self.b_shape) if gb is not None and needs[1] else None,
