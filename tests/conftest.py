@@ -10,11 +10,24 @@ from pathlib import Path
 
 import pytest
 
+from tinytensor.backends.deferred import checks_at_once
 from tinytensor.testing import register_strict_backend
 
 register_strict_backend()
 
 pytest_plugins = ["tinytensor.testing.pytest_plugin"]
+
+
+@pytest.fixture(autouse=True)
+def _value_checks_at_the_op(request):
+    """The error tests expect a bad index to raise at its op on every device: there value checks run
+    at once (a sync each), except in test_host_sync.py, which tests their deferral to the next sync,
+    and test_docs.py, whose pages show what a user gets."""
+    if request.module.__name__.rpartition(".")[2] in ("test_host_sync", "test_docs"):
+        yield
+        return
+    with checks_at_once():
+        yield
 
 
 def pytest_addoption(parser):

@@ -101,6 +101,7 @@ class Tensor(TensorCore):
         return self.numpy().tolist()
 
     def __dlpack__(self, *args, **kwargs):
+        self.backend.checks.flush()  # the values leave tinytensor: the pending value checks first
         return self.array.__dlpack__(*args, **kwargs)
 
     def __dlpack_device__(self):

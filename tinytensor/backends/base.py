@@ -11,6 +11,7 @@ import numpy as np
 
 from ..device import device as Device
 from ..dtypes import DTYPES, DType
+from .deferred import DeferredChecks, check_range, flushing
 
 
 class Backend:
@@ -35,6 +36,15 @@ class Backend:
             self._from_xp[xp.empty((0,), dtype=xdt).dtype] = dt
         # the array dtypes of floating-point tensors (the ones that can have gradients)
         self.float_dtypes = frozenset(d for d, dt in self._from_xp.items() if dt.is_floating_point)
+        self.checks = DeferredChecks(self)  # value checks waiting for the next host sync (deferred.py)
+
+    def __init_subclass__(cls, **kwargs):
+        """A subclass's own to_host and synchronize raise the pending value checks first, as these
+        do: every way out to the host passes them (backends/deferred.py)."""
+        super().__init_subclass__(**kwargs)
+        for name in ("to_host", "synchronize"):
+            if name in vars(cls):
+                setattr(cls, name, flushing(vars(cls)[name]))
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} device={self.device!r}>"
@@ -70,12 +80,25 @@ class Backend:
         """A backend array on this device from a host NumPy array."""
         return self.xp.asarray(a, **self._place)
 
+    @flushing
     def to_host(self, a) -> np.ndarray:
         """A backend array as a host NumPy array (a copy off the GPU)."""
         return np.asarray(a)
 
+    @flushing
     def synchronize(self) -> None:
         """Wait until the device has finished the work queued on it (nothing to wait for on a CPU)."""
+
+    @property
+    def syncs_on_read(self) -> bool:
+        """Whether reading a value on the host (bool(), int(), to_host) waits for the device: False for
+        NumPy's arrays (host memory), True for others (CuPy's, the strict stand-in's)."""
+        return self.xp is not np
+
+    @property
+    def defers_checks(self) -> bool:
+        """Whether a value check (``check_range``) waits for the next host sync: where reads are syncs."""
+        return self.syncs_on_read
 
     def supports_dlpack(self) -> bool:
         """Whether this backend's arrays go through DLPack (``tt.from_dlpack``, ``__dlpack__``)."""
@@ -387,8 +410,8 @@ class Backend:
         onehot_t = xp.matrix_transpose(self._one_hot(index, n, dt))  # (n, len(index))
         finite = xp.isfinite(g)
         total = onehot_t @ xp.where(finite, g, xp.zeros_like(g))
-        if bool(xp.all(finite)):
-            return total
+        if not xp.isdtype(dt, "real floating") or (not self.syncs_on_read and bool(xp.all(finite))):
+            return total  # (a branch on the values only where reading them is free: no sync)
         nan = onehot_t @ xp.astype(xp.isnan(g), dt) > 0
         pos = onehot_t @ xp.astype(g == xp.inf, dt) > 0
         neg = onehot_t @ xp.astype(g == -xp.inf, dt) > 0
@@ -407,8 +430,14 @@ class Backend:
         raise NotImplementedError(f"einsum is not available on the {self.name!r} backend")
 
     def bounds(self, index):
-        """(min, max) of an integer array as Python ints (used to reject out-of-range indices)."""
+        """(min, max) of an integer array as Python ints (a host read: a sync off the CPU)."""
         return int(self.xp.min(index)), int(self.xp.max(index))
+
+    def check_range(self, values, low: int, high: int, error: type, message):
+        """Raise ``error(message(v))`` for a value v of an integer array outside [low, high): at once on
+        the CPU, at the next host sync where reading a value is one (backends/deferred.py). Returns
+        the values to index with (clipped into range while the check waits)."""
+        return check_range(self, values, low, high, error, message)
 
 
 _SQRT1_2, _INV_SQRT_2PI = 1.0 / math.sqrt(2.0), 1.0 / math.sqrt(2.0 * math.pi)
