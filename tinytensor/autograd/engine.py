@@ -144,11 +144,15 @@ def _walk(roots, root_grads, retain_graph: bool, create_graph: bool, listener) -
                 if g is not None and (getattr(g, "backend", None) is not meta[2] or g.array.shape != meta[0]
                                       or g.array.dtype != meta[1]):
                     g = conform_grad(g, *meta, f"{target.name()}.backward")
-                nxt = edge[0]
-                _deliver(buffers, nxt, edge[1], g, create_graph)
+                nxt, nr = edge
                 key = id(nxt)
+                buf = buffers.get(key)  # add g into nxt's buffer (as _deliver does)
+                if buf is None:
+                    buf = buffers[key] = [None] * _num_outputs(nxt)
+                if g is not None:
+                    buf[nr] = g if buf[nr] is None else _sum(buf[nr], g, create_graph)
                 deps[key] -= 1
-                if not deps[key]:
+                if not deps[key]:  # every gradient for nxt has arrived
                     ready.append(nxt)
             grads = out_grads = g = None  # free this step's gradients before the next step
 

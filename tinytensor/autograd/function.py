@@ -76,8 +76,7 @@ class Function(Node):
                         f"{self.name()}: its output was modified in place before backward; use an "
                         f"out-of-place op"
                     )
-                t = self._tensor_cls(data, self.backend, requires_grad=True, grad_fn=self,
-                                     output_nr=nr, version=counter)
+                t = self._tensor_cls(data, self.backend, True, self, nr, counter)  # requires grad, grad_fn
                 tangents = getattr(self, "_out_fw", None)  # the output's tangents (forward_ad), if any
                 t._fw = None if tangents is None else tangents[nr]
                 out.append(t)

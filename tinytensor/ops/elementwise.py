@@ -14,20 +14,16 @@ from .broadcast import broadcast_shapes, broadcast_to, sum_to
 # ---- binary arithmetic ----------------------------------------------------------------------
 
 class _Binary(Function):
-    """Remembers the input shapes so backward can reduce broadcast gradients with sum_to."""
-
-    def shapes(self, a, b):
-        if True in self.needs_input_grad:  # nothing to remember for an op that is not recorded
-            self.a_shape = getattr(a, "shape", None)
-            self.b_shape = getattr(b, "shape", None)
+    """Reduces broadcast gradients with sum_to, to the input shapes apply noted (in ``_in_meta``)."""
 
     def reduce(self, ga, gb):
-        needs = self.needs_input_grad
-        if self.a_shape == self.b_shape:  # nothing was broadcast: the gradients have the inputs' shapes
-            return ga if needs[0] else None, gb if needs[1] else None
+        """ga and gb summed down to the shapes of a and b; None for an input that needs no gradient."""
+        a, b = self._in_meta  # (shape, dtype, device) of an input that needs a gradient, else None
+        if a is not None and b is not None and a[0] == b[0]:  # nothing was broadcast
+            return ga, gb
         return (
-            sum_to(ga, self.a_shape) if ga is not None and needs[0] else None,
-            sum_to(gb, self.b_shape) if gb is not None and needs[1] else None,
+            sum_to(ga, a[0]) if ga is not None and a is not None else None,
+            sum_to(gb, b[0]) if gb is not None and b is not None else None,
         )
 
     def spread(self, t):
@@ -39,7 +35,6 @@ class _Binary(Function):
 
 class Add(_Binary):
     def forward(self, a, b):
-        self.shapes(a, b)
         return a + b
 
     def backward(self, gy):
@@ -51,7 +46,6 @@ class Add(_Binary):
 
 class Sub(_Binary):
     def forward(self, a, b):
-        self.shapes(a, b)
         return a - b
 
     def backward(self, gy):
@@ -63,7 +57,6 @@ class Sub(_Binary):
 
 class Mul(_Binary):
     def forward(self, a, b):
-        self.shapes(a, b)
         needs = self.needs_input_grad  # keep only what the needed gradients use
         self.save_for_backward(a if needs[1] else None, b if needs[0] else None)
         return a * b
@@ -82,7 +75,6 @@ class Mul(_Binary):
 
 class Div(_Binary):
     def forward(self, a, b):
-        self.shapes(a, b)
         needs = self.needs_input_grad
         self.save_for_backward(a if needs[1] else None, b if needs[0] or needs[1] else None)
         return a / b
@@ -101,7 +93,6 @@ class Div(_Binary):
 
 class Pow(_Binary):
     def forward(self, a, b):
-        self.shapes(a, b)
         y = _int_pow(self.xp, a, b) if self._int_exponent(b) else a**b
         self.save_for_backward(a, b, y)
         return y
@@ -156,7 +147,6 @@ def _int_pow(xp, a, b):
 
 class Maximum(_Binary):
     def forward(self, a, b):
-        self.shapes(a, b)
         self.save_for_backward(a, b)
         return self.xp.maximum(a, b)
 
@@ -171,7 +161,6 @@ class Maximum(_Binary):
 
 class Minimum(_Binary):
     def forward(self, a, b):
-        self.shapes(a, b)
         self.save_for_backward(a, b)
         return self.xp.minimum(a, b)
 
