@@ -160,7 +160,7 @@ def _walk(roots, root_grads, retain_graph: bool, create_graph: bool, listener) -
 def _count_dependencies(roots) -> dict:
     """For every node and leaf reachable from the roots: how many edges point at it."""
     deps: dict[int, int] = {}
-    stack = [t for t in {id(t): t for t, _ in roots}.values() if isinstance(t, Node)]  # a node once
+    stack = deque(t for t in {id(t): t for t, _ in roots}.values() if isinstance(t, Node))  # a node once
     walked = {id(t) for t in stack}  # the roots' nodes; every other node is walked when first counted
     while stack:
         for edge in stack.pop().next_edges:

@@ -135,7 +135,7 @@ class Function(Node):
 
     def _collect_inputs(self, args):
         """The inputs' arrays for forward; with any input that requires grad, the graph edges."""
-        track = self.differentiable and _grad_enabled.get()  # may this call be recorded at all?
+        track = _grad_enabled.get() and self.differentiable  # may this call be recorded at all?
         if track:
             needs, edges, meta = [], [], []  # per input: needs a gradient, where it goes, what it must match
         first = None
