@@ -117,6 +117,9 @@ def _walk(roots, root_grads, retain_graph: bool, create_graph: bool, listener) -
         if _deliver(buffers, target, nr, g, create_graph) and deps.get(id(target), 0) == 0:
             ready.append(target)
 
+    # (id, output_nr) of the buffered gradients that are sums this walk made: arrays of their own, so the
+    # next gradients for them are added in place (as PyTorch's InputBuffer does), without a new array
+    sums = set()
     every_node = listener.every_node  # else only nodes with hooks or retain_grad() are shown to it
     with set_grad_enabled(create_graph):
         while ready:
@@ -150,7 +153,14 @@ def _walk(roots, root_grads, retain_graph: bool, create_graph: bool, listener) -
                 if buf is None:
                     buf = buffers[key] = [None] * _num_outputs(nxt)
                 if g is not None:
-                    buf[nr] = g if buf[nr] is None else _sum(buf[nr], g, create_graph)
+                    if buf[nr] is None:
+                        buf[nr] = g
+                    elif (key, nr) in sums:  # a sum made here, which nothing else holds: add in place
+                        buf[nr].array += g.array
+                    else:
+                        buf[nr] = _sum(buf[nr], g, create_graph)
+                        if not create_graph:  # (a recorded sum is a node's output: never written to)
+                            sums.add((key, nr))
                 deps[key] -= 1
                 if not deps[key]:  # every gradient for nxt has arrived
                     ready.append(nxt)
