@@ -149,7 +149,7 @@ def _walk(roots, root_grads, retain_graph: bool, create_graph: bool, listener) -
                     g = conform_grad(g, *meta, f"{target.name()}.backward")
                 nxt, nr = edge
                 key = id(nxt)
-                buf = buffers.get(key)  # add g into nxt's buffer (as _deliver does)
+                buf = buffers.get(key)  # add g into nxt's buffer (the roots' go in by _deliver)
                 if buf is None:
                     buf = buffers[key] = [None] * _num_outputs(nxt)
                 if g is not None:
