@@ -218,8 +218,9 @@ def main(argv=None):
     p.add_argument("--example", default="31415926535", help="the digit string whose attention is drawn")
     p.add_argument("--held-out", type=int, default=500, help="sequences for the anti-diagonal score")
     p.add_argument("--resume", action="store_true", help="continue training the checkpoint first")
-    p.add_argument("--threads", type=int, default=None,
-                   help="CPU threads (tt.set_num_threads); default: OMP_NUM_THREADS, else every core")
+    p.add_argument("--threads", type=int, default=1,
+                   help="CPU threads (tt.set_num_threads); 1 by default: on 2 cores this small model "
+                        "trained faster on one (benchmarks/bench_examples.py)")
     g = p.add_argument_group("the reversal model (must match the checkpoint; used to train it if missing)")
     g.add_argument("--train-steps", type=int, default=1500)
     g.add_argument("--batch-size", type=int, default=128)
@@ -230,8 +231,7 @@ def main(argv=None):
     g.add_argument("--dim-feedforward", type=int, default=256)
     g.add_argument("--warmup", type=int, default=400)
     args = p.parse_args(argv)
-    if args.threads is not None:
-        tt.set_num_threads(args.threads)
+    tt.set_num_threads(args.threads)
 
     ckpt = Path(args.checkpoint)
     if args.resume or not ckpt.exists():

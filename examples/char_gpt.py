@@ -165,13 +165,13 @@ def main(argv=None):
     p.add_argument("--checkpoint", default="checkpoints/char_gpt.safetensors")
     p.add_argument("--save-every", type=int, default=100)
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint")
-    p.add_argument("--threads", type=int, default=None,
-                   help="CPU threads (tt.set_num_threads); default: OMP_NUM_THREADS, else every core")
+    p.add_argument("--threads", type=int, default=1,
+                   help="CPU threads (tt.set_num_threads); 1 by default: on 2 cores this small model "
+                        "trained faster on one (benchmarks/bench_examples.py)")
     p.add_argument("--distributed", action="store_true",
                    help="data-parallel over the processes of an MPI job (mpiexec -n N ...)")
     args = p.parse_args(argv)
-    if args.threads is not None:
-        tt.set_num_threads(args.threads)
+    tt.set_num_threads(args.threads)
     rank, world = 0, 1
     if args.distributed:
         dist.init_process_group("mpi")

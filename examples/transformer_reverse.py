@@ -105,8 +105,9 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None,
-                   help="CPU threads (tt.set_num_threads); default: OMP_NUM_THREADS, else every core")
+    p.add_argument("--threads", type=int, default=1,
+                   help="CPU threads (tt.set_num_threads); 1 by default: on 2 cores this small model "
+                        "trained faster on one (benchmarks/bench_examples.py)")
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--max-len", type=int, default=12, help="longest digit string")
@@ -121,8 +122,7 @@ def main(argv=None):
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint")
     args = p.parse_args(argv)
 
-    if args.threads is not None:
-        tt.set_num_threads(args.threads)
+    tt.set_num_threads(args.threads)
     tt.manual_seed(args.seed)
     data_rng = np.random.default_rng(args.seed)
     test_rng = np.random.default_rng(10_000 + args.seed)  # a separate stream: held out from training

@@ -87,11 +87,11 @@ def main(argv=None):
     p.add_argument("--eval-every", type=int, default=5, help="show test accuracy every N epochs")
     p.add_argument("--checkpoint", default="checkpoints/vit_digits.safetensors")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint")
-    p.add_argument("--threads", type=int, default=None,
-                   help="CPU threads (tt.set_num_threads); default: OMP_NUM_THREADS, else every core")
+    p.add_argument("--threads", type=int, default=1,
+                   help="CPU threads (tt.set_num_threads); 1 by default: on 2 cores this small model "
+                        "trained faster on one (benchmarks/bench_examples.py)")
     args = p.parse_args(argv)
-    if args.threads is not None:
-        tt.set_num_threads(args.threads)
+    tt.set_num_threads(args.threads)
 
     tt.manual_seed(args.seed)
     x_tr, y_tr, x_te, y_te = load_digits_split()
