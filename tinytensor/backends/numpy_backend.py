@@ -111,34 +111,16 @@ class NumpyBackend(Backend):
 
     # ---- fused kernels, row-parallel (backends/parallel.py): the plain kernel on each block of rows
     def softmax(self, x, axis):
-        if axis != x.ndim - 1:
-            return _softmax(x, axis)
-        out, x2, o2 = _rows_out(x)
-        for_rows(len(x2), x.size, lambda r: _softmax(x2[r], -1, out=o2[r]))
-        return out
+        return _on_rows(_softmax, x, axis)
 
     def softmax_grad(self, y, gy, axis):
-        if axis != y.ndim - 1:
-            return _softmax_grad(y, gy, axis)
-        out, y2, o2 = _rows_out(y)
-        g2 = _like(gy, y)
-        for_rows(len(y2), y.size, lambda r: _softmax_grad(y2[r], g2[r], -1, out=o2[r]))
-        return out
+        return _on_rows(_softmax_grad, y, axis, gy)
 
     def log_softmax(self, x, axis):
-        if axis != x.ndim - 1:
-            return _log_softmax(x, axis)
-        out, x2, o2 = _rows_out(x)
-        for_rows(len(x2), x.size, lambda r: _log_softmax(x2[r], -1, out=o2[r]))
-        return out
+        return _on_rows(_log_softmax, x, axis)
 
     def log_softmax_grad(self, y, gy, axis):
-        if axis != y.ndim - 1:
-            return _log_softmax_grad(y, gy, axis)
-        out, y2, o2 = _rows_out(y)
-        g2 = _like(gy, y)
-        for_rows(len(y2), y.size, lambda r: _log_softmax_grad(y2[r], g2[r], -1, out=o2[r]))
-        return out
+        return _on_rows(_log_softmax_grad, y, axis, gy)
 
     def masked_softmax(self, s):
         if not s.size:
@@ -233,6 +215,17 @@ class NumpyBackend(Backend):
 
 
 # ---- the plain NumPy kernels the row-parallel ones run on each block (out=: write there) ------------
+
+def _on_rows(kernel, x, axis, *others):
+    """``kernel(x, *others, axis)`` along the last axis row-parallel (others broadcast to x's shape),
+    along another axis the plain way."""
+    if axis != x.ndim - 1:
+        return kernel(x, *others, axis)
+    out, x2, o2 = _rows_out(x)
+    rows = [_like(a, x) for a in others]
+    for_rows(len(x2), x.size, lambda r: kernel(x2[r], *(a[r] for a in rows), -1, out=o2[r]))
+    return out
+
 
 def _rows_out(x):
     """A fresh C-ordered output of x's shape, and x and it seen as rows (M, K) over the last axis."""
