@@ -102,20 +102,14 @@ def reverse_step(impl: str):
     opt = optim.Adam(model.parameters(), lr=1.0, betas=(0.9, 0.98), eps=1e-9)
     sched = LambdaLR(opt, ex.noam_with_cooldown(c["d_model"], c["warmup"], 10**6))
 
-    def step():
+    def loss():
         src, tgt_in, tgt_out = (make(a) for a in ex.make_batch(rng, c["batch"], c["max_len"]))
         logits = model(src, tgt_in)  # (B, T, VOCAB)
-        loss = F.cross_entropy(logits.reshape(-1, ex.VOCAB), tgt_out.reshape(-1), ignore_index=ex.PAD,
+        return F.cross_entropy(logits.reshape(-1, ex.VOCAB), tgt_out.reshape(-1), ignore_index=ex.PAD,
                                label_smoothing=0.1)
-        opt.zero_grad()
-        loss.backward()
-        clip(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        return loss
 
     del lib
-    return step
+    return training_step(loss, model, opt, sched, clip)
 
 
 def char_gpt_step(impl: str):
@@ -148,10 +142,19 @@ def char_gpt_step(impl: str):
     opt = optim.AdamW(model.parameters(), lr=c["lr"], betas=(0.9, 0.99), weight_decay=c["weight_decay"])
     sched = LambdaLR(opt, ex.warmup_cosine(50, 10**6))
 
-    def step():
+    def loss():
         x, y = (make(a) for a in ex.random_windows(rng, text, c["batch"], c["block"]))
         logits = model(x)  # (B, T, V)
-        loss = F.cross_entropy(logits.reshape(-1, c["vocab"]), y.reshape(-1))
+        return F.cross_entropy(logits.reshape(-1, c["vocab"]), y.reshape(-1))
+
+    return training_step(loss, model, opt, sched, clip)
+
+
+def training_step(loss_of_a_batch, model, opt, sched, clip):
+    """The examples' step around a batch's loss: backward, clip the gradient norm to 1, optimizer and
+    schedule step; returns the loss."""
+    def step():
+        loss = loss_of_a_batch()
         opt.zero_grad()
         loss.backward()
         clip(model.parameters(), 1.0)
