@@ -6,7 +6,9 @@ file's configure_optimizers where it has one), generated tokens (greedy / top_k=
 depend on the random stream), the annotated transformer's label smoothing and Noam schedule, and micrograd's
 tests with tinytensor in torch's place.
 
-The stored files are not committed (tests/ported/README.md): where one is absent its tests skip.
+The stored files are not committed (tests/ported/README.md): where one is absent, it is fetched from PyPI if
+it is published there (vit-pytorch's, micrograd's), else its tests skip; a failed download skips too, or
+fails with TINYTENSOR_REQUIRE_PORTED=1 (CI).
 TT_PORTED_REPORT=<file> writes every compared quantity's max |torch - tinytensor| to that file as JSON.
 """
 from __future__ import annotations
@@ -18,7 +20,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 from _torch import require_torch
-from ported.harness import FILES, LIBS, compare_named, copy_state, gradients, load, max_abs_diff, parameters
+from ported.harness import (
+    FILES,
+    LIBS,
+    FetchError,
+    Stored,
+    compare_named,
+    copy_state,
+    gradients,
+    load,
+    max_abs_diff,
+    parameters,
+)
 
 import tinytensor as tt
 
@@ -99,11 +112,24 @@ def pair(make, dtype: str):
     return tm.to(getattr(torch, dtype)), ttm.to(getattr(tt, dtype))
 
 
-def stored(key: str, **kw) -> dict:
-    """{lib: the stored file loaded for lib}, or a skip where the file is not stored."""
-    s = FILES[key]
+def _ensure(s: Stored) -> None:
+    """The stored file is there (fetched from PyPI if need be), or the test skips; with
+    TINYTENSOR_REQUIRE_PORTED=1 a failed download fails it."""
+    try:
+        s.ensure()
+    except FetchError as e:
+        if os.environ.get("TINYTENSOR_REQUIRE_PORTED") == "1":
+            pytest.fail(f"{s.file} could not be fetched from PyPI: {e}")
+        pytest.skip(f"{s.file} is not stored and could not be fetched from PyPI: {e}")
     if not s.available():
         pytest.skip(f"{s.file} is not stored (tests/ported/README.md says where it comes from)")
+
+
+def stored(key: str, **kw) -> dict:
+    """{lib: the stored file loaded for lib}, or a skip where a file it needs is not stored."""
+    s = FILES[key]
+    for needed in (s, *kw.get("modules", {}).values()):
+        _ensure(needed)
     return {lib: load(s, lib, **kw) for lib in LIBS}
 
 

@@ -18,15 +18,22 @@ the real package, which the rule cannot express: the rewriter refuses it rather 
 executes the same file unmodified. Line numbers are kept, so a traceback points at the stored file's own
 line. The stored files live under tests/ported/<folder>/ at their repository paths, byte for byte as
 published (``Stored.check`` compares their SHA-256); they are not committed (tests/ported/README.md).
+Those also published byte-identical in an archive on PyPI are fetched from it where absent
+(``Stored.ensure``).
 """
 from __future__ import annotations
 
 import ast
 import contextlib
 import hashlib
+import os
 import re
+import subprocess
 import sys
+import tarfile
+import tempfile
 import types
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +45,71 @@ LIBS = ("torch", "tinytensor")
 
 # ---- the stored files ---------------------------------------------------------------------------
 
+class FetchError(RuntimeError):
+    """pip could not download an archive (no network, no such release, timeout): pip's message."""
+
+
+@dataclass(frozen=True)
+class Archive:
+    """A release's archive on PyPI that holds stored files byte for byte."""
+
+    name: str
+    version: str
+    kind: str  # "wheel" or "sdist"
+    sha256: str  # the archive's own
+    licence: str | None = None  # the member that is the repository's LICENSE, where the archive ships one
+
+    def download(self, into: str, timeout: float = 300) -> Path:
+        """``pip download`` of exactly this archive into the folder ``into``; its path, after checking
+        its SHA-256. FetchError where pip fails, ValueError where the archive is not the recorded one."""
+        only = "--only-binary" if self.kind == "wheel" else "--no-binary"
+        cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", only, ":all:",
+               f"{self.name}=={self.version}", "-d", into]
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise FetchError(f"`{' '.join(cmd[1:])}` took over {timeout:.0f} s") from None
+        if done.returncode:
+            raise FetchError(f"`{' '.join(cmd[1:])}` failed: {done.stderr.strip()[-2000:]}")
+        (archive,) = Path(into).iterdir()
+        digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+        if digest != self.sha256:
+            raise ValueError(f"{archive.name} from PyPI has sha256 {digest[:12]}…, expected "
+                             f"{self.sha256[:12]}…: not the archive the stored files were checked against")
+        return archive
+
+
+def _member(archive: Path, member: str) -> bytes:
+    if archive.suffix == ".whl":
+        with zipfile.ZipFile(archive) as z:
+            return z.read(member)
+    with tarfile.open(archive) as t:
+        return t.extractfile(member).read()
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """``path`` holds ``data`` or is as it was: written to a temporary file beside it, then renamed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def fetch_from_pypi(archive: Archive, files: dict[str, Path], timeout: float = 300) -> None:
+    """Download ``archive``, check its SHA-256 and write each of its members ``files`` names (member ->
+    path) to its path; nothing is written unless the archive is the recorded one."""
+    with tempfile.TemporaryDirectory() as tmp:
+        downloaded = archive.download(tmp, timeout)
+        data = {path: _member(downloaded, member) for member, path in files.items()}
+    for path, content in data.items():
+        _write_atomically(path, content)
+
+
 @dataclass(frozen=True)
 class Stored:
     """A third-party file kept verbatim at tests/ported/<folder>/<path> (``path``: its repository path)."""
@@ -47,6 +119,8 @@ class Stored:
     repo: str
     commit: str  # the repository's HEAD when the file was taken
     sha256: str
+    archive: Archive | None = None  # where PyPI publishes the same bytes, as the archive's ``member``
+    member: str | None = None
 
     @property
     def file(self) -> Path:
@@ -54,6 +128,20 @@ class Stored:
 
     def available(self) -> bool:
         return self.file.is_file()
+
+    def ensure(self) -> None:
+        """Fetch the file from its PyPI archive where it is absent, with the archive's other stored files
+        and its licence (as <folder>/LICENSE) where those are absent too; then check it. Nothing to do
+        where the file is there or has no PyPI source. FetchError / ValueError: see Archive.download."""
+        if self.available() or self.archive is None:
+            return
+        same = [s for s in FILES.values() if s.archive == self.archive and not s.available()]
+        files = {s.member: s.file for s in [self, *same]}
+        licence = HERE / self.folder / "LICENSE"
+        if self.archive.licence and not licence.exists():
+            files[self.archive.licence] = licence
+        fetch_from_pypi(self.archive, files)
+        self.check()
 
     def check(self) -> str:
         """The file's text, after checking that it is the published one."""
@@ -65,6 +153,12 @@ class Stored:
                              "files are kept verbatim; fetch it again instead of editing it")
         return data.decode()
 
+
+VIT_WHEEL = Archive("vit-pytorch", "1.26.14", "wheel",
+                    "419f16be5718c6e50073caaefbbef05797b518708fd4e8467818655fa658ce68",
+                    licence="vit_pytorch-1.26.14.dist-info/licenses/LICENSE")
+MICROGRAD_SDIST = Archive("micrograd", "0.1.0", "sdist",  # the wheel lacks test/; no licence file in it
+                          "81797b796bef809fb1ac3fd83a7e01e007aecb8d056fba07c0e24931e043845d")
 
 FILES = {
     "nanogpt": Stored("nanogpt", "model.py", "karpathy/nanoGPT",
@@ -81,13 +175,16 @@ FILES = {
                         "9562df56fc29a172dd9284e0d2ba68443b25e8733981fedf854d1f36cbc2e74b"),
     "vit": Stored("vit_pytorch", "vit_pytorch/vit.py", "lucidrains/vit-pytorch",
                   "69d24fe9e3024c0d4b02761123b8583a24ebed1e",
-                  "60c502dc805bffa20ef03ecf22537491576b08d8082fd542b624af1f945ba578"),
+                  "60c502dc805bffa20ef03ecf22537491576b08d8082fd542b624af1f945ba578",
+                  VIT_WHEEL, "vit_pytorch/vit.py"),
     "micrograd.test": Stored("micrograd", "test/test_engine.py", "karpathy/micrograd",
                              "c911406e5ace8742e5841a7e0df113ecb5d54685",
-                             "27142177f5badd0f3aa0ae1a78ae91b0017cd08d9e44a3e0f774142c0f53d531"),
+                             "27142177f5badd0f3aa0ae1a78ae91b0017cd08d9e44a3e0f774142c0f53d531",
+                             MICROGRAD_SDIST, "micrograd-0.1.0/test/test_engine.py"),
     "micrograd.engine": Stored("micrograd", "micrograd/engine.py", "karpathy/micrograd",
                                "c911406e5ace8742e5841a7e0df113ecb5d54685",
-                               "95f19fa3734458d868e067d770f0773027763a2f654900bfbc1df8c5413acf84"),
+                               "95f19fa3734458d868e067d770f0773027763a2f654900bfbc1df8c5413acf84",
+                               MICROGRAD_SDIST, "micrograd-0.1.0/micrograd/engine.py"),
 }
 
 
