@@ -3,8 +3,9 @@
 # in under 8 minutes (the sum of the parts' time limits is 475 s):
 #
 #   env                  versions, the GPU, whether tinytensor and torch both see it
-#   tests                the test suite's tests on the cuda device: TINYTENSOR_TEST_DEVICES=cpu,cuda and
-#                        -k cuda (every test that takes a `device`, run on cuda; TEST_ARGS overrides)
+#   tests                the whole test suite on the cuda device: TINYTENSOR_TEST_DEVICES=cuda, so every
+#                        test that takes a `device` runs on cuda, and the rest as everywhere (TEST_ARGS
+#                        overrides `tests`)
 #   transformer_reverse  the flagship example (README), 300 steps on cuda
 #   char_gpt             examples/char_gpt.py, 300 steps on cuda
 #   bench_core           benchmarks/bench_core.py --device cuda (tinytensor on CuPy against torch CUDA):
@@ -25,7 +26,7 @@
 # Each part's output goes to $LOG_DIR/<part>.log (default: a new folder under /tmp), with the examples'
 # checkpoints, the benchmarks' JSON files (and, in the dry run, their plots) and summary.txt.
 # Environment: PYTHON (default python), LOG_DIR, TEST_ARGS, TEST_WORKERS (pytest-xdist processes where
-# it is installed, default 4), CORE_CASES, NN_CASES, and the limits in seconds: TESTS_LIMIT (240),
+# it is installed, default 8), CORE_CASES, NN_CASES, and the limits in seconds: TESTS_LIMIT (240),
 # EXAMPLE_LIMIT (45 each), CORE_LIMIT (50), NN_LIMIT (80); env has 15.
 set -u
 cd "$(dirname "$0")/.." || exit 2
@@ -57,16 +58,16 @@ if [ "$DRY" = 1 ]; then
     NN_ARGS=(--tiny --repeat 1 --warmup 1 --rounds 1 --threads 1,2 --cases gpt --plot "$LOG_DIR/bench_nn.png")
 else
     DEVICE=cuda
-    TEST_DEVICES=cpu,cuda
-    TEST_ARGS=${TEST_ARGS:-tests -k cuda}
+    TEST_DEVICES=cuda
+    TEST_ARGS=${TEST_ARGS:-tests}
     REVERSE_ARGS=(--steps 300 --warmup 100 --test-size 200)
     GPT_ARGS=(--steps 300 --eval-windows 64)
     CORE_ARGS=(--repeat 5 --warmup 2 --cases "${CORE_CASES:-attention,attention-causal,chain}")
     NN_ARGS=(--repeat 5 --warmup 2 --rounds 1 --cases "${NN_CASES:-encoder,gpt,vit}")
 fi
 PYTEST_EXTRA=(--maxfail=10 --durations=10 -p no:cacheprovider)
-if "$PY" -c "import xdist" 2>/dev/null; then  # pytest-xdist, where installed: 4 processes share the GPU
-    PYTEST_EXTRA+=(-n "${TEST_WORKERS:-4}")
+if "$PY" -c "import xdist" 2>/dev/null; then  # pytest-xdist, where installed: 8 processes share the GPU
+    PYTEST_EXTRA+=(-n "${TEST_WORKERS:-8}")
 fi
 
 ENV_CHECK='

@@ -64,10 +64,16 @@ def test_getitem_samples_cover_every_index_kind():
     assert {"int", "slice", "NoneType", "ellipsis", "int_array", "repeated", "bool_mask"} <= kinds
 
 
-def test_available_devices_lists_cpu_and_strict():
+def test_available_devices_lists_cpu_and_strict(monkeypatch):
+    monkeypatch.delenv("TINYTENSOR_TEST_DEVICES", raising=False)  # gpu_check.sh sets it
     devices = available_devices()
     assert devices[0] == "cpu"
     assert "strict" in devices  # array_api_strict is a test dependency
+
+
+def test_available_devices_can_be_forced(monkeypatch):
+    monkeypatch.setenv("TINYTENSOR_TEST_DEVICES", " cuda, cpu ,")
+    assert available_devices() == ["cuda", "cpu"]
 
 
 # ---- the harness catches wrong ops ---------------------------------------------------------
