@@ -94,6 +94,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp's file is the owner's only
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
