@@ -25,10 +25,16 @@ def propagate(fn, args: tuple, results) -> None:
     levels = propagating.get()
     outs = results if type(results) is tuple else (results,)
     for level in levels:
-        tangents = tuple(a._fw.get(level) if getattr(a, "_fw", None) else None for a in args)
-        if not fn.creates_tangent and all(t is None for t in tangents):
-            continue
-        token = propagating.set(tuple(lv for lv in levels if lv != level))
+        tangents, found = [], fn.creates_tangent
+        for a in args:
+            fw = getattr(a, "_fw", None)
+            t = fw.get(level) if fw else None
+            tangents.append(t)
+            found = found or t is not None
+        if not found:
+            continue  # no input has a tangent at this level
+        # the rule runs with its own level off; with one level open (the common case) none is left
+        token = propagating.set(() if len(levels) == 1 else tuple(lv for lv in levels if lv != level))
         fn.primals, fn.result, fn.level = args, results, level
         try:
             out = fn.jvp(*tangents)
@@ -39,15 +45,19 @@ def propagate(fn, args: tuple, results) -> None:
         if len(out) != len(outs):
             raise RuntimeError(f"{fn.name()}.jvp returned {len(out)} tangents for {len(outs)} outputs")
         for r, t in zip(outs, out):
-            if t is None or not r.dtype.is_floating_point:
+            if t is None:
                 continue
-            if tuple(t.shape) != tuple(r.shape):
+            dtype = r.dtype
+            if not dtype.is_floating_point:
+                continue
+            if t.shape != r.shape:
                 raise RuntimeError(f"{fn.name()}.jvp returned a tangent of shape {tuple(t.shape)} for an "
                                    f"output of shape {tuple(r.shape)}")
-            if t.dtype is not r.dtype:
-                t = t.to(dtype=r.dtype)
+            if t.dtype is not dtype:
+                t = t.to(dtype=dtype)
             r._fw = {**r._fw, level: t} if r._fw else {level: t}
-    if getattr(fn, "_saved", None) and any(r._fw for r in outs):
+    # (``_saved`` is set only on a recorded node: the needs_input_grad test skips a failing getattr)
+    if True in fn.needs_input_grad and getattr(fn, "_saved", None) and any(r._fw for r in outs):
         # backward rebuilds the outputs it saved: with their tangents (for forward-over-reverse)
         fn._out_fw = [r._fw for r in outs]
 

@@ -97,13 +97,23 @@ def _create_graph(entries, grads) -> bool:
 def _finish(tree, inputs):
     """Results of an outermost transform, cut from the graph recorded for them, unless something
     outside may still differentiate them (an enclosing transform, or inputs that require grad)."""
-    if _depth.get() or dual.open_levels.get() or active.get():
-        return tree
-    if any(isinstance(x, TensorCore) and x.requires_grad for x in _pytree.flatten(inputs)[0]):
+    if not _outermost(_pytree.flatten(inputs)[0]):
         return tree
     leaves, spec = _pytree.flatten(tree)
-    return _pytree.unflatten([t.detach() if isinstance(t, TensorCore) and t.grad_fn is not None else t
-                              for t in leaves], spec)
+    return _pytree.unflatten(_cut(leaves), spec)
+
+
+def _outermost(input_leaves) -> bool:
+    """Whether nothing outside may differentiate the results: no enclosing transform, dual level or
+    vmap, and no input that requires grad."""
+    if _depth.get() or dual.open_levels.get() or active.get():
+        return False
+    return not any(isinstance(x, TensorCore) and x.requires_grad for x in input_leaves)
+
+
+def _cut(leaves: list) -> list:
+    """The leaves cut from the graph recorded for them (detached)."""
+    return [t.detach() if isinstance(t, TensorCore) and t.grad_fn is not None else t for t in leaves]
 
 
 def _zeros(t):
@@ -247,8 +257,9 @@ def jvp(func, primals, tangents, *, has_aux: bool = False):
         forward_ad.check_tangent("jvp", p, t, f"primal {k}", f"tangent {k}")
         if not p.dtype.is_floating_point:
             raise TypeError(f"jvp: primal {k} is {p.dtype.name}; only floating-point tensors have tangents")
-    with _nested(), forward_ad.dual_level():
-        duals = [forward_ad.make_dual(p, t) for p, t in zip(p_leaves, t_leaves)]
+    with _nested(), forward_ad.dual_level() as level:
+        # checked above, and the level is new: make_dual's and unpack_dual's checks would only repeat
+        duals = [forward_ad.MakeDual.apply(p, t, level) for p, t in zip(p_leaves, t_leaves)]
         out = func(*_pytree.unflatten(duals, p_spec))
         aux = None
         if has_aux:
@@ -261,11 +272,16 @@ def jvp(func, primals, tangents, *, has_aux: bool = False):
             if not isinstance(o, TensorCore):
                 raise TypeError(f"jvp: the function returned a {type(o).__name__} (output {k}); it must "
                                 f"return tensors")
-            value, tangent = forward_ad.unpack_dual(o)
-            values.append(value)
-            jvps.append(_zeros(value) if tangent is None else tangent)
+            tangent = forward_ad.tangent_of(o, level)
+            if tangent is None:
+                values.append(o)
+                jvps.append(_zeros(o))
+            else:
+                values.append(forward_ad.DropTangent.apply(o, level))
+                jvps.append(tangent)
+    if _outermost(p_leaves + t_leaves):
+        values, jvps = _cut(values), _cut(jvps)
     result = (_pytree.unflatten(values, o_spec), _pytree.unflatten(jvps, o_spec))
-    result = _finish(result, (primals, tangents))
     return result + (aux,) if has_aux else result
 
 

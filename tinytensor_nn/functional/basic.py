@@ -75,12 +75,11 @@ class LinearFn(Function):
         return gx, gw, gb
 
     def jvp(self, tx, tw, tb):
-        x, w, b = self.primals  # dy = dx Wᵀ + x dWᵀ + db
-        terms = [None if tx is None else LinearFn.apply(tx, w, tb),
-                 None if tw is None else LinearFn.apply(x, tw, None)]
-        if tx is None and tb is not None:
-            terms.append(tb.expand(*self.result.shape))
-        return add_tangents(*terms)
+        x, w, _ = self.primals  # dy = dx Wᵀ + x dWᵀ + db: the first product adds db in place
+        if tx is None and tw is None:
+            return tb.expand(*self.result.shape)
+        return add_tangents(None if tx is None else LinearFn.apply(tx, w, tb),
+                            None if tw is None else LinearFn.apply(x, tw, tb if tx is None else None))
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
