@@ -92,9 +92,14 @@ def synchronizer(impl: str, device: str):
     return tinytensor.cuda.synchronize
 
 
-def time_it(fn, warmup: int = 3, repeat: int = 10, sync=no_sync) -> dict:
-    """Seconds per call of ``fn()``: median and min of ``repeat`` calls after ``warmup`` calls; ``sync()``
-    runs before each reading of the clock."""
+def time_it(fn, warmup: int = 3, repeat: int = 10, sync=no_sync, number: int = 1) -> dict:
+    """Seconds per call of ``fn()``: median and min of ``repeat`` samples after ``warmup`` calls; ``sync()``
+    runs before each reading of the clock.
+
+    Each sample times ``number`` calls in a row and is divided by ``number``. The garbage collector runs
+    before each sample, so with ``number=1`` every call is timed cold (its allocations fresh); a call
+    of ~0.1 ms is better timed warm, as timeit does, with ``number`` well above 1.
+    """
     for _ in range(warmup):
         fn()
     sync()
@@ -102,9 +107,10 @@ def time_it(fn, warmup: int = 3, repeat: int = 10, sync=no_sync) -> dict:
     for _ in range(repeat):
         gc.collect()
         t0 = time.perf_counter()
-        fn()
+        for _ in range(number):
+            fn()
         sync()
-        times.append(time.perf_counter() - t0)
+        times.append((time.perf_counter() - t0) / number)
     return {"median": statistics.median(times), "min": min(times), "repeat": repeat}
 
 
