@@ -181,3 +181,22 @@ def test_empty_arrays(threads, shape):
     _close(FAST.masked_softmax(x), REF.masked_softmax(x), np.float32)
     _close(FAST.normal_cdf(x), REF.normal_cdf(x), np.float32)
     _close(FAST.gelu_grad(x, x, x), REF.gelu_grad(x, x, x), np.float32)
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=shapes, dtype=dtypes, seed=st.integers(0, 2**16), strided=st.booleans())
+def test_rotary(shape, dtype, seed, strided):
+    """The complex-number kernel (a pair as x_2i + i·x_2i+1) against the pairwise formula, on views
+    whose rows are strided (attention's heads) and with inf and NaN features."""
+    *lead, T, half = shape if len(shape) >= 2 else (1, *shape)
+    x = _data((*lead, T, 2 * half), dtype, seed)
+    x.flat[:: 7] = np.inf
+    x.flat[3:: 11] = np.nan
+    if strided and x.ndim >= 2:
+        x = np.swapaxes(np.ascontiguousarray(np.swapaxes(x, 0, -2)), 0, -2)  # last axis still contiguous
+    cos, sin = np.cos(_data((T, half), dtype, seed + 1)), np.sin(_data((T, half), dtype, seed + 1))
+    got, want = FAST.rotary(x, cos, sin), REF.rotary(x, cos, sin)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    finite = np.isfinite(want)
+    np.testing.assert_array_equal(got[~finite], want[~finite])
+    _close(np.where(finite, got, 0), np.where(finite, want, 0), dtype)

@@ -20,6 +20,9 @@ from __future__ import annotations
 
 import tinytensor as tt
 from tinytensor import Tensor
+from tinytensor.autograd import Function
+from tinytensor.autograd.dual import add as add_tangents
+from tinytensor.ops import sum_to
 
 from .layers import Dropout
 from .module import Module, Parameter
@@ -158,13 +161,46 @@ class RotaryEmbedding(Module):
         _check_length(type(self).__name__, T, offset, self.max_len)
         cos = self.cos[offset : offset + T].to(dtype=x.dtype)  # (T, D/2)
         sin = self.sin[offset : offset + T].to(dtype=x.dtype)  # (T, D/2)
-        pairs = x.reshape(*lead, T, D // 2, 2)  # (..., T, D/2, 2)
-        x1, x2 = pairs[..., 0], pairs[..., 1]  # (..., T, D/2) each
-        rotated = tt.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)  # (..., T, D/2, 2)
-        return rotated.reshape(*lead, T, D)
+        return Rotate.apply(x, cos, sin)  # (..., T, D)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, max_len={self.max_len}, base={self.base}"
+
+
+class Rotate(Function):
+    """Feature pairs turned by angles: (x_2i, x_2i+1) -> (x_2i c - x_2i+1 s, x_2i s + x_2i+1 c) for x
+    (..., D) and c, s = cos, sin (..., D/2), broadcast (the backend's ``rotary`` kernel).
+
+    y is linear in x and in (c, s) together, so each derivative is a rotation again:
+        ∂L/∂x = the gradient turned back, Rotate(g, c, -s)   (a rotation's inverse is its transpose)
+        ∂L/∂c = Σ g_2i x_2i + g_2i+1 x_2i+1,   ∂L/∂s = Σ g_2i+1 x_2i - g_2i x_2i+1
+        tangent: Rotate(ẋ, c, s) + Rotate(x, ċ, ṡ)
+    """
+
+    def forward(self, x, cos, sin):
+        self.x_shape, self.table_shapes = tuple(x.shape), (tuple(cos.shape), tuple(sin.shape))
+        need_tables = self.needs_input_grad[1] or self.needs_input_grad[2]
+        self.save_for_backward(x if need_tables else None, cos, sin)
+        return self.backend.rotary(x, cos, sin)
+
+    def backward(self, g):
+        x, cos, sin = self.saved_tensors
+        need_x, need_cos, need_sin = self.needs_input_grad
+        gx = sum_to(Rotate.apply(g, cos, -sin), self.x_shape) if need_x else None
+        gc = gs = None
+        if need_cos or need_sin:
+            x1, x2, g1, g2 = x[..., 0::2], x[..., 1::2], g[..., 0::2], g[..., 1::2]
+            gc = sum_to(g1 * x1 + g2 * x2, self.table_shapes[0]) if need_cos else None
+            gs = sum_to(g2 * x1 - g1 * x2, self.table_shapes[1]) if need_sin else None
+        return gx, gc, gs
+
+    def jvp(self, tx, tcos, tsin):
+        x, cos, sin = self.primals
+        turned_tables = None
+        if tcos is not None or tsin is not None:
+            turned_tables = Rotate.apply(x, tt.zeros_like(cos) if tcos is None else tcos,
+                                         tt.zeros_like(sin) if tsin is None else tsin)
+        return add_tangents(None if tx is None else Rotate.apply(tx, cos, sin), turned_tables)
 
 
 class RotaryEmbedding2D(RotaryEmbedding):

@@ -248,6 +248,15 @@ class Backend:
         tail = xp.where(x < 0, erfc - 1.0, 1.0 - erfc)
         return xp.where(small, series, tail)
 
+    def rotary(self, x, cos, sin):
+        """Each feature pair (x_2i, x_2i+1) of x (..., D) turned by the angle with this cos and sin
+        (..., D/2; broadcast against the pairs): (x_2i cos - x_2i+1 sin, x_2i sin + x_2i+1 cos), the
+        kernel of rotary position embedding. Turning back (its gradient) is the same with -sin."""
+        xp = self.xp
+        x1, x2 = x[..., 0::2], x[..., 1::2]
+        y = xp.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], axis=-1)  # (..., D/2, 2)
+        return xp.reshape(y, y.shape[:-2] + (2 * y.shape[-2],))
+
     def normal_cdf(self, x):
         """Φ(x) = (1 + erf(x/√2))/2, the standard normal distribution function."""
         y = self.erf(x * _SQRT1_2)  # a fresh array: updated in place

@@ -149,6 +149,17 @@ class NumpyBackend(Backend):
         gb = sum(p[1] for p in parts) if need_bias else None
         return gx, gw, gb
 
+    def rotary(self, x, cos, sin):
+        # a feature pair is the complex number x_2i + i·x_2i+1, and turning it by θ is a product with
+        # cos θ + i·sin θ: one pass over x instead of six over its strided halves
+        complex_of = {np.dtype(np.float32): np.complex64, np.dtype(np.float64): np.complex128}.get(x.dtype)
+        if (complex_of is None or not x.size or x.shape[-1] % 2 or x.strides[-1] != x.itemsize
+                or cos.dtype != x.dtype or sin.dtype != x.dtype):
+            return Backend.rotary(self, x, cos, sin)
+        turn = np.empty(np.broadcast_shapes(cos.shape, sin.shape), complex_of)
+        turn.real, turn.imag = cos, sin
+        return (x.view(complex_of) * turn).view(x.dtype)
+
     def normal_cdf(self, x):
         out, x1, o1 = _flat_out(x)
         for_rows(len(x1), x.size, lambda r: o1.__setitem__(r, Backend.normal_cdf(self, x1[r])))

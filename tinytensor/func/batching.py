@@ -379,9 +379,10 @@ def register_nn_rules():
 
     if "tinytensor_nn.functional" not in sys.modules:
         return
+    from tinytensor_nn import positional
     from tinytensor_nn.functional import attention, basic, losses
 
-    RULES[losses.Softplus] = RULES[losses.BinaryCrossEntropy] = elementwise
+    RULES[losses.Softplus] = RULES[losses.BinaryCrossEntropy] = RULES[positional.Rotate] = elementwise
     RULES[basic.LinearFn] = _linear
     RULES[basic.LayerNormFn] = _layer_norm
     RULES[basic.LayerNormBackward] = functools.partial(_layer_norm_backward, basic.layer_norm_grads)
