@@ -13,6 +13,7 @@ from .parallel import for_blocks, for_rows
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters, from glibc's <malloc.h>
 _UINT_OF_SIZE = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+_COMPLEX_OF = {np.dtype(np.float32): np.complex64, np.dtype(np.float64): np.complex128}  # rotary's pairs
 
 
 def keep_freed_memory(keep: bool = True) -> bool:
@@ -152,7 +153,7 @@ class NumpyBackend(Backend):
     def rotary(self, x, cos, sin):
         # a feature pair is the complex number x_2i + i·x_2i+1, and turning it by θ is a product with
         # cos θ + i·sin θ: one pass over x instead of six over its strided halves
-        complex_of = {np.dtype(np.float32): np.complex64, np.dtype(np.float64): np.complex128}.get(x.dtype)
+        complex_of = _COMPLEX_OF.get(x.dtype)
         if (complex_of is None or not x.size or x.shape[-1] % 2 or x.strides[-1] != x.itemsize
                 or cos.dtype != x.dtype or sin.dtype != x.dtype):
             return Backend.rotary(self, x, cos, sin)
