@@ -131,6 +131,26 @@ def test_integer_pow_by_a_negative_integer_tensor_matches_pytorch(device, base_d
     _same(2**e, 2**et)  # a Python base
 
 
+@pytest.mark.parametrize("exponent", [3, 3.0, -2, -2.0, -0.5])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_float_pow_by_exponents_pytorch_writes_as_products_matches_it_bit_for_bit(device, dtype, exponent):
+    """x**3, x**-2 and x**-0.5 (GELU's tanh form, inverse squares and roots): PyTorch's CPU kernel computes
+    x·x·x, 1/(x·x) and 1/√x, so these values and their gradients are PyTorch's exactly, on the CPU."""
+    values = [0.0, -0.0, 1.5, -2.25, 3.0, 1e20, -1e-3, inf, -inf, nan, 7.0, 0.1]
+    if exponent == -0.5:
+        values = [abs(v) for v in values]
+    (x, xt), g = _pair(values, device, dtype, requires_grad=True), np.linspace(-1, 1, len(values))
+    y, yt = x**exponent, xt**exponent
+    if device == "cpu":
+        _same(y, yt)
+    else:  # the reference kernel (pow itself): within an ulp or two, and 1e20**-2 a subnormal, not 0
+        np.testing.assert_allclose(y.numpy(), yt.detach().numpy(), rtol=1e-6 if dtype == "float32" else 1e-15,
+                                   atol=1e-30)
+    y.backward(tt.tensor(g.astype(dtype), device=device))
+    yt.backward(torch.tensor(g.astype(dtype)))
+    np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-6 if dtype == "float32" else 1e-15)
+
+
 def test_integer_pow_by_a_negative_python_int_raises_as_pytorch(device):
     x, xt = _pair([2, 3], device, "int64")
     with pytest.raises(RuntimeError, match="negative integer powers"):

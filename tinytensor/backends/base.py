@@ -157,6 +157,10 @@ class Backend:
         """a where cond, else b (broadcast; a and b arrays or Python numbers)."""
         return self.xp.where(cond, a, b)
 
+    def power(self, a, b):
+        """a ** b (arrays or Python numbers, broadcast), with the array library's rules."""
+        return a**b
+
     # ---- fused kernels ------------------------------------------------------------------------
     def softmax(self, x, axis: int):
         """exp(x - max) / Σ exp(x - max) along ``axis`` (the kernel of ``tt.softmax``)."""

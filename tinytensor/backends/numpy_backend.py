@@ -40,6 +40,9 @@ def keep_freed_memory(keep: bool = True) -> bool:
     return bool(ok)
 
 
+_POWER_FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+
+
 class NumpyBackend(Backend):
     name = "numpy"
 
@@ -109,6 +112,19 @@ class NumpyBackend(Backend):
             uout *= cond
             uout += ub
         return out
+
+    def power(self, a, b):
+        # NumPy's own fast paths are the exponents 0, ±1, 0.5 and 2; every other scalar one calls pow()
+        # per element, ~40x the cost of a multiply. PyTorch's CPU kernel writes 3 and -2 as products
+        # (x·x·x, 1/(x·x)) and -0.5 as 1/√x, so doing the same here is both fast and PyTorch's numbers
+        if type(b) in (int, float) and getattr(a, "dtype", None) in _POWER_FLOATS:
+            if b == 3:
+                return a * a * a
+            if b == -2:
+                return np.reciprocal(a * a)
+            if b == -0.5:
+                return np.reciprocal(np.sqrt(a))
+        return a**b
 
     # ---- fused kernels, row-parallel (backends/parallel.py): the plain kernel on each block of rows
     def softmax(self, x, axis):
