@@ -281,3 +281,43 @@ def test_clip_grad_norm_with_an_empty_gradient(device):
                                                                              device=device)
     assert nn.utils.clip_grad_norm_([a, b], 100.0, math.inf).item() == 3.0
     assert nn.utils.clip_grad_norm_([a, b], 100.0, 2.0).item() == pytest.approx(math.sqrt(10), rel=1e-15)
+
+
+@pytest.mark.parametrize("cls, kwargs", [
+    ("SGD", dict(lr=0.1, momentum=0.9, weight_decay=0.01)),
+    ("Adam", dict(lr=0.01, weight_decay=0.01)),
+    ("AdamW", dict(lr=0.01, amsgrad=True)),
+])
+@pytest.mark.parametrize("switches", [dict(maximize=True), dict(foreach=True), dict(fused=False),
+                                      dict(maximize=True, fused=True)], ids=str)
+def test_pytorch_switches_match_pytorch(cls, kwargs, switches):
+    """maximize steps along +g (PyTorch negates g first); foreach/fused pick PyTorch's faster
+    implementations of the same update, and tinytensor's one implementation gives its values."""
+    from _torch import require_torch
+
+    torch = require_torch()
+    rng = np.random.default_rng(3)
+    w0 = rng.standard_normal((4, 3))
+    ours, theirs = tt.tensor(w0, requires_grad=True), torch.tensor(w0, requires_grad=True)
+    opt = getattr(optim, cls)([ours], **kwargs, **switches)
+    topt = getattr(torch.optim, cls)([theirs], **kwargs, **switches)
+    assert opt.param_groups[0]["maximize"] is switches.get("maximize", False)
+    for _ in range(4):
+        x = rng.standard_normal((5, 4))
+        for w, o, lib in ((ours, opt, tt), (theirs, topt, torch)):
+            o.zero_grad()
+            (lib.tensor(x) @ w).tanh().sum().backward()
+            o.step()
+    np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("cls", ["SGD", "Adam", "AdamW"])
+def test_switches_tinytensor_cannot_honour_raise(cls):
+    w = tt.zeros(2, requires_grad=True)
+    with pytest.raises(NotImplementedError, match=rf"{cls}\(differentiable=True\)"):
+        getattr(optim, cls)([w], lr=0.1, differentiable=True)
+    with pytest.raises(TypeError, match="fused must be None, True or False"):
+        getattr(optim, cls)([w], lr=0.1, fused="yes")
+    if cls != "SGD":
+        with pytest.raises(NotImplementedError, match="CUDA graph"):
+            getattr(optim, cls)([w], lr=0.1, capturable=True)

@@ -158,7 +158,7 @@ def train_steps(models: dict, optimizers: dict, step_loss, n: int, label: str, d
 
 # ---- every file imports -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("fixture", ["nanogpt", "mingpt", "vit", "annotated", "micrograd"])
+@pytest.mark.parametrize("fixture", ["nanogpt", "mingpt", "nano_gpt", "vit", "annotated", "micrograd"])
 def test_the_rewritten_file_imports(fixture, request):
     mods = request.getfixturevalue(fixture)  # the module fixtures below
     names = {lib: {n for n in vars(m) if not n.startswith("__")} for lib, m in mods.items()}
@@ -354,6 +354,98 @@ def test_mingpt_generate(mingpt, how):
         out[lib] = model.generate(tensor(lib, idx), max_new_tokens=12, **kw)  # crops at 16
         assert tuple(out[lib].shape) == (2, 20)
     same_tokens(f"minGPT generate {how}: tokens differing", out["torch"], out["tinytensor"])
+
+
+# ---- nano_gpt (allenporter/nano_gpt nano_gpt/model.py, as released in nano-gpt 0.1.0 on PyPI) ------------
+# a GPT-2 reproduction after karpathy's build-nanogpt lectures: fused qkv, F.scaled_dot_product_attention
+# with is_causal, tanh GELU, tied embeddings, AdamW(fused=...), and top-k sampling with a torch.Generator
+
+NANO_GPT_V = 64  # sample() takes the top 50 tokens: the vocabulary must hold them
+NANO_GPT_DEPS = {name: FILES[name] for name in ("nano_gpt.config", "nano_gpt.tokenizer")}
+NANO_GPT_STAND_INS = ("transformers", "tiktoken", "datasets")  # imported at the top, never called here
+
+
+class CharTokenizer:
+    """The nano_gpt Tokenizer interface (encode/decode) over characters, without tiktoken."""
+
+    def encode(self, text: str) -> list[int]:
+        return [ord(c) % NANO_GPT_V for c in text]
+
+    def decode(self, tokens) -> str:
+        return "".join(chr(48 + t) for t in tokens)
+
+
+@pytest.fixture(scope="module")
+def nano_gpt():
+    return stored("nano_gpt", modules=NANO_GPT_DEPS, stand_ins=NANO_GPT_STAND_INS)
+
+
+def nano_gpt_model(mods: dict, dtype: str):
+    def make(lib):
+        m = mods[lib]
+        config = m.GPTConfig(block_size=16, vocab_size=NANO_GPT_V, n_layer=2, n_head=2, n_embd=16)
+        return m.GPT(config, tokenizer=CharTokenizer())
+
+    return pair(make, dtype)
+
+
+@pytest.mark.parametrize("dtype", TOL)
+def test_nano_gpt_logits_loss_and_every_gradient(nano_gpt, dtype):
+    models = dict(zip(LIBS, nano_gpt_model(nano_gpt, dtype)))
+    tm, ttm = models["torch"], models["tinytensor"]
+    assert [n for n, _ in ttm.named_parameters()] == [n for n, _ in tm.named_parameters()]
+    assert ttm.lm_head.weight is ttm.transformer.wte.weight  # weight tying survives
+    idx, y = tokens((B, T), NANO_GPT_V, 1), tokens((B, T), NANO_GPT_V, 2)
+    logits_loss_and_gradients(f"nano_gpt {dtype}", models, idx, y, TOL[dtype])
+
+
+@pytest.mark.parametrize("use_fused", [False, True])
+@pytest.mark.parametrize("dtype", TOL)
+def test_nano_gpt_configure_optimizers_adamw_steps(nano_gpt, dtype, use_fused):
+    models = dict(zip(LIBS, nano_gpt_model(nano_gpt, dtype)))
+    opts = {lib: m.configure_optimizers(weight_decay=0.1, learning_rate=6e-4, use_fused=use_fused)
+            for lib, m in models.items()}
+    for lib, opt in opts.items():
+        assert [g["weight_decay"] for g in opt.param_groups] == [0.1, 0], lib
+        assert [len(g["params"]) for g in opt.param_groups] == [10, 18], lib  # >= 2 dims decay
+    data = [(tokens((B, T), NANO_GPT_V, 10 + i), tokens((B, T), NANO_GPT_V, 20 + i)) for i in range(3)]
+
+    def step_loss(lib, model, i):
+        return model(tensor(lib, data[i][0]), tensor(lib, data[i][1]))[1]
+
+    train_steps(models, opts, step_loss, 3, f"nano_gpt {dtype} AdamW fused={use_fused}", dtype, clip=1.0)
+
+
+def test_nano_gpt_sample_with_a_seeded_generator(nano_gpt):
+    """sample(): top-50 filtering, multinomial with a seeded torch.Generator, gather and cat. The two
+    libraries' random streams differ, so the tokens are compared where the next-token distribution is
+    one-hot (the embeddings scaled until softmax underflows to 0 off the top token: any draw picks it),
+    and the seed's repeatability is checked on the model as initialised."""
+    models = dict(zip(LIBS, nano_gpt_model(nano_gpt, "float32")))
+    out = {}
+    for lib, model in models.items():
+        model.eval()
+        with lib_of(lib).no_grad():
+            model.transformer.wte.weight.mul_(400.0)  # also lm_head's (tied)
+        out[lib] = nano_gpt[lib].sample(model, CharTokenizer(), "tiny", num_return_sequences=3, max_length=14,
+                                        device="cpu", seed=5)
+        assert len(out[lib]) == 3 and all(len(s) == 14 for s in out[lib])
+    DIFFS["nano_gpt sample (one-hot): sequences differing"] = float(sum(
+        a != b for a, b in zip(out["torch"], out["tinytensor"])))
+    assert out["tinytensor"] == out["torch"]
+    _, model = nano_gpt_model(nano_gpt, "float32")
+    model.eval()
+    sample = nano_gpt["tinytensor"].sample
+    runs = [sample(model, CharTokenizer(), "tiny", 2, 12, "cpu", seed=9) for _ in range(2)]
+    assert runs[0] == runs[1] and all(len(s) == 12 for s in runs[0])
+
+
+def test_nano_gpt_stand_in_packages_refuse_to_be_used(nano_gpt):
+    """transformers is a stand-in (not installed): from_pretrained, which would need it, says so."""
+    m = nano_gpt["tinytensor"]
+    config = m.GPTConfig(block_size=16, vocab_size=NANO_GPT_V, n_layer=1, n_head=2, n_embd=16)
+    with pytest.raises(ModuleNotFoundError, match="from_pretrained: its package is a stand-in"):
+        m.GPT.from_pretrained("gpt2", CharTokenizer(), config)
 
 
 # ---- ViT (lucidrains/vit-pytorch vit_pytorch/vit.py) -------------------------------------------------

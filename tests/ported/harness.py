@@ -118,7 +118,7 @@ class Stored:
     folder: str
     path: str
     repo: str
-    commit: str  # the repository's HEAD when the file was taken
+    commit: str | None  # the repository's HEAD when the file was taken; None: known by its PyPI release only
     sha256: str
     archive: Archive | None = None  # where PyPI publishes the same bytes, as the archive's ``member``
     member: str | None = None
@@ -149,9 +149,11 @@ class Stored:
         data = self.file.read_bytes()
         digest = hashlib.sha256(data).hexdigest()
         if digest != self.sha256:
-            raise ValueError(f"{self.file} is not the file published at {self.repo}@{self.commit[:7]}:"
-                             f"{self.path} (sha256 {digest[:12]}…, expected {self.sha256[:12]}…): stored "
-                             "files are kept verbatim; fetch it again instead of editing it")
+            where = (f"{self.repo}@{self.commit[:7]}" if self.commit else
+                     f"{self.archive.name}=={self.archive.version} ({self.repo})")
+            raise ValueError(f"{self.file} is not the file published at {where}:{self.path} (sha256 "
+                             f"{digest[:12]}…, expected {self.sha256[:12]}…): stored files are kept "
+                             "verbatim; fetch it again instead of editing it")
         return data.decode()
 
 
@@ -160,6 +162,9 @@ VIT_WHEEL = Archive("vit-pytorch", "1.26.14", "wheel",
                     licence="vit_pytorch-1.26.14.dist-info/licenses/LICENSE")
 MICROGRAD_SDIST = Archive("micrograd", "0.1.0", "sdist",  # the wheel lacks test/; no licence file in it
                           "81797b796bef809fb1ac3fd83a7e01e007aecb8d056fba07c0e24931e043845d")
+NANO_GPT_WHEEL = Archive("nano-gpt", "0.1.0", "wheel",  # its repository's commit is not recorded in it
+                         "6ec83e405723d5d831d466b82e754c14677990487ce3238230b1603fef46edb9",
+                         licence="nano_gpt-0.1.0.dist-info/licenses/LICENSE")
 
 FILES = {
     "nanogpt": Stored("nanogpt", "model.py", "karpathy/nanoGPT",
@@ -186,6 +191,15 @@ FILES = {
                                "c911406e5ace8742e5841a7e0df113ecb5d54685",
                                "95f19fa3734458d868e067d770f0773027763a2f654900bfbc1df8c5413acf84",
                                MICROGRAD_SDIST, "micrograd-0.1.0/micrograd/engine.py"),
+    "nano_gpt": Stored("nano_gpt", "nano_gpt/model.py", "allenporter/nano_gpt", None,
+                       "41c658e0a755c5653091260ff64d272af0d0fc3029f84bf207c251377f88ac4f",
+                       NANO_GPT_WHEEL, "nano_gpt/model.py"),
+    "nano_gpt.config": Stored("nano_gpt", "nano_gpt/config.py", "allenporter/nano_gpt", None,
+                              "6f429fd2573d1d30ecb3fc1eb28ad7df4686d16d64c51f11cab17035f0c8040c",
+                              NANO_GPT_WHEEL, "nano_gpt/config.py"),
+    "nano_gpt.tokenizer": Stored("nano_gpt", "nano_gpt/tokenizer.py", "allenporter/nano_gpt", None,
+                                 "1712b2fef91697a5a741ca47529a824e2adfc57f18fa9a9c97a5bcc54e8e5d49",
+                                 NANO_GPT_WHEEL, "nano_gpt/tokenizer.py"),
 }
 
 
@@ -310,21 +324,57 @@ def source_for(stored: Stored, lib: str, keep: list[str] | None = None) -> str:
     return rewrite_imports(source) if lib == "tinytensor" else source
 
 
+class _Absent:
+    """What a stand-in module hands out for a name: usable in annotations and imports, an error if used."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        return _Absent(f"{self._name}.{attr}")
+
+    def __call__(self, *args, **kwargs):
+        raise ModuleNotFoundError(f"{self._name}: its package is a stand-in in these tests (not installed); "
+                                  "the ported tests do not use it")
+
+
+def stand_in(package: str) -> types.ModuleType:
+    """A module for a package a stored file imports but the tested code never calls (a checkpoint
+    loader's ``transformers``, a tokenizer's ``tiktoken``): its names resolve, calling one raises."""
+    module = types.ModuleType(package)
+
+    def absent(attr: str):
+        if attr.startswith("__"):  # module protocol (__file__, __path__, ...): a plain module's answer
+            raise AttributeError(attr)
+        return _Absent(f"{package}.{attr}")
+
+    module.__getattr__ = absent
+    return module
+
+
 def load(stored: Stored, lib: str, *, modules: dict[str, Stored] | None = None,
-         keep: list[str] | None = None, name: str | None = None) -> types.ModuleType:
+         keep: list[str] | None = None, name: str | None = None,
+         stand_ins: tuple[str, ...] = ()) -> types.ModuleType:
     """Execute ``stored`` as a new module for ``lib`` ("torch": unmodified; "tinytensor": rewritten).
 
     ``modules``: the file's own imports that are stored files too (``{"mingpt.utils": FILES[...]}``),
-    loaded the same way and visible in sys.modules only while the file executes. ``keep``: see
-    select_definitions. The module is registered as ``ported_<lib>.<name>`` (dataclasses look it up)."""
-    deps = {dotted: load(s, lib, name=dotted) for dotted, s in (modules or {}).items()}
-    name = name or stored.folder
-    module = types.ModuleType(f"ported_{lib}.{name}")
-    module.__file__ = str(stored.file)
-    code = compile(source_for(stored, lib, keep), str(stored.file), "exec")
-    sys.modules[module.__name__] = module
-    with _installed(deps):
-        exec(code, module.__dict__)
+    loaded the same way and visible in sys.modules only while the file executes; its relative imports
+    (``from .config import ...``) resolve against the package its repository path names. ``keep``: see
+    select_definitions. ``stand_ins``: third-party packages the files import but the tests never call
+    (``stand_in``), in sys.modules while they execute. The module is registered as
+    ``ported_<lib>.<name>`` (dataclasses look it up)."""
+    with _installed({p: stand_in(p) for p in stand_ins}):
+        deps = {dotted: load(s, lib, name=dotted) for dotted, s in (modules or {}).items()}
+        name = name or stored.folder
+        module = types.ModuleType(f"ported_{lib}.{name}")
+        module.__file__ = str(stored.file)
+        module.__package__ = ".".join(Path(stored.path).parent.parts)
+        code = compile(source_for(stored, lib, keep), str(stored.file), "exec")
+        sys.modules[module.__name__] = module
+        with _installed(deps):
+            exec(code, module.__dict__)
     return module
 
 

@@ -22,6 +22,10 @@ class Adam(Optimizer):
         eps: Added to the denominator, for stability.
         weight_decay: λ, the L2 penalty added to the gradient.
         amsgrad: Use the running maximum of v (Reddi et al., 2018).
+        maximize: Maximize the objective (step along +g).
+        foreach, fused, capturable, differentiable: PyTorch's implementation switches; ``foreach`` and
+            ``fused`` are accepted and change nothing (there is one implementation), the other two
+            raise NotImplementedError when True.
 
     Examples:
         >>> model = nn.Linear(4, 1)
@@ -35,8 +39,11 @@ class Adam(Optimizer):
     decoupled = False
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, amsgrad: bool = False):
+                 weight_decay: float = 0.0, amsgrad: bool = False, *, maximize: bool = False,
+                 foreach: bool | None = None, capturable: bool = False, differentiable: bool = False,
+                 fused: bool | None = None):
         name = type(self).__name__
+        self._one_implementation(foreach, fused, capturable, differentiable)
         if lr < 0.0:
             raise ValueError(f"{name}: invalid learning rate {lr}")
         if eps < 0.0:
@@ -46,7 +53,7 @@ class Adam(Optimizer):
         if weight_decay < 0.0:
             raise ValueError(f"{name}: invalid weight_decay {weight_decay}")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                                      amsgrad=amsgrad))
+                                      amsgrad=amsgrad, maximize=bool(maximize)))
 
     def _expected_state(self, group: dict) -> dict:
         names = ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if group["amsgrad"] else ())
@@ -55,9 +62,11 @@ class Adam(Optimizer):
     def step(self) -> None:
         for group in self.param_groups:
             lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
-            wd, amsgrad = group["weight_decay"], group["amsgrad"]
+            wd, amsgrad, maximize = group["weight_decay"], group["amsgrad"], group.get("maximize", False)
             for p, g, state in self._params_with_grad(group):
                 xp = p.backend.xp
+                if maximize:
+                    g = -g
                 if not state:
                     state["step"] = 0
                     state["exp_avg"] = Tensor(xp.zeros_like(p.array), p.backend)
@@ -101,5 +110,6 @@ class AdamW(Adam):
     decoupled = True
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2, amsgrad: bool = False):
-        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
+                 weight_decay: float = 1e-2, amsgrad: bool = False, **switches):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                         **switches)

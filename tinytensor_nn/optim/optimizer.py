@@ -20,6 +20,23 @@ def _modified(*tensors: Tensor) -> None:
 class Optimizer:
     """Base class: ``param_groups`` (dicts of "params" and hyper-parameters) and ``state[p]``."""
 
+    @classmethod
+    def _one_implementation(cls, foreach, fused, capturable: bool, differentiable: bool) -> None:
+        """PyTorch's implementation switches. tinytensor has one implementation, which already updates
+        each parameter with whole-array operations: ``foreach`` and ``fused`` (PyTorch's faster ways to
+        the same update) choose nothing here and are accepted; ``capturable`` (CUDA graphs) and
+        ``differentiable`` (a graph through the step) mean what tinytensor cannot do, so they raise."""
+        name = cls.__name__
+        for flag, value in (("foreach", foreach), ("fused", fused)):
+            if value not in (None, True, False):
+                raise TypeError(f"{name}: {flag} must be None, True or False, got {value!r}")
+        if capturable:
+            raise NotImplementedError(f"{name}(capturable=True) is for CUDA graph capture, which tinytensor "
+                                      f"does not have; leave it False")
+        if differentiable:
+            raise NotImplementedError(f"{name}(differentiable=True): tinytensor's step does not record a "
+                                      f"graph; differentiate through an update written with Tensor ops")
+
     def __init__(self, params, defaults: dict):
         self.defaults = dict(defaults)
         self.state: dict = {}  # parameter -> dict of its state (keyed by identity)
