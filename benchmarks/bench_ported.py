@@ -11,6 +11,8 @@ step, float32, dropout off:
 * ``nanogpt``: karpathy/nanoGPT GPT (2 layers, 4 heads, n_embd 64, vocab 256, block 64), batch 8 x 64
   tokens, its configure_optimizers' AdamW (lr 6e-4, weight decay 0.1), the gradient norm clipped to 1.0.
 * ``mingpt``: karpathy/minGPT GPT at the same size, its configure_optimizers' AdamW, clipped to 1.0.
+* ``nano_gpt``: allenporter/nano_gpt GPT (nano-gpt 0.1.0 on PyPI) at the same size, its
+  configure_optimizers' AdamW (use_fused=False), clipped to 1.0.
 * ``vit``: lucidrains' ViT (32x32x3 images, patch 4, dim 64, depth 2, 4 heads of 16, mlp 128, 10 classes),
   batch 16, cross-entropy, AdamW (lr 1e-3).
 * ``annotated``: the Annotated Transformer's make_model (N=2, d_model 64, d_ff 128, 4 heads, vocabulary
@@ -38,9 +40,9 @@ ROOT = os.path.dirname(HERE)
 sys.path[:0] = [HERE, ROOT, os.path.join(ROOT, "tests")]  # _common, tinytensor, ported.harness
 from _common import blas_summary, fmt_ms, report, run_worker, table, time_it  # noqa: E402
 from bench_nn import param_value  # noqa: E402
-from ported.harness import FILES, load  # noqa: E402
+from ported.harness import FILES, FetchError, load  # noqa: E402
 
-MODELS = ("nanogpt", "mingpt", "vit", "annotated")
+MODELS = ("nanogpt", "mingpt", "nano_gpt", "vit", "annotated")
 IMPLS = ("torch", "tinytensor")
 GPT = dict(n_layer=2, n_head=4, n_embd=64, vocab_size=256, block_size=64, batch=8)
 VIT = dict(image_size=32, patch_size=4, num_classes=10, dim=64, depth=2, heads=4, dim_head=16, mlp_dim=128)
@@ -83,9 +85,16 @@ def make_step(impl: str, model_name: str, threads: int):
     """A function running one training step and returning its loss (a Python float)."""
     lib, make = library(impl, threads)
     rng = np.random.default_rng(0)
-    if model_name in ("nanogpt", "mingpt"):
+    if model_name in ("nanogpt", "mingpt", "nano_gpt"):
         g = GPT
-        if model_name == "nanogpt":
+        if model_name == "nano_gpt":
+            deps = {n: FILES[n] for n in ("nano_gpt.config", "nano_gpt.tokenizer")}
+            mod = load(FILES["nano_gpt"], impl, modules=deps,
+                       stand_ins=("transformers", "tiktoken", "datasets"))
+            model = mod.GPT(mod.GPTConfig(block_size=g["block_size"], vocab_size=g["vocab_size"],
+                                          n_layer=g["n_layer"], n_head=g["n_head"], n_embd=g["n_embd"]), None)
+            opt = model.configure_optimizers(0.1, 6e-4, use_fused=False)
+        elif model_name == "nanogpt":
             mod = load(FILES["nanogpt"], impl)
             model = mod.GPT(mod.GPTConfig(block_size=g["block_size"], vocab_size=g["vocab_size"],
                                           n_layer=g["n_layer"], n_head=g["n_head"], n_embd=g["n_embd"],
@@ -214,7 +223,12 @@ def main() -> None:
     unknown = [m for m in wanted if m not in MODELS]
     if unknown:
         parser.error(f"unknown models {unknown}; expected some of {MODELS}")
-    models = [m for m in wanted if FILES[m].available()]  # the model names are harness.FILES keys
+    for m in wanted:  # the model names are harness.FILES keys; those on PyPI are fetched where absent
+        try:
+            FILES[m].ensure()
+        except FetchError as e:
+            print(f"{m}: {e}", file=sys.stderr)
+    models = [m for m in wanted if FILES[m].available()]
     for m in set(wanted) - set(models):
         print(f"{m}: {FILES[m].file} is not stored (tests/ported/README.md); left out", file=sys.stderr)
     here = os.path.abspath(__file__)
