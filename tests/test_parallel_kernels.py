@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tinytensor as tt
-from tinytensor.backends import for_device, parallel
+from tinytensor.backends import for_device, numpy_backend, parallel
 from tinytensor.backends.base import Backend
 
 FAST = for_device("cpu")
@@ -31,6 +31,17 @@ def threads(request, monkeypatch):
     tt.set_num_threads(request.param)
     yield request.param
     tt.set_num_threads(before)
+
+
+@pytest.fixture(params=["numba", "numpy"])
+def kernels(request, monkeypatch):
+    """The NumPy backend's compiled kernels (backends/numba_kernels.py; the test extra installs Numba),
+    or its NumPy ones (what runs without Numba, or with TINYTENSOR_NUMBA=0)."""
+    if request.param == "numpy":
+        monkeypatch.setattr(numpy_backend, "_numba_kernels", False)
+    elif numpy_backend._compiled(np.zeros(1, np.float32)) is None:
+        pytest.skip("Numba is not installed (pip install -e '.[test]' installs it)")
+    return request.param
 
 
 # the fixture holds for every drawn example (a thread count and thresholds, not state the examples change)
@@ -86,7 +97,7 @@ def test_masked_softmax_special_rows(threads):
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(shape=shapes, dtype=dtypes, seed=st.integers(0, 2**16))
-def test_gelu_kernels(threads, shape, dtype, seed):
+def test_gelu_kernels(threads, kernels, shape, dtype, seed):
     x, gy = _data(shape, dtype, seed), _data(shape, dtype, seed + 1)
     cdf = FAST.normal_cdf(x)
     _close(cdf, REF.normal_cdf(x), dtype)
@@ -132,7 +143,7 @@ def test_set_num_threads_checks_its_argument():
 @pytest.mark.parametrize("affine", ["weight and bias", "weight", "bias", "none"])
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=st.integers(1, 40), k=st.integers(1, 20), dtype=dtypes, seed=st.integers(0, 2**16))
-def test_layer_norm_kernels(threads, affine, rows, k, dtype, seed):
+def test_layer_norm_kernels(threads, kernels, affine, rows, k, dtype, seed):
     x, gy = _data((rows, k), dtype, seed), _data((rows, k), dtype, seed + 1)
     w = _data((k,), dtype, seed + 2) if "weight" in affine else None
     b = _data((k,), dtype, seed + 3) if "bias" in affine else None
@@ -218,3 +229,30 @@ def test_power(shape, dtype, seed, exponent):
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
     np.testing.assert_allclose(got, want, rtol=4 * np.finfo(dtype).eps, atol=0)  # inf == inf here
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_layer_norm_and_normal_cdf_special_values(kernels, dtype):
+    """Rows with NaN, ±inf, a constant row (σ² = 0, rstd = 1/√eps), a strided view of rows, a row of one
+    feature, and Φ at NaN, ±inf and beyond erf's ±4 cut: the reference's values."""
+    x = _data((6, 8), dtype, 5)
+    x[0, 3], x[1, 2], x[2] = np.nan, np.inf, 1.25  # a NaN row, an inf row, a constant row
+    x[3, 4] = -np.inf
+    w, b, gy = _data((8,), dtype, 6), _data((8,), dtype, 7), _data((6, 8), dtype, 8)
+    with np.errstate(all="ignore"):
+        for rows in (x, _data((6, 16), dtype, 9)[:, ::2]):  # C-contiguous, then strided
+            fast, ref = FAST.layer_norm(rows, w, b, 1e-5), REF.layer_norm(rows, w, b, 1e-5)
+            for a, r in zip(fast, ref):
+                np.testing.assert_array_equal(np.isnan(a), np.isnan(r))
+                _close(np.nan_to_num(a), np.nan_to_num(r), dtype)
+            _, mu, rstd = ref
+            for a, r in zip(FAST.layer_norm_grad(gy, rows, w, mu, rstd, True, True),
+                            REF.layer_norm_grad(gy, rows, w, mu, rstd, True, True)):
+                np.testing.assert_array_equal(np.isnan(a), np.isnan(r))
+                _close(np.nan_to_num(a), np.nan_to_num(r), dtype)
+        one = np.full((1, 1), 2.5, dtype)  # one feature: x̂ = 0 and g - mean(g) = 0 exactly, though rstd = 316
+        _, mu, rstd = FAST.layer_norm(one, w[:1], b[:1], 1e-5)
+        gx, gw, gb = FAST.layer_norm_grad(gy[:1, :1], one, w[:1], mu, rstd, True, True)
+        assert gx[0, 0] == 0 and gw[0] == 0 and gb[0] == gy[0, 0]
+        z = np.array([np.nan, np.inf, -np.inf, 0.0, 7.0, -7.0, 1e30, -1e-30], dtype)
+        np.testing.assert_array_equal(FAST.normal_cdf(z), REF.normal_cdf(z))

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import importlib.util
 import math
+import os
 import sys
 
 import numpy as np
@@ -149,14 +151,25 @@ class NumpyBackend(Backend):
     def layer_norm(self, x, weight, bias, eps):
         M = x.shape[0]
         y, mu, rstd = np.empty(x.shape, x.dtype), np.empty((M, 1), x.dtype), np.empty((M, 1), x.dtype)
-        for_rows(M, x.size, lambda r: _layer_norm(x[r], weight, bias, eps, y[r], mu[r], rstd[r]))
+        kernel = _layer_norm
+        if x.size and (fast := _compiled(x, weight, bias)):  # one pass per row instead of ten
+            kernel = fast.layer_norm
+        for_rows(M, x.size, lambda r: kernel(x[r], weight, bias, eps, y[r], mu[r], rstd[r]))
         return y, mu, rstd
 
     def layer_norm_grad(self, gy, x, weight, mu, rstd, need_weight, need_bias):
         gx = np.empty(x.shape, x.dtype)
         sums = {}  # the first row of each chunk -> its (Σ gy·x̂, Σ gy): added in row order below
+        fast = _compiled(gy, x, weight, mu, rstd) if x.size else None
 
         def rows(r):
+            if fast:
+                K = x.shape[1]
+                gw = np.zeros(K, x.dtype) if need_weight else None
+                gb = np.zeros(K, x.dtype) if need_bias else None
+                fast.layer_norm_grad(gy[r], x[r], weight, mu[r], rstd[r], gx[r], gw, gb)
+                sums[r.start] = gw, gb
+                return
             sums[r.start] = _layer_norm_grad(gy[r], x[r], weight, mu[r], rstd[r], gx[r], need_weight,
                                              need_bias)
 
@@ -179,6 +192,9 @@ class NumpyBackend(Backend):
 
     def normal_cdf(self, x):
         out, x1, o1 = _flat_out(x)
+        if fast := _compiled(x):  # one pass instead of erf's 24
+            for_rows(len(x1), x.size, lambda r: fast.normal_cdf(x1[r], o1[r]))
+            return out
         for_rows(len(x1), x.size, lambda r: o1.__setitem__(r, Backend.normal_cdf(self, x1[r])))
         return out
 
@@ -243,6 +259,28 @@ class NumpyBackend(Backend):
 
 
 # ---- the plain NumPy kernels the row-parallel ones run on each block (out=: write there) ------------
+
+def _compiled(*arrays):
+    """The Numba kernels (backends/numba_kernels.py) when Numba is installed and enabled and ``arrays``
+    (None skipped) share a dtype they take; else None, and the NumPy kernels below serve. Imported on
+    first use: Numba's own import takes about half a second."""
+    global _numba_kernels
+    if _numba_kernels is None:
+        _numba_kernels = False
+        if importlib.util.find_spec("numba") is not None and os.environ.get("TINYTENSOR_NUMBA", "1") != "0":
+            from . import numba_kernels
+
+            _numba_kernels = numba_kernels if numba_kernels.AVAILABLE else False
+    if not _numba_kernels:
+        return None
+    dtype = arrays[0].dtype
+    if dtype not in _numba_kernels.DTYPES or any(a is not None and a.dtype != dtype for a in arrays):
+        return None
+    return _numba_kernels
+
+
+_numba_kernels = None  # the module, False where unavailable, None before the first look
+
 
 def _on_rows(kernel, x, axis, *others):
     """``kernel(x, *others, axis)`` along the last axis row-parallel (others broadcast to x's shape),

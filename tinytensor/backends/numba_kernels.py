@@ -1,0 +1,139 @@
+"""One-pass CPU kernels, compiled by Numba, for the NumPy backend's hottest row-wise ops.
+
+NumPy runs one loop per operation: layer norm is about ten passes over its rows (two of them
+reductions over short rows, which NumPy pays for row by row), and float32 erf is 24 (a rational
+function by Horner's rule). Written as one loop over each row and compiled, they read their input
+once. The arithmetic is the reference kernels' (backends/base.py) in the same order, except that
+sums may be reassociated (``fastmath={"reassoc"}``, so that LLVM vectorizes them). No fused
+multiply-adds (they would round a product once where the same product is rounded twice elsewhere,
+and layer norm's gradient of a constant row would no longer be exactly 0), and no flag that assumes
+away NaN or inf: those propagate as they do in the reference.
+
+Numba is optional (``pip install tinytensor[fast]``; the test and examples extras include it).
+Without it, or with ``TINYTENSOR_NUMBA=0`` in the environment, ``AVAILABLE`` is False and the
+backend uses its NumPy kernels; tests/test_parallel_kernels.py checks both against the reference.
+Each kernel compiles on first use (about a second; cached on disk after that).
+"""
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+from .base import _ERF_P, _ERF_Q
+
+try:
+    import numba
+except ImportError:  # the NumPy kernels serve
+    numba = None
+
+AVAILABLE = numba is not None and os.environ.get("TINYTENSOR_NUMBA", "1") != "0"
+DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # what these kernels take; others use NumPy's
+
+
+def _jit(fn):
+    if numba is None:
+        return fn
+    return numba.njit(nogil=True, cache=True, error_model="numpy", fastmath={"reassoc"})(fn)
+
+
+# ---- Φ(x) = (1 + erf(x/√2))/2, GELU's ------------------------------------------------------------
+
+P0, P1, P2, P3, P4, P5, P6 = _ERF_P
+Q0, Q1, Q2, Q3, Q4 = _ERF_Q
+SQRT1_2 = 1 / math.sqrt(2)
+
+
+@_jit
+def _normal_cdf_f32(x, out):
+    """out = Φ(x) for float32 arrays (flat), with _erf_float32's rational function: erf(z) ≈ z·P(z²)/Q(z²)
+    on z clipped to [-4, 4] (float32's erf is ±1 beyond)."""
+    for i in range(x.size):
+        z = x[i] * np.float32(SQRT1_2)
+        if z > 4.0:  # NaN passes both tests, as it passes np.clip
+            z = np.float32(4.0)
+        elif z < -4.0:
+            z = np.float32(-4.0)
+        z2 = z * z
+        p = np.float32(P0) * z2 + np.float32(P1)
+        p = p * z2 + np.float32(P2)
+        p = p * z2 + np.float32(P3)
+        p = p * z2 + np.float32(P4)
+        p = p * z2 + np.float32(P5)
+        p = (p * z2 + np.float32(P6)) * z
+        q = np.float32(Q0) * z2 + np.float32(Q1)
+        q = q * z2 + np.float32(Q2)
+        q = q * z2 + np.float32(Q3)
+        q = q * z2 + np.float32(Q4)
+        out[i] = np.float32(0.5) * (np.float32(1.0) + p / q)
+
+
+@_jit
+def _normal_cdf_f64(x, out):
+    """out = Φ(x) for float64 arrays (flat), with the C library's erf."""
+    for i in range(x.size):
+        out[i] = 0.5 * (1.0 + math.erf(x[i] * SQRT1_2))
+
+
+def normal_cdf(x, out) -> None:
+    """out = Φ(x), both flat and of one dtype in DTYPES."""
+    (_normal_cdf_f32 if x.dtype == np.float32 else _normal_cdf_f64)(x, out)
+
+
+# ---- layer norm over rows ------------------------------------------------------------------------
+
+@_jit
+def layer_norm(x, weight, bias, eps, y, mu, rstd):
+    """Backend.layer_norm on rows x (M, K): y = (x - μ)·rstd·w + b, μ (M, 1), rstd = 1/√(σ² + eps) (M, 1)
+    (biased variance, centred before squaring); weight and bias (K,) or None."""
+    M, K = x.shape
+    one, inv_k, eps = x.dtype.type(1), x.dtype.type(1 / K), x.dtype.type(eps)  # x's precision throughout
+    for m in range(M):
+        s = one - one
+        for k in range(K):
+            s += x[m, k]
+        mean = s * inv_k
+        v = one - one
+        for k in range(K):
+            d = x[m, k] - mean
+            v += d * d
+        r = one / np.sqrt(v * inv_k + eps)
+        mu[m, 0] = mean
+        rstd[m, 0] = r
+        for k in range(K):
+            h = (x[m, k] - mean) * r
+            if weight is not None:
+                h *= weight[k]
+            if bias is not None:
+                h += bias[k]
+            y[m, k] = h
+
+
+@_jit
+def layer_norm_grad(gy, x, weight, mu, rstd, gx, gw, gb):
+    """Backend.layer_norm_grad on rows: gx = rstd·(g - mean(g) - x̂·mean(g·x̂)) with g = gy·w, written
+    into gx; Σ_rows gy·x̂ and Σ_rows gy added into gw and gb (zeros, or None where not needed)."""
+    M, K = x.shape
+    zero, inv_k = x.dtype.type(0), x.dtype.type(1 / K)
+    for m in range(M):
+        mean, r = mu[m, 0], rstd[m, 0]
+        s_g = zero
+        s_gx = zero
+        for k in range(K):
+            xhat = (x[m, k] - mean) * r
+            g = gy[m, k]
+            if gw is not None:
+                gw[k] += g * xhat
+            if gb is not None:
+                gb[k] += g
+            if weight is not None:
+                g *= weight[k]
+            s_g += g
+            s_gx += g * xhat
+        s_g *= inv_k
+        s_gx *= inv_k
+        for k in range(K):
+            xhat = (x[m, k] - mean) * r
+            g = gy[m, k] if weight is None else gy[m, k] * weight[k]
+            gx[m, k] = r * (g - s_g - xhat * s_gx)
