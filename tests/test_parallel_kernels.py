@@ -256,3 +256,15 @@ def test_layer_norm_and_normal_cdf_special_values(kernels, dtype):
         assert gx[0, 0] == 0 and gw[0] == 0 and gb[0] == gy[0, 0]
         z = np.array([np.nan, np.inf, -np.inf, 0.0, 7.0, -7.0, 1e30, -1e-30], dtype)
         np.testing.assert_array_equal(FAST.normal_cdf(z), REF.normal_cdf(z))
+
+
+@settings(max_examples=40, deadline=None)
+@given(index=st.lists(st.integers(-3, 9), max_size=12), n=st.integers(0, 7),
+       dtype=st.sampled_from([np.float32, np.float64, np.int64, np.bool_]))
+def test_one_hot(index, n, dtype):
+    """One write per row against the comparison of every index with every class: an index outside
+    [0, n), negative ones too (NumPy would wrap them), gives a row of zeros."""
+    index = np.array(index, np.int64)
+    got, want = FAST.one_hot(index, n, dtype), REF.one_hot(index, n, dtype)
+    assert got.dtype == want.dtype == dtype and got.shape == want.shape == (len(index), n)
+    np.testing.assert_array_equal(got, want)

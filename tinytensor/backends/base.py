@@ -420,7 +420,7 @@ class Backend:
         """
         xp = self.xp
         dt = g.dtype
-        onehot_t = xp.matrix_transpose(self._one_hot(index, n, dt))  # (n, len(index))
+        onehot_t = xp.matrix_transpose(self.one_hot(index, n, dt))  # (n, len(index))
         finite = xp.isfinite(g)
         total = onehot_t @ xp.where(finite, g, xp.zeros_like(g))
         if not xp.isdtype(dt, "real floating") or (not self.syncs_on_read and bool(xp.all(finite))):
@@ -432,8 +432,9 @@ class Backend:
         total = xp.where(neg, xp.full_like(total, -xp.inf), total)
         return xp.where(nan | (pos & neg), xp.full_like(total, xp.nan), total)
 
-    def _one_hot(self, index, n: int, dtype):
-        """(len(index), n) matrix with a 1 at (i, index[i]), in ``dtype``."""
+    def one_hot(self, index, n: int, dtype):
+        """(len(index), n) matrix with a 1 at (i, index[i]), in ``dtype``; a row whose index is outside
+        [0, n) is all 0."""
         xp = self.xp
         return xp.astype(xp.reshape(index, (-1, 1)) == xp.reshape(self.arange(n), (1, -1)), dtype)
 

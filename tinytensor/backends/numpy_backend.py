@@ -115,6 +115,17 @@ class NumpyBackend(Backend):
             uout += ub
         return out
 
+    def one_hot(self, index, n, dtype):
+        # zeros and one write per row, instead of comparing every index with every class
+        index = np.reshape(index, (-1,))
+        out = np.zeros((index.shape[0], n), dtype)
+        rows = np.arange(index.shape[0])
+        if index.size and (index.min() < 0 or index.max() >= n):  # outside [0, n): a row of zeros
+            keep = (index >= 0) & (index < n)
+            rows, index = rows[keep], index[keep]
+        out[rows, index] = 1
+        return out
+
     def power(self, a, b):
         # NumPy's own fast paths are the exponents 0, ±1, 0.5 and 2; every other scalar one calls pow()
         # per element, ~40x the cost of a multiply. PyTorch's CPU kernel writes 3 and -2 as products

@@ -141,9 +141,9 @@ def one_hot(index, num_classes: int = -1):
         n = num_classes  # (a bad value matches no class below: the values need no clipping)
         index.backend.check_range(index.array, 0, n, IndexError,
                                   lambda v: f"one_hot: class values must be in [0, {n}), got {v}")
-    classes = index.backend.arange(max(num_classes, 0))
-    hot = xp.expand_dims(index.array, axis=-1) == classes
-    return like(index, xp.astype(hot, index.backend.xp_dtype(index.dtype)))
+    n = max(num_classes, 0)
+    hot = index.backend.one_hot(index.array, n, index.backend.xp_dtype(index.dtype))  # (M, n)
+    return like(index, xp.reshape(hot, tuple(index.shape) + (n,)))
 
 
 class Embedding(Function):

@@ -200,8 +200,7 @@ class TargetWeights(Function):
         safe = xp.where(valid, t, xp.zeros_like(t))
         safe = backend.check_range(safe, 0, c, IndexError, lambda bad: f"{op}: target {bad} is out of bounds "
                                    f"for {c} classes (ignore_index={ignore_index})")  # deferred on a GPU
-        hit = xp.expand_dims(safe, axis=-1) == backend.arange(c, dtype=safe.dtype)  # (M, C)
-        onehot = backend.astype(hit, dtype)
+        onehot = backend.one_hot(safe, c, backend.xp_dtype(dtype))  # (M, C)
         keep = backend.astype(valid, dtype)  # (M,)
         wt = keep if weight is None else xp.take(weight, safe) * keep  # (M,) weight of each row's target
         a = onehot * xp.expand_dims(wt * (1.0 - label_smoothing), axis=-1)
