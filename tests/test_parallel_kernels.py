@@ -63,7 +63,7 @@ def _close(a, b, dtype):
 @pytest.mark.parametrize("kernel", ["softmax", "log_softmax"])
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(shape=shapes, dtype=dtypes, seed=st.integers(0, 2**16))
-def test_softmax_kernels_and_their_gradients(threads, kernel, shape, dtype, seed):
+def test_softmax_kernels_and_their_gradients(threads, kernels, kernel, shape, dtype, seed):
     x, gy = _data(shape, dtype, seed), _data(shape, dtype, seed + 1)
     for axis in range(len(shape)):  # the last axis runs row-parallel, the others the plain way
         y = getattr(FAST, kernel)(x, axis)
@@ -74,7 +74,7 @@ def test_softmax_kernels_and_their_gradients(threads, kernel, shape, dtype, seed
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(shape=shapes, dtype=dtypes, seed=st.integers(0, 2**16))
-def test_masked_softmax(threads, shape, dtype, seed):
+def test_masked_softmax(threads, kernels, shape, dtype, seed):
     s = _data(shape, dtype, seed)
     rng = np.random.default_rng(seed)
     s[rng.random(shape) < 0.3] = -np.inf  # blocked positions
@@ -86,7 +86,7 @@ def test_masked_softmax(threads, shape, dtype, seed):
     assert np.all(out[blocked] == 0) and np.allclose(out[~blocked].sum(-1), 1)
 
 
-def test_masked_softmax_special_rows(threads):
+def test_masked_softmax_special_rows(threads, kernels):
     s = np.array([[1e4, 0.0, -1e4], [-np.inf] * 3, [np.nan, 0.0, 1.0], [np.inf, 0.0, 1.0]], np.float32)
     out = FAST.masked_softmax(s)
     np.testing.assert_array_equal(out[0], [1, 0, 0])
@@ -268,3 +268,21 @@ def test_one_hot(index, n, dtype):
     got, want = FAST.one_hot(index, n, dtype), REF.one_hot(index, n, dtype)
     assert got.dtype == want.dtype == dtype and got.shape == want.shape == (len(index), n)
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_family_special_rows(kernels, dtype):
+    """Rows with NaN, +inf, -inf, all -inf, huge and tiny scores: softmax, log-softmax and masked softmax
+    have the reference's NaNs where it has them and its values elsewhere."""
+    inf, nan = np.inf, np.nan
+    tiny = np.finfo(dtype).smallest_subnormal
+    s = np.array([[1e4, 0.0, -1e4, 3.0], [-inf] * 4, [nan, 0.0, 1.0, 2.0], [inf, 0.0, 1.0, -inf],
+                  [-inf, 2.0, -inf, 1.0], [inf, inf, 0.0, 0.0], [1e-30, -1e-30, 0.0, tiny]], dtype)
+    with np.errstate(all="ignore"):
+        pairs = [(FAST.softmax(s, 1), REF.softmax(s, 1)), (FAST.log_softmax(s, 1), REF.log_softmax(s, 1)),
+                 (FAST.masked_softmax(s), REF.masked_softmax(s))]
+        for got, want in pairs:
+            np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+            np.testing.assert_array_equal(got[np.isinf(want)], want[np.isinf(want)])
+            finite = np.isfinite(want)
+            _close(np.where(finite, got, 0), np.where(finite, want, 0), dtype)

@@ -43,6 +43,7 @@ def _jit(fn):
 P0, P1, P2, P3, P4, P5, P6 = _ERF_P
 Q0, Q1, Q2, Q3, Q4 = _ERF_Q
 SQRT1_2 = 1 / math.sqrt(2)
+INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 
 
 @_jit
@@ -137,3 +138,81 @@ def layer_norm_grad(gy, x, weight, mu, rstd, gx, gw, gb):
             xhat = (x[m, k] - mean) * r
             g = gy[m, k] if weight is None else gy[m, k] * weight[k]
             gx[m, k] = r * (g - s_g - xhat * s_gx)
+
+
+# ---- softmax's row passes around NumPy's exp -----------------------------------------------------
+# exp stays NumPy's (vectorized; Numba's is the C library's scalar one, three times slower): these are
+# the passes before and after it, each one loop over a row instead of NumPy's reduction plus a
+# broadcast operation, which cost per row as much as per element on rows of 64.
+
+def _exact(fn):
+    if numba is None:
+        return fn
+    return numba.njit(nogil=True, cache=True, error_model="numpy")(fn)
+
+
+@_exact
+def shift_rows(x, out, finite_shift):
+    """out = x - m for rows x (M, K), m the row's max (NaN if the row has one, as np.max). With
+    finite_shift, a max that is not finite (a row of -inf, a NaN, +inf) shifts by 0 instead
+    (masked_softmax's rule)."""
+    M, K = x.shape
+    lowest, zero = x.dtype.type(-np.inf), x.dtype.type(0)  # in x's precision: one rounding, as NumPy's
+    for m in range(M):
+        mx = lowest
+        for k in range(K):
+            v = x[m, k]
+            if v > mx or v != v:
+                mx = v
+                if v != v:
+                    break
+        if finite_shift and not np.isfinite(mx):
+            mx = zero
+        for k in range(K):
+            out[m, k] = x[m, k] - mx
+
+
+@_jit
+def divide_rows_by_sums(e, zero_as_one):
+    """e /= Σ e over each row of e (M, K), in place; with zero_as_one a row summing to 0 (all of it
+    masked) is divided by 1, so it stays zeros."""
+    M, K = e.shape
+    for m in range(M):
+        d = e.dtype.type(0)
+        for k in range(K):
+            d += e[m, k]
+        if zero_as_one and d == 0:
+            d = e.dtype.type(1)
+        for k in range(K):
+            e[m, k] /= d
+
+
+@_jit
+def subtract_log_sums(out, e):
+    """out -= log Σ e over each row (log_softmax's last pass: out = x - m, e = exp(out))."""
+    M, K = e.shape
+    for m in range(M):
+        d = e.dtype.type(0)
+        for k in range(K):
+            d += e[m, k]
+        d = np.log(d)
+        for k in range(K):
+            out[m, k] -= d
+
+
+# ---- GELU's gradient around NumPy's exp --------------------------------------------------------------
+
+@_exact
+def half_neg_square(x, out):
+    """out = x·x·(-0.5) (flat arrays): the exponent of φ(x) = e^(-x²/2)/√(2π)."""
+    for i in range(x.size):
+        out[i] = x[i] * x[i] * x.dtype.type(-0.5)
+
+
+@_exact
+def gelu_grad_from_exp(x, gy, cdf, out):
+    """out = gy·(Φ(x) + x·e^(-x²/2)/√(2π)) given out = e^(-x²/2) (flat arrays): Backend.gelu_grad's
+    products in its order."""
+    c = x.dtype.type(INV_SQRT_2PI)
+    for i in range(x.size):
+        out[i] = (out[i] * x[i] * c + cdf[i]) * gy[i]

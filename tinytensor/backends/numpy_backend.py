@@ -141,13 +141,15 @@ class NumpyBackend(Backend):
 
     # ---- fused kernels, row-parallel (backends/parallel.py): the plain kernel on each block of rows
     def softmax(self, x, axis):
-        return _on_rows(_softmax, x, axis)
+        last = axis == x.ndim - 1 and _compiled(x)  # the compiled passes take rows along the last axis
+        return _on_rows(_softmax_compiled if last else _softmax, x, axis)
 
     def softmax_grad(self, y, gy, axis):
         return _on_rows(_softmax_grad, y, axis, gy)
 
     def log_softmax(self, x, axis):
-        return _on_rows(_log_softmax, x, axis)
+        last = axis == x.ndim - 1 and _compiled(x)
+        return _on_rows(_log_softmax_compiled if last else _log_softmax, x, axis)
 
     def log_softmax_grad(self, y, gy, axis):
         return _on_rows(_log_softmax_grad, y, axis, gy)
@@ -156,7 +158,8 @@ class NumpyBackend(Backend):
         if not s.size:
             return np.zeros_like(s)
         out, s2, o2 = _rows_out(s)
-        for_rows(len(s2), s.size, lambda r: _masked_softmax(s2[r], out=o2[r]))
+        kernel = _masked_softmax_compiled if _compiled(s) else _masked_softmax
+        for_rows(len(s2), s.size, lambda r: kernel(s2[r], out=o2[r]))
         return out
 
     def layer_norm(self, x, weight, bias, eps):
@@ -212,6 +215,14 @@ class NumpyBackend(Backend):
     def gelu_grad(self, x, gy, cdf):
         out, x1, o1 = _flat_out(x)
         g1, c1 = _like(gy, x, rows=False), _like(cdf, x, rows=False)
+        if fast := _compiled(x, gy, cdf):  # NumPy's exp between two compiled passes: three instead of seven
+            def kernel(r):
+                fast.half_neg_square(x1[r], o1[r])
+                np.exp(o1[r], out=o1[r])
+                fast.gelu_grad_from_exp(x1[r], g1[r], c1[r], o1[r])
+
+            for_rows(len(x1), x.size, kernel)
+            return out
         for_rows(len(x1), x.size, lambda r: o1.__setitem__(r, Backend.gelu_grad(self, x1[r], g1[r], c1[r])))
         return out
 
@@ -335,6 +346,31 @@ def _softmax(x, axis, out=None):
     np.exp(e, out=e)
     e /= e.sum(axis=axis, keepdims=True)
     return e
+
+
+# the same three with their reductions and broadcasts compiled (numba_kernels: one loop over each row
+# before NumPy's exp, one after), for rows (M, K) along the last axis: three passes instead of five
+def _softmax_compiled(x, axis, out=None):
+    out = np.empty(x.shape, x.dtype) if out is None else out
+    _numba_kernels.shift_rows(x, out, False)
+    np.exp(out, out=out)
+    _numba_kernels.divide_rows_by_sums(out, False)
+    return out
+
+
+def _masked_softmax_compiled(s, out=None):
+    out = np.empty(s.shape, s.dtype) if out is None else out
+    _numba_kernels.shift_rows(s, out, True)
+    np.exp(out, out=out)
+    _numba_kernels.divide_rows_by_sums(out, True)
+    return out
+
+
+def _log_softmax_compiled(x, axis, out=None):
+    out = np.empty(x.shape, x.dtype) if out is None else out
+    _numba_kernels.shift_rows(x, out, False)
+    _numba_kernels.subtract_log_sums(out, np.exp(out))
+    return out
 
 
 def _softmax_grad(y, gy, axis, out=None):
