@@ -55,6 +55,23 @@ def test_linear_gradcheck(device):
     module_gradcheck(nn.Linear(3, 2, bias=False, dtype=tt.float64, device=device), rand(3, device=device))
 
 
+@pytest.mark.parametrize("upstream", ["sum", "random"])
+def test_linear_backward_on_arrays_equals_its_tensor_op_form(device, upstream):
+    """With no graph being recorded, LinearFn's backward computes on the arrays; under create_graph=True it
+    uses Tensor ops. Same kernels, so the same gradients bit for bit, also for a broadcast upstream
+    gradient (the gradient of a sum has zero strides)."""
+    lin = nn.Linear(5, 3, dtype=tt.float64, device=device)
+    x = rand(2, 4, 5, device=device)
+    weights = rand(2, 4, 3, device=device, seed=3, requires_grad=False)
+    grads = []
+    for create_graph in (False, True):
+        y = lin(x)
+        out = y.sum() if upstream == "sum" else (y * weights).sum()
+        grads.append(tt.autograd.grad(out, [x, lin.weight, lin.bias], create_graph=create_graph))
+    for plain, recorded in zip(*grads):
+        np.testing.assert_array_equal(plain.numpy(), recorded.detach().numpy())
+
+
 @pytest.mark.parametrize("shape, normalized", [((3, 4), 4), ((2, 2, 3), (2, 3)), ((5,), 5)])
 def test_layer_norm_gradcheck(device, shape, normalized):
     ln = perturb_(nn.LayerNorm(normalized, dtype=tt.float64, device=device))
