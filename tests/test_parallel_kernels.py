@@ -286,3 +286,21 @@ def test_softmax_family_special_rows(kernels, dtype):
             np.testing.assert_array_equal(got[np.isinf(want)], want[np.isinf(want)])
             finite = np.isfinite(want)
             _close(np.where(finite, got, 0), np.where(finite, want, 0), dtype)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(shape=shapes, dtype=dtypes, seed=st.integers(0, 2**16), broadcast=st.booleans())
+def test_gelu_tanh_kernels(threads, kernels, shape, dtype, seed, broadcast):
+    """GELU's tanh form and its gradient (compiled passes around NumPy's tanh, or NumPy's nine and
+    fifteen) against the reference, with NaN and ±inf inputs and a broadcast upstream gradient."""
+    x = _data(shape, dtype, seed)
+    x.flat[:3] = [np.nan, np.inf, -np.inf][: x.size]
+    gy = _data(shape[-1:], dtype, seed + 1) if broadcast else _data(shape, dtype, seed + 1)
+    with np.errstate(all="ignore"):
+        pairs = [(FAST.gelu_tanh(x), REF.gelu_tanh(x)),
+                 (FAST.gelu_tanh_grad(x, gy), REF.gelu_tanh_grad(x, gy))]
+        for got, want in pairs:
+            np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+            finite = np.isfinite(want)
+            np.testing.assert_array_equal(got[~finite & ~np.isnan(want)], want[~finite & ~np.isnan(want)])
+            _close(np.where(finite, got, 0), np.where(finite, want, 0), dtype)

@@ -279,6 +279,17 @@ class Backend:
         out *= gy
         return out
 
+    def gelu_tanh(self, x):
+        """GELU's tanh form, 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))."""
+        return 0.5 * x * (1.0 + self.xp.tanh(_GELU_K * (x + 0.044715 * x * x * x)))
+
+    def gelu_tanh_grad(self, x, gy):
+        """gy · d/dx of gelu_tanh: with t = tanh(u), u = √(2/π)·(x + 0.044715·x³),
+        0.5·(1 + t) + 0.5·x·(1 - t²)·√(2/π)·(1 + 3·0.044715·x²)."""
+        t = self.xp.tanh(_GELU_K * (x + 0.044715 * x * x * x))
+        dt = (1.0 - t * t) * _GELU_K * (1.0 + 3 * 0.044715 * x * x)
+        return gy * (0.5 * (1.0 + t) + 0.5 * x * dt)
+
     def getitem(self, a, index: tuple):
         """a[index]. The standard allows integer arrays only when every axis gets one, so a single
         integer array among slices is done here as a basic index followed by ``take``; a 1-d bool
@@ -455,6 +466,7 @@ class Backend:
 
 
 _SQRT1_2, _INV_SQRT_2PI = 1.0 / math.sqrt(2.0), 1.0 / math.sqrt(2.0 * math.pi)
+_GELU_K = math.sqrt(2.0 / math.pi)
 
 # erf(x) ≈ x·P(x²)/Q(x²) on [-4, 4], where float32's erf reaches ±1: the rational approximation
 # Eigen and XLA use for float32. Coefficients from the highest power down.

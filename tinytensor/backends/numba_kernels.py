@@ -44,6 +44,7 @@ P0, P1, P2, P3, P4, P5, P6 = _ERF_P
 Q0, Q1, Q2, Q3, Q4 = _ERF_Q
 SQRT1_2 = 1 / math.sqrt(2)
 INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+GELU_K = math.sqrt(2 / math.pi)
 
 
 @_jit
@@ -216,3 +217,34 @@ def gelu_grad_from_exp(x, gy, cdf, out):
     c = x.dtype.type(INV_SQRT_2PI)
     for i in range(x.size):
         out[i] = (out[i] * x[i] * c + cdf[i]) * gy[i]
+
+
+# ---- GELU's tanh form around NumPy's tanh ----------------------------------------------------------
+
+@_exact
+def gelu_tanh_arg(x, out):
+    """out = √(2/π)·(x + 0.044715·x·x·x) (flat arrays), in Backend.gelu_tanh's order."""
+    k, c = x.dtype.type(GELU_K), x.dtype.type(0.044715)
+    for i in range(x.size):
+        v = x[i]
+        out[i] = k * (v + c * v * v * v)
+
+
+@_exact
+def gelu_tanh_from_tanh(x, out):
+    """out = 0.5·x·(1 + t) given out = t = tanh(...) (flat arrays)."""
+    half, one = x.dtype.type(0.5), x.dtype.type(1)
+    for i in range(x.size):
+        out[i] = half * x[i] * (one + out[i])
+
+
+@_exact
+def gelu_tanh_grad_from_tanh(x, gy, out):
+    """out = gy·(0.5·(1 + t) + 0.5·x·(1 - t²)·√(2/π)·(1 + 3·0.044715·x²)) given out = t (flat arrays), in
+    Backend.gelu_tanh_grad's order."""
+    half, one = x.dtype.type(0.5), x.dtype.type(1)
+    k, c3 = x.dtype.type(GELU_K), x.dtype.type(3 * 0.044715)
+    for i in range(x.size):
+        v, t = x[i], out[i]
+        dt = (one - t * t) * k * (one + c3 * v * v)
+        out[i] = gy[i] * (half * (one + t) + half * v * dt)

@@ -226,6 +226,33 @@ class NumpyBackend(Backend):
         for_rows(len(x1), x.size, lambda r: o1.__setitem__(r, Backend.gelu_grad(self, x1[r], g1[r], c1[r])))
         return out
 
+    def gelu_tanh(self, x):
+        if not (fast := _compiled(x)):
+            return Backend.gelu_tanh(self, x)
+        out, x1, o1 = _flat_out(x)
+
+        def kernel(r):  # NumPy's tanh between two compiled passes: three instead of nine
+            fast.gelu_tanh_arg(x1[r], o1[r])
+            np.tanh(o1[r], out=o1[r])
+            fast.gelu_tanh_from_tanh(x1[r], o1[r])
+
+        for_rows(len(x1), x.size, kernel)
+        return out
+
+    def gelu_tanh_grad(self, x, gy):
+        if not (fast := _compiled(x, gy)):
+            return Backend.gelu_tanh_grad(self, x, gy)
+        out, x1, o1 = _flat_out(x)
+        g1 = _like(gy, x, rows=False)
+
+        def kernel(r):  # three passes instead of fifteen
+            fast.gelu_tanh_arg(x1[r], o1[r])
+            np.tanh(o1[r], out=o1[r])
+            fast.gelu_tanh_grad_from_tanh(x1[r], g1[r], o1[r])
+
+        for_rows(len(x1), x.size, kernel)
+        return out
+
     def erf(self, x):
         if x.dtype == np.float32:
             return super().erf(x)  # the float32 rational approximation: ~7x faster than SciPy's erf
