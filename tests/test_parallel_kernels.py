@@ -7,6 +7,7 @@ logits. Splitting is forced on small arrays by lowering the thresholds.
 """
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
@@ -40,6 +41,8 @@ def kernels(request, monkeypatch):
     if request.param == "numpy":
         monkeypatch.setattr(numpy_backend, "_numba_kernels", False)
     elif numpy_backend._compiled(np.zeros(1, np.float32)) is None:
+        if os.environ.get("TINYTENSOR_REQUIRE_NUMBA") == "1":  # CI: the test extra installs it
+            pytest.fail("Numba's kernels are unavailable (is numba installed? TINYTENSOR_NUMBA=0?)")
         pytest.skip("Numba is not installed (pip install -e '.[test]' installs it)")
     return request.param
 

@@ -331,7 +331,7 @@ class _Absent:
         self._name = name
 
     def __getattr__(self, attr):
-        if attr.startswith("__"):
+        if attr.startswith("__"):  # the protocols (__file__, __path__, ...): a plain object's answer
             raise AttributeError(attr)
         return _Absent(f"{self._name}.{attr}")
 
@@ -344,13 +344,7 @@ def stand_in(package: str) -> types.ModuleType:
     """A module for a package a stored file imports but the tested code never calls (a checkpoint
     loader's ``transformers``, a tokenizer's ``tiktoken``): its names resolve, calling one raises."""
     module = types.ModuleType(package)
-
-    def absent(attr: str):
-        if attr.startswith("__"):  # module protocol (__file__, __path__, ...): a plain module's answer
-            raise AttributeError(attr)
-        return _Absent(f"{package}.{attr}")
-
-    module.__getattr__ = absent
+    module.__getattr__ = _Absent(package).__getattr__
     return module
 
 

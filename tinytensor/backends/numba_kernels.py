@@ -10,14 +10,14 @@ and layer norm's gradient of a constant row would no longer be exactly 0), and n
 away NaN or inf: those propagate as they do in the reference.
 
 Numba is optional (``pip install tinytensor[fast]``; the test and examples extras include it).
-Without it, or with ``TINYTENSOR_NUMBA=0`` in the environment, ``AVAILABLE`` is False and the
-backend uses its NumPy kernels; tests/test_parallel_kernels.py checks both against the reference.
+Without it ``AVAILABLE`` is False and the backend uses its NumPy kernels, as it does with
+``TINYTENSOR_NUMBA=0`` in the environment (``numpy_backend._compiled`` reads it before importing this
+module); tests/test_parallel_kernels.py checks both kinds against the reference.
 Each kernel compiles on first use (about a second; cached on disk after that).
 """
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 
@@ -28,7 +28,7 @@ try:
 except ImportError:  # the NumPy kernels serve
     numba = None
 
-AVAILABLE = numba is not None and os.environ.get("TINYTENSOR_NUMBA", "1") != "0"
+AVAILABLE = numba is not None
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # what these kernels take; others use NumPy's
 
 
@@ -90,13 +90,14 @@ def layer_norm(x, weight, bias, eps, y, mu, rstd):
     """Backend.layer_norm on rows x (M, K): y = (x - μ)·rstd·w + b, μ (M, 1), rstd = 1/√(σ² + eps) (M, 1)
     (biased variance, centred before squaring); weight and bias (K,) or None."""
     M, K = x.shape
-    one, inv_k, eps = x.dtype.type(1), x.dtype.type(1 / K), x.dtype.type(eps)  # x's precision throughout
+    one, zero = x.dtype.type(1), x.dtype.type(0)  # x's precision throughout
+    inv_k, eps = x.dtype.type(1 / K), x.dtype.type(eps)
     for m in range(M):
-        s = one - one
+        s = zero
         for k in range(K):
             s += x[m, k]
         mean = s * inv_k
-        v = one - one
+        v = zero
         for k in range(K):
             d = x[m, k] - mean
             v += d * d

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import importlib.util
 import math
 import os
 import sys
@@ -316,7 +315,7 @@ def _compiled(*arrays):
     global _numba_kernels
     if _numba_kernels is None:
         _numba_kernels = False
-        if importlib.util.find_spec("numba") is not None and os.environ.get("TINYTENSOR_NUMBA", "1") != "0":
+        if os.environ.get("TINYTENSOR_NUMBA", "1") != "0":  # off: Numba is not even imported
             from . import numba_kernels
 
             _numba_kernels = numba_kernels if numba_kernels.AVAILABLE else False
@@ -377,20 +376,16 @@ def _softmax(x, axis, out=None):
 
 # the same three with their reductions and broadcasts compiled (numba_kernels: one loop over each row
 # before NumPy's exp, one after), for rows (M, K) along the last axis: three passes instead of five
-def _softmax_compiled(x, axis, out=None):
+def _softmax_compiled(x, axis, out=None, masked=False):
     out = np.empty(x.shape, x.dtype) if out is None else out
-    _numba_kernels.shift_rows(x, out, False)
+    _numba_kernels.shift_rows(x, out, masked)
     np.exp(out, out=out)
-    _numba_kernels.divide_rows_by_sums(out, False)
+    _numba_kernels.divide_rows_by_sums(out, masked)
     return out
 
 
 def _masked_softmax_compiled(s, out=None):
-    out = np.empty(s.shape, s.dtype) if out is None else out
-    _numba_kernels.shift_rows(s, out, True)
-    np.exp(out, out=out)
-    _numba_kernels.divide_rows_by_sums(out, True)
-    return out
+    return _softmax_compiled(s, -1, out, masked=True)
 
 
 def _log_softmax_compiled(x, axis, out=None):
