@@ -89,6 +89,23 @@ def test_masked_softmax(threads, kernels, shape, dtype, seed):
     assert np.all(out[blocked] == 0) and np.allclose(out[~blocked].sum(-1), 1)
 
 
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batch=st.lists(st.integers(1, 4), max_size=2).map(tuple), L=st.integers(1, 9), S=st.integers(1, 9),
+       dtype=dtypes, seed=st.integers(0, 2**16))
+def test_causal_softmax(threads, kernels, batch, L, S, dtype, seed):
+    """Query i sees keys j <= i only, whatever the other scores are (NaN, inf); split across threads at
+    any row, so a block may start mid-matrix."""
+    s = _data(batch + (L, S), dtype, seed)
+    future = np.triu(np.ones((L, S), bool), 1)
+    rng = np.random.default_rng(seed)
+    s[..., future & (rng.random((L, S)) < 0.5)] = rng.choice([np.nan, np.inf, -np.inf, 1e30])
+    out = FAST.causal_softmax(s)
+    want = REF.masked_softmax(np.where(future, -np.inf, s))
+    _close(out, want, dtype)
+    assert np.all(out[..., future] == 0) and np.allclose(out.sum(-1), 1)
+    _close(REF.causal_softmax(s), want, dtype)
+
+
 def test_masked_softmax_special_rows(threads, kernels):
     s = np.array([[1e4, 0.0, -1e4], [-np.inf] * 3, [np.nan, 0.0, 1.0], [np.inf, 0.0, 1.0]], np.float32)
     out = FAST.masked_softmax(s)
@@ -173,16 +190,20 @@ def test_stacked_matmul_split_across_threads(threads, batch, n, k, m, transposed
     np.testing.assert_array_equal(FAST.matmul(a, b), np.matmul(a, b))
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(num_rows=st.integers(1, 9), index_shape=st.lists(st.integers(0, 5), max_size=2).map(tuple),
-       row=st.lists(st.integers(0, 4), max_size=2).map(tuple), seed=st.integers(0, 2**16))
-def test_add_rows(num_rows, index_shape, row, seed):
+       row=st.lists(st.integers(0, 4), max_size=2).map(tuple), dtype=dtypes,
+       index_dtype=st.sampled_from([np.int64, np.int32]), seed=st.integers(0, 2**16))
+def test_add_rows(kernels, num_rows, index_shape, row, dtype, index_dtype, seed):
     rng = np.random.default_rng(seed)
-    index = rng.integers(0, num_rows, index_shape)
-    grad = _data(index_shape + row, np.float64, seed)
+    index = rng.integers(0, num_rows, index_shape).astype(index_dtype)
+    grad = _data(index_shape + row, dtype, seed)
     if grad.size:
         grad.reshape(-1)[0] = rng.choice([np.nan, np.inf, -np.inf, 1.0])  # non-finite: as a scatter adds
-    _close(FAST.add_rows(num_rows, index, grad), REF.add_rows(num_rows, index, grad), np.float64)
+    _close(FAST.add_rows(num_rows, index, grad), REF.add_rows(num_rows, index, grad), dtype)
+    strided = np.swapaxes(grad, 0, -1) if grad.ndim > 1 else grad  # a gradient that is not contiguous
+    if strided is not grad and index.ndim == 1 and strided.shape[0] == index.shape[0]:
+        _close(FAST.add_rows(num_rows, index, strided), REF.add_rows(num_rows, index, strided), dtype)
 
 
 @pytest.mark.parametrize("shape", [(3, 0), (0, 4), (0,), (2, 0, 3)])
@@ -307,3 +328,47 @@ def test_gelu_tanh_kernels(threads, kernels, shape, dtype, seed, broadcast):
             finite = np.isfinite(want)
             np.testing.assert_array_equal(got[~finite & ~np.isnan(want)], want[~finite & ~np.isnan(want)])
             _close(np.where(finite, got, 0), np.where(finite, want, 0), dtype)
+
+
+def _ulps(got, exact, dtype):
+    """|got - exact| in units in the last place of the exact value rounded to dtype (exact: float64)."""
+    spacing = np.spacing(np.abs(exact).astype(dtype)).astype(np.float64)
+    return np.abs(got.astype(np.float64) - exact) / spacing
+
+
+@pytest.mark.parametrize("fn", ["exp", "tanh"])
+def test_exp_and_tanh_within_ulps_of_exact_over_float32s_range(kernels, fn):
+    """float32 exp and tanh (numba_kernels' vectorized loops, or NumPy's) on a dense grid over the whole
+    range where the result is a normal float32, against float64's rounded to float32: within 1.5 ulp
+    (NumPy's own float32 loops: 2.5 ulp for exp)."""
+    lo, hi = (-87.0, 88.7) if fn == "exp" else (-10.0, 10.0)
+    x = np.linspace(lo, hi, 2_000_003, dtype=np.float32)
+    x = np.concatenate([x, np.float32(0.625) + np.arange(-50, 50, dtype=np.float32) * np.spacing(np.float32(0.625)),
+                        np.geomspace(1e-30, 1, 1000, dtype=np.float32)])  # tanh's two branches meet at 0.625
+    x = np.concatenate([x, -x[-1100:]])
+    got = getattr(FAST, fn)(x)
+    assert got.dtype == np.float32 and got.shape == x.shape
+    exact = getattr(np, fn)(x.astype(np.float64))
+    bound = 1.5 if kernels == "numba" else 3.0
+    assert _ulps(got, exact, np.float32).max() <= bound
+
+
+@pytest.mark.parametrize("fn", ["exp", "tanh"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_exp_and_tanh_special_values(kernels, fn, dtype):
+    """inf, NaN, -0.0, underflow and overflow as NumPy gives them (subnormal exps to 2 of the smallest
+    subnormal), on strided, 0-d and empty arrays too."""
+    x = np.array([np.inf, -np.inf, np.nan, -0.0, 0.0, 1e-30, -1e-30, 88.72, 88.8, -87.5, -100.0, -103.9,
+                  -104.5, -1e4, 1e4, 9.0, -9.0, 20.0, -20.0], dtype)
+    with np.errstate(all="ignore"):
+        want = getattr(np, fn)(x)
+        got = getattr(FAST, fn)(x)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+    tiny = np.finfo(dtype).smallest_subnormal
+    np.testing.assert_allclose(got, want, rtol=2 * np.finfo(dtype).eps, atol=2 * tiny)
+    for a in (x[::2], x.reshape(1, -1).T[::3].T, np.array(x[5]), x[:0]):  # strided, 0-d, empty
+        with np.errstate(all="ignore"):
+            np.testing.assert_allclose(getattr(FAST, fn)(a), getattr(np, fn)(a), rtol=2 * np.finfo(dtype).eps,
+                                       atol=2 * tiny)
+            assert getattr(FAST, fn)(a).shape == a.shape

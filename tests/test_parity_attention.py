@@ -69,11 +69,12 @@ def compare(torch_module, tt_module, torch_args, tt_args, dtype, torch_kw=None, 
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("case", ["plain", "bool", "float", "causal", "causal_rect", "scale", "broadcast"])
+@pytest.mark.parametrize("case", ["plain", "bool", "float", "causal", "causal_rect", "causal_wide", "causal_long",
+                                  "scale", "broadcast"])
 def test_sdpa_parity(dtype, case):
     tdt, _ = DTYPES[dtype]
     gen = torch.Generator().manual_seed(0)
-    L, S = (5, 3) if case == "causal_rect" else (4, 6)
+    L, S = {"causal_rect": (5, 3), "causal_wide": (3, 7), "causal_long": (70, 70)}.get(case, (4, 6))
     q, k, v = (randn(2, 3, L, 8, dtype=tdt, gen=gen), randn(2, 3, S, 8, dtype=tdt, gen=gen),
                randn(2, 3, S, 5, dtype=tdt, gen=gen))
     kw = {}
@@ -83,7 +84,7 @@ def test_sdpa_parity(dtype, case):
         kw["attn_mask"] = m
     elif case == "float":
         kw["attn_mask"] = randn(2, 1, 4, 6, dtype=tdt, gen=gen)
-    elif case in ("causal", "causal_rect"):
+    elif case.startswith("causal"):
         kw["is_causal"] = True
     elif case == "scale":
         kw["scale"] = 0.37
@@ -101,6 +102,27 @@ def test_sdpa_parity(dtype, case):
         close(b.grad, a.grad, dtype, f"grad of {name}")
     if case == "float":
         close(tkw["attn_mask"].grad, kw["attn_mask"].grad, dtype, "grad of the float mask")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_causal_attention_ignores_the_scores_of_future_keys(dtype):
+    """With is_causal, a NaN (or inf) key that a query may not see leaves its output and gradients finite,
+    as in PyTorch: the masked scores are replaced, not added to."""
+    tdt, _ = DTYPES[dtype]
+    gen = torch.Generator().manual_seed(1)
+    q, k, v = (randn(2, 3, 70, 8, dtype=tdt, gen=gen) for _ in range(3))
+    with torch.no_grad():
+        k[0, :, 40] = float("nan")
+        k[1, :, 50] = float("inf")
+    ref = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+    tq, tk, tv = to_tt(q), to_tt(k), to_tt(v)
+    out = F.scaled_dot_product_attention(tq, tk, tv, is_causal=True)
+    got = out.numpy()
+    np.testing.assert_array_equal(np.isnan(got), torch.isnan(ref).numpy())
+    assert np.isfinite(got[0, :, :40]).all() and np.isfinite(got[1, :, :50]).all()
+    fin = torch.isfinite(ref).numpy()
+    np.testing.assert_allclose(got[fin], ref.detach().numpy()[fin], rtol=1e-5 if dtype == "float32" else 1e-12,
+                               atol=1e-6 if dtype == "float32" else 1e-12)
 
 
 def test_fully_masked_rows_are_zero():

@@ -184,6 +184,13 @@ class Backend:
         d = xp.sum(e, axis=-1, keepdims=True)  # (..., 1)
         return e / xp.where(d == 0, xp.ones_like(d), d)
 
+    def causal_softmax(self, s):
+        """masked_softmax of scores s (..., L, S) where query i sees keys j <= i only (``is_causal``,
+        top-left aligned): the other keys get weight 0 whatever their scores, NaN included."""
+        L, S = s.shape[-2:]
+        seen = self.tri_mask(L, S, 0, lower=True)  # (L, S)
+        return self.masked_softmax(self.where(seen, s, self.zeros((), s.dtype) - math.inf))
+
     def layer_norm(self, x, weight, bias, eps: float):
         """Layer norm of the rows of x (M, K): (y, μ, rstd) with y = (x - μ)·rstd·w + b, rstd =
         1/√(σ² + eps) (biased variance), μ and rstd of shape (M, 1); weight and bias (K,) or None."""
@@ -260,6 +267,14 @@ class Backend:
         x1, x2 = x[..., 0::2], x[..., 1::2]
         y = xp.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], axis=-1)  # (..., D/2, 2)
         return xp.reshape(y, y.shape[:-2] + (2 * y.shape[-2],))
+
+    def exp(self, x):
+        """e^x element-wise (a backend may have a faster loop than its array library's)."""
+        return self.xp.exp(x)
+
+    def tanh(self, x):
+        """tanh x element-wise."""
+        return self.xp.tanh(x)
 
     def normal_cdf(self, x):
         """Φ(x) = (1 + erf(x/√2))/2, the standard normal distribution function."""

@@ -161,6 +161,14 @@ class NumpyBackend(Backend):
         for_rows(len(s2), s.size, lambda r: kernel(s2[r], out=o2[r]))
         return out
 
+    def causal_softmax(self, s):
+        if not (s.size and _compiled(s)):
+            return Backend.causal_softmax(self, s)
+        out, s2, o2 = _rows_out(s)  # row m of s2 is query m mod L: it sees keys 0 .. m mod L
+        L = s.shape[-2]
+        for_rows(len(s2), s.size, lambda r: _softmax_compiled(s2[r], -1, o2[r], masked=True, causal=(L, r.start)))
+        return out
+
     def layer_norm(self, x, weight, bias, eps):
         M = x.shape[0]
         y, mu, rstd = np.empty(x.shape, x.dtype), np.empty((M, 1), x.dtype), np.empty((M, 1), x.dtype)
@@ -203,6 +211,20 @@ class NumpyBackend(Backend):
         turn.real, turn.imag = cos, sin
         return (x.view(complex_of) * turn).view(x.dtype)
 
+    def exp(self, x):
+        if x.dtype == np.float32 and (fast := _compiled(x)):  # a vectorized loop, 2-3x NumPy's
+            out, x1, o1 = _flat_out(x)
+            for_rows(len(x1), x.size, lambda r: fast.exp(x1[r], o1[r]))
+            return out
+        return np.exp(x)
+
+    def tanh(self, x):
+        if x.dtype == np.float32 and (fast := _compiled(x)):
+            out, x1, o1 = _flat_out(x)
+            for_rows(len(x1), x.size, lambda r: fast.tanh(x1[r], o1[r]))
+            return out
+        return np.tanh(x)
+
     def normal_cdf(self, x):
         out, x1, o1 = _flat_out(x)
         if fast := _compiled(x):  # one pass instead of erf's 24
@@ -214,10 +236,10 @@ class NumpyBackend(Backend):
     def gelu_grad(self, x, gy, cdf):
         out, x1, o1 = _flat_out(x)
         g1, c1 = _like(gy, x, rows=False), _like(cdf, x, rows=False)
-        if fast := _compiled(x, gy, cdf):  # NumPy's exp between two compiled passes: three instead of seven
+        if fast := _compiled(x, gy, cdf):  # three compiled passes instead of seven
             def kernel(r):
                 fast.half_neg_square(x1[r], o1[r])
-                np.exp(o1[r], out=o1[r])
+                fast.exp(o1[r], o1[r])
                 fast.gelu_grad_from_exp(x1[r], g1[r], c1[r], o1[r])
 
             for_rows(len(x1), x.size, kernel)
@@ -230,9 +252,9 @@ class NumpyBackend(Backend):
             return Backend.gelu_tanh(self, x)
         out, x1, o1 = _flat_out(x)
 
-        def kernel(r):  # NumPy's tanh between two compiled passes: three instead of nine
+        def kernel(r):  # three compiled passes instead of nine
             fast.gelu_tanh_arg(x1[r], o1[r])
-            np.tanh(o1[r], out=o1[r])
+            fast.tanh(o1[r], o1[r])
             fast.gelu_tanh_from_tanh(x1[r], o1[r])
 
         for_rows(len(x1), x.size, kernel)
@@ -246,7 +268,7 @@ class NumpyBackend(Backend):
 
         def kernel(r):  # three passes instead of fifteen
             fast.gelu_tanh_arg(x1[r], o1[r])
-            np.tanh(o1[r], out=o1[r])
+            fast.tanh(o1[r], o1[r])
             fast.gelu_tanh_grad_from_tanh(x1[r], g1[r], o1[r])
 
         for_rows(len(x1), x.size, kernel)
@@ -296,6 +318,10 @@ class NumpyBackend(Backend):
         if not index.size:
             return out
         idx = index.reshape(-1)
+        if fast := _compiled(grad):  # one pass in order (reduceat needs a sort and a gather first)
+            k = math.prod(row)
+            fast.add_rows(idx, np.ascontiguousarray(grad).reshape(idx.size, k), out.reshape(num_rows, k))
+            return out
         order = np.argsort(idx, kind="stable")
         ids = idx[order]
         starts = np.flatnonzero(np.concatenate(([True], ids[1:] != ids[:-1])))  # where each run begins
@@ -374,12 +400,12 @@ def _softmax(x, axis, out=None):
     return e
 
 
-# the same three with their reductions and broadcasts compiled (numba_kernels: one loop over each row
-# before NumPy's exp, one after), for rows (M, K) along the last axis: three passes instead of five
-def _softmax_compiled(x, axis, out=None, masked=False):
+# the same three compiled (numba_kernels: one loop over each row before the exp, one after), for rows
+# (M, K) along the last axis: three passes instead of five
+def _softmax_compiled(x, axis, out=None, masked=False, causal=(0, 0)):
     out = np.empty(x.shape, x.dtype) if out is None else out
-    _numba_kernels.shift_rows(x, out, masked)
-    np.exp(out, out=out)
+    _numba_kernels.shift_rows(x, out, masked, *causal)
+    _numba_kernels.exp(out, out)
     _numba_kernels.divide_rows_by_sums(out, masked)
     return out
 
@@ -391,7 +417,7 @@ def _masked_softmax_compiled(s, out=None):
 def _log_softmax_compiled(x, axis, out=None):
     out = np.empty(x.shape, x.dtype) if out is None else out
     _numba_kernels.shift_rows(x, out, False)
-    _numba_kernels.subtract_log_sums(out, np.exp(out))
+    _numba_kernels.subtract_log_sums(out, _numba_kernels.exp(out, np.empty_like(out)))
     return out
 
 

@@ -429,11 +429,11 @@ def _layer_norm_backward(grads_with_tensor_ops, cls, args, kwargs, levels):
 
 
 def _attention(cls, args, kwargs, levels):
-    q, k, v, bias, keep, scale = args
+    q, k, v, bias, keep, *options = args  # options: scale, causal
     tensors = [t for t in (q, k, v, bias, keep) if t is not None]
     r = max(t.ndim for t in tensors)
     al = [None if t is None else align(t, levels, r) for t in (q, k, v, bias, keep)]
-    return cls.apply(*al, scale)
+    return cls.apply(*al, *options)
 
 
 def _cross_entropy(cls, args, kwargs, levels):

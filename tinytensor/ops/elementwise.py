@@ -300,7 +300,7 @@ class Neg(Function):
 
 class Exp(Function):
     def forward(self, x):
-        y = self.xp.exp(x)
+        y = self.backend.exp(x)
         self.save_for_backward(y)
         return y
 
@@ -382,7 +382,7 @@ class Cos(Function):
 
 class Tanh(Function):
     def forward(self, x):
-        y = self.xp.tanh(x)
+        y = self.backend.tanh(x)
         self.save_for_backward(y)
         return y
 
@@ -415,7 +415,7 @@ class Sigmoid(Function):
     def forward(self, x):
         xp = self.xp
         # 1/(1+e^-x) for x >= 0 and e^x/(1+e^x) for x < 0 never overflows
-        e = xp.exp(-xp.abs(x))
+        e = self.backend.exp(-xp.abs(x))
         y = xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
         self.save_for_backward(y)
         return y
@@ -461,7 +461,7 @@ class Relu(Function):
 class Silu(Function):
     def forward(self, x):
         self.save_for_backward(x)
-        return x / (1.0 + self.xp.exp(-x))
+        return x / (1.0 + self.backend.exp(-x))
 
     def backward(self, gy):
         (x,) = self.saved_tensors

@@ -39,14 +39,15 @@ class ScaledDotProductAttention(Function):
     """(out, P) with P = softmax(scale · Q Kᵀ + bias) and out = (P ⊙ keep) V.
 
     ``bias`` is an additive float mask (-inf blocks) or None; ``keep`` is the dropout multiplier
-    (0 or 1/(1-p) per weight) or None. P is the second output so that it is saved as an output:
+    (0 or 1/(1-p) per weight) or None; ``causal``: query i sees keys j <= i only (the backend's
+    causal_softmax masks as it goes: no (L, S) mask is made or added). P is the second output so that it is saved as an output:
     backward then differentiates through it again under ``create_graph=True``.
 
         dV = (P⊙keep)ᵀ dO,   dP = (dO Vᵀ)⊙keep + dP_extra,   dS = P ⊙ (dP - Σ_j dP⊙P),
         dQ = scale · dS K,   dK = scale · dSᵀ Q,   dbias = dS (summed to the bias' shape)
     """
 
-    def forward(self, q, k, v, bias, keep, scale):
+    def forward(self, q, k, v, bias, keep, scale, causal=False):
         xp = self.xp
         self.scale = scale
         mm = self.backend.matmul
@@ -56,7 +57,8 @@ class ScaledDotProductAttention(Function):
                 s += bias  # in place
             else:
                 s = s + bias
-        p = self.backend.masked_softmax(s)  # rows with nothing to attend to: zeros
+        softmax = self.backend.causal_softmax if causal else self.backend.masked_softmax
+        p = softmax(s)  # rows with nothing to attend to: zeros
         del s
         out = mm(p if keep is None else p * keep, v)  # (..., L, Ev)
         self.save_for_backward(q, k, v, p, keep)
@@ -91,10 +93,10 @@ class ScaledDotProductAttention(Function):
                 gk = sum_to((gs.mT @ q) * self.scale, k_shape)
             if need_bias:
                 gbias = sum_to(gs, bias_shape)
-        return gq, gk, gv, gbias, None, None
+        return gq, gk, gv, gbias, None, None, None
 
-    def jvp(self, tq, tk, tv, tbias, _keep, _scale):
-        q, k, v, bias, keep, scale = self.primals  # ds = scale·(dQ Kᵀ + Q dKᵀ) + dbias
+    def jvp(self, tq, tk, tv, tbias, _keep, _scale, _causal=None):
+        q, k, v, bias, keep, scale = self.primals[:6]  # ds = scale·(dQ Kᵀ + Q dKᵀ) + dbias
         out, p = self.result
         ds = add_tangents(None if tq is None else (tq * scale) @ k.mT,
                           None if tk is None else (q * scale) @ tk.mT, tbias)  # (..., L, S)
@@ -232,20 +234,19 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
         ) from None
 
     bias = None
-    if is_causal:
-        if attn_mask is not None:
-            raise ValueError(f"{op}: pass either attn_mask or is_causal=True, not both")
-        bias = causal_bias(L, S, dtype=query.dtype, device=query.device)  # (L, S)
-    elif attn_mask is not None:
+    if is_causal and attn_mask is not None:
+        raise ValueError(f"{op}: pass either attn_mask or is_causal=True, not both")
+    if attn_mask is not None:
         _check_mask(op, attn_mask, query, scores_shape, "attn_mask")
         bias = as_bias(attn_mask, query.dtype, allowed_when=True, op=op)
-    out, _ = attention(query, key, value, bias, dropout_p, scale)
+    out, _ = attention(query, key, value, bias, dropout_p, scale, causal=is_causal)
     return out
 
 
 def attention(query: Tensor, key: Tensor, value: Tensor, bias: Tensor | None = None, dropout_p: float = 0.0,
-              scale: float | None = None) -> tuple[Tensor, Tensor]:
-    """(softmax(Q Kᵀ · scale + bias) V, the weights): attention with a ready additive float ``bias``.
+              scale: float | None = None, causal: bool = False) -> tuple[Tensor, Tensor]:
+    """(softmax(Q Kᵀ · scale + bias) V, the weights): attention with a ready additive float ``bias``;
+    with ``causal``, query i sees keys j <= i only (as ``causal_mask(L, S)``, without making it).
 
     The building block behind scaled_dot_product_attention and MultiheadAttention, which turn their
     masks into ``bias`` (-inf = blocked). The weights (..., L, S) are returned after dropout, as
@@ -257,5 +258,5 @@ def attention(query: Tensor, key: Tensor, value: Tensor, bias: Tensor | None = N
         batch = tt.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
         shape = tuple(batch) + (query.shape[-2], key.shape[-2])
         keep = tt.dropout(tt.ones(*shape, dtype=query.dtype, device=query.device), dropout_p, True)
-    out, weights = ScaledDotProductAttention.apply(query, key, value, bias, keep, scale)
+    out, weights = ScaledDotProductAttention.apply(query, key, value, bias, keep, scale, bool(causal))
     return out, (weights if keep is None else weights * keep)

@@ -74,7 +74,7 @@ class SoftmaxCrossEntropyBackward(Function):
         g = xp.expand_dims(g, axis=-1)  # (M, 1)
         outs = []
         if need_z:
-            gz = xp.exp(logp)
+            gz = self.backend.exp(logp)
             gz *= xp.sum(a, axis=1, keepdims=True)
             gz -= a
             gz *= g
@@ -200,8 +200,10 @@ class TargetWeights(Function):
         safe = xp.where(valid, t, xp.zeros_like(t))
         safe = backend.check_range(safe, 0, c, IndexError, lambda bad: f"{op}: target {bad} is out of bounds "
                                    f"for {c} classes (ignore_index={ignore_index})")  # deferred on a GPU
-        onehot = backend.one_hot(safe, c, backend.xp_dtype(dtype))  # (M, C)
         keep = backend.astype(valid, dtype)  # (M,)
+        if weight is None and not label_smoothing:  # a = onehot(t), an ignored row's index -1: zeros
+            return backend.one_hot(xp.where(valid, safe, xp.full_like(safe, -1)), c, backend.xp_dtype(dtype)), keep
+        onehot = backend.one_hot(safe, c, backend.xp_dtype(dtype))  # (M, C)
         wt = keep if weight is None else xp.take(weight, safe) * keep  # (M,) weight of each row's target
         a = onehot * xp.expand_dims(wt * (1.0 - label_smoothing), axis=-1)
         if label_smoothing:
