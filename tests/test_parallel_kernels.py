@@ -343,8 +343,8 @@ def test_exp_and_tanh_within_ulps_of_exact_over_float32s_range(kernels, fn):
     (NumPy's own float32 loops: 2.5 ulp for exp)."""
     lo, hi = (-87.0, 88.7) if fn == "exp" else (-10.0, 10.0)
     x = np.linspace(lo, hi, 2_000_003, dtype=np.float32)
-    x = np.concatenate([x, np.float32(0.625) + np.arange(-50, 50, dtype=np.float32) * np.spacing(np.float32(0.625)),
-                        np.geomspace(1e-30, 1, 1000, dtype=np.float32)])  # tanh's two branches meet at 0.625
+    seam = np.float32(0.625) + np.arange(-50, 50, dtype=np.float32) * np.spacing(np.float32(0.625))  # tanh's
+    x = np.concatenate([x, seam, np.geomspace(1e-30, 1, 1000, dtype=np.float32)])  # two branches meet there
     x = np.concatenate([x, -x[-1100:]])
     got = getattr(FAST, fn)(x)
     assert got.dtype == np.float32 and got.shape == x.shape

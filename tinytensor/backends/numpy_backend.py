@@ -166,7 +166,8 @@ class NumpyBackend(Backend):
             return Backend.causal_softmax(self, s)
         out, s2, o2 = _rows_out(s)  # row m of s2 is query m mod L: it sees keys 0 .. m mod L
         L = s.shape[-2]
-        for_rows(len(s2), s.size, lambda r: _softmax_compiled(s2[r], -1, o2[r], masked=True, causal=(L, r.start)))
+        for_rows(len(s2), s.size,
+                 lambda r: _softmax_compiled(s2[r], -1, o2[r], masked=True, causal=(L, r.start)))
         return out
 
     def layer_norm(self, x, weight, bias, eps):

@@ -40,8 +40,8 @@ class ScaledDotProductAttention(Function):
 
     ``bias`` is an additive float mask (-inf blocks) or None; ``keep`` is the dropout multiplier
     (0 or 1/(1-p) per weight) or None; ``causal``: query i sees keys j <= i only (the backend's
-    causal_softmax masks as it goes: no (L, S) mask is made or added). P is the second output so that it is saved as an output:
-    backward then differentiates through it again under ``create_graph=True``.
+    causal_softmax masks as it goes: no (L, S) mask is made or added). P is the second output so that
+    it is saved as an output: backward then differentiates through it again under ``create_graph=True``.
 
         dV = (P⊙keep)ᵀ dO,   dP = (dO Vᵀ)⊙keep + dP_extra,   dS = P ⊙ (dP - Σ_j dP⊙P),
         dQ = scale · dS K,   dK = scale · dSᵀ Q,   dbias = dS (summed to the bias' shape)

@@ -202,7 +202,8 @@ class TargetWeights(Function):
                                    f"for {c} classes (ignore_index={ignore_index})")  # deferred on a GPU
         keep = backend.astype(valid, dtype)  # (M,)
         if weight is None and not label_smoothing:  # a = onehot(t), an ignored row's index -1: zeros
-            return backend.one_hot(xp.where(valid, safe, xp.full_like(safe, -1)), c, backend.xp_dtype(dtype)), keep
+            index = xp.where(valid, safe, xp.full_like(safe, -1))
+            return backend.one_hot(index, c, backend.xp_dtype(dtype)), keep
         onehot = backend.one_hot(safe, c, backend.xp_dtype(dtype))  # (M, C)
         wt = keep if weight is None else xp.take(weight, safe) * keep  # (M,) weight of each row's target
         a = onehot * xp.expand_dims(wt * (1.0 - label_smoothing), axis=-1)
