@@ -97,7 +97,10 @@ class NumpyBackend(Backend):
         # NumPy's where branches on every element: with a mask that is True at random (a ReLU's),
         # mispredictions make it ~10x slower than arithmetic. So the pick is done on the values' bits
         # as unsigned integers, b + (a - b)·cond, which wraps modulo 2^n and so gives a's or b's bit
-        # pattern exactly (NaN, inf, -0.0 included)
+        # pattern exactly (NaN, inf, -0.0 included). Under 8K elements np.where is faster (measured: 2.6
+        # against 13 µs at 256, equal at 16K, 4x slower at 64K)
+        if max(cond.size, np.size(a), np.size(b)) < 8192:  # (the largest operand's size, for speed only)
+            return np.where(cond, a, b)
         dtype = np.result_type(a, b)
         out = np.empty(np.broadcast_shapes(cond.shape, np.shape(a), np.shape(b)), dtype=dtype)
         bits = _UINT_OF_SIZE.get(dtype.itemsize) if dtype.kind in "fiub" else None
