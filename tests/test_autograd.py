@@ -570,3 +570,24 @@ def test_custom_function_returning_wrong_number_of_grads_is_named():
     a = tt.ones(2, requires_grad=True)
     with pytest.raises(RuntimeError, match="TwoIn.backward returned 3 gradients for 2 inputs"):
         TwoIn.apply(a, tt.ones(2)).sum().backward()
+
+
+@pytest.mark.parametrize("a_shape, b_shape", [((3, 4), (4, 2)), ((2, 3, 4), (4, 2)), ((2, 3, 4), (2, 4, 5)),
+                                              ((1, 3, 4), (2, 4, 5)), ((2, 1, 3, 4), (3, 4, 2)), ((4,), (4, 2)),
+                                              ((3, 4), (4,))])
+@pytest.mark.parametrize("upstream", ["sum", "random"])
+def test_matmul_backward_on_arrays_equals_its_tensor_op_form(device, a_shape, b_shape, upstream):
+    """With no graph being recorded MatMul's backward computes on the arrays; under create_graph=True it
+    uses Tensor ops. The same kernels: the same gradients bit for bit (broadcast batch dims, one matrix
+    for a stack, 1-D operands, the zero-strided gradient of a sum)."""
+    rng = np.random.default_rng(0)
+    a = tt.tensor(rng.standard_normal(a_shape), device=device, requires_grad=True)
+    b = tt.tensor(rng.standard_normal(b_shape), device=device, requires_grad=True)
+    grads = []
+    for create_graph in (False, True):
+        y = a @ b
+        weights = tt.tensor(np.random.default_rng(1).standard_normal(tuple(y.shape)), device=device)
+        out = y.sum() if upstream == "sum" else (y * weights).sum()
+        grads.append(tt.autograd.grad(out, [a, b], create_graph=create_graph))
+    for plain, recorded in zip(*grads):
+        np.testing.assert_array_equal(plain.numpy(), recorded.detach().numpy())

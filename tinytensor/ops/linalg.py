@@ -22,6 +22,8 @@ class MatMul(Function):
 
     def backward(self, gy):
         a, b = self.saved_tensors
+        if self.unobserved():  # the same products on the arrays: one node's cost instead of up to six ops'
+            return self._backward_on_arrays(gy, a, b)
         ga = gb = None
         if self.needs_input_grad[0]:
             ga = sum_to(gy @ b.mT, self.a_shape)  # dL/dA = G Bᵀ
@@ -31,6 +33,21 @@ class MatMul(Function):
                 gb = a.reshape(rows, a.shape[-1]).mT @ gy.reshape(rows, gy.shape[-1])
             else:
                 gb = sum_to(a.mT @ gy, self.b_shape)  # dL/dB = Aᵀ G
+        return ga, gb
+
+    def _backward_on_arrays(self, gy, a, b):
+        backend, xp, g = self.backend, self.xp, gy.array
+        mm, mT = backend.matmul, xp.matrix_transpose
+        ga = gb = None
+        if self.needs_input_grad[0]:
+            ga = gy._wrap(backend.sum_to(mm(g, mT(b.array)), self.a_shape))
+        if self.needs_input_grad[1]:
+            if len(self.b_shape) == 2 and a.ndim > 2:
+                rows = math.prod(a.shape[:-1])
+                gb = mm(mT(xp.reshape(a.array, (rows, a.shape[-1]))), xp.reshape(g, (rows, g.shape[-1])))
+            else:
+                gb = backend.sum_to(mm(mT(a.array), g), self.b_shape)
+            gb = gy._wrap(gb)
         return ga, gb
 
     def jvp(self, ta, tb):
