@@ -530,7 +530,8 @@ def test_sdpa_backward_on_arrays_equals_its_tensor_op_form(device, case):
     """With no graph being recorded, the attention Function's backward computes on the arrays; under
     create_graph=True it uses Tensor ops. The same kernels in the same order: the same gradients bit for
     bit, for every input that takes one."""
-    q, k, v = rand(2, 3, 4, 5, device=device), rand(2, 3, 6, 5, device=device), rand(2, 3, 6, 2, device=device)
+    q, k, v = (rand(2, 3, 4, 5, device=device), rand(2, 3, 6, 5, device=device),
+               rand(2, 3, 6, 2, device=device))
     if case == "shared keys":  # batch dims that broadcast: the gradients are summed back to (1, 3, ...)
         k, v = rand(1, 3, 6, 5, device=device), rand(1, 3, 6, 2, device=device)
     bias = rand(2, 1, 4, 6, device=device) if case == "bias" else None
@@ -538,7 +539,8 @@ def test_sdpa_backward_on_arrays_equals_its_tensor_op_form(device, case):
     grads = []
     for create_graph in (False, True):
         tt.manual_seed(0)  # the same dropout mask both times
-        out, w = attention(q, k, v, bias, dropout_p=0.3 if case == "dropout" else 0.0, causal=case == "causal")
+        p = 0.3 if case == "dropout" else 0.0
+        out, w = attention(q, k, v, bias, dropout_p=p, causal=case == "causal")
         loss = (out * out).sum() + ((w * weights_of).sum() if case == "weights used" else 0.0)
         inputs = [q, k, v] + ([bias] if bias is not None else [])
         grads.append(tt.autograd.grad(loss, inputs, create_graph=create_graph))
