@@ -372,3 +372,17 @@ def test_exp_and_tanh_special_values(kernels, fn, dtype):
             np.testing.assert_allclose(getattr(FAST, fn)(a), getattr(np, fn)(a), rtol=2 * np.finfo(dtype).eps,
                                        atol=2 * tiny)
             assert getattr(FAST, fn)(a).shape == a.shape
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(shape=shapes, dtype=dtypes, seed=st.integers(0, 2**16), broadcast=st.booleans())
+def test_relu_grad(threads, kernels, shape, dtype, seed, broadcast):
+    """gy where x > 0 or x is NaN, else 0 even for an inf or NaN gy; a broadcast gy (a sum's gradient)."""
+    x, gy = _data(shape, dtype, seed), _data(shape, dtype, seed + 1)
+    x.flat[:4] = [np.nan, 0.0, -0.0, np.inf][: x.size]
+    gy.flat[-3:] = [np.inf, np.nan, -np.inf][-gy.size:]
+    if broadcast:
+        gy = np.broadcast_to(gy.flat[0], shape)
+    want = np.where(x <= 0, dtype(0), gy)
+    np.testing.assert_array_equal(FAST.relu_grad(x, gy), want)
+    np.testing.assert_array_equal(REF.relu_grad(x, gy), want)

@@ -276,6 +276,10 @@ class Backend:
         """tanh x element-wise."""
         return self.xp.tanh(x)
 
+    def relu_grad(self, x, gy):
+        """gy where x > 0 (or x is NaN), else 0: relu's gradient, selected (inf gy where x <= 0: 0)."""
+        return self.where(x <= 0, self.zeros((), gy.dtype), gy)
+
     def normal_cdf(self, x):
         """Φ(x) = (1 + erf(x/√2))/2, the standard normal distribution function."""
         y = self.erf(x * _SQRT1_2)  # a fresh array: updated in place

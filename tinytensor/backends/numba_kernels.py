@@ -7,7 +7,8 @@ once. The arithmetic is the reference kernels' (backends/base.py) in the same or
 sums may be reassociated (``fastmath={"reassoc"}``, so that LLVM vectorizes them). No fused
 multiply-adds (they would round a product once where the same product is rounded twice elsewhere,
 and layer norm's gradient of a constant row would no longer be exactly 0), and no flag that assumes
-away NaN or inf: those propagate as they do in the reference.
+away NaN or inf: those propagate as they do in the reference. The exceptions are float32 exp and tanh,
+which are their own algorithms (Cephes'), with NumPy's ufuncs as their reference.
 
 Numba is optional (``pip install tinytensor[fast]``; the test and examples extras include it).
 Without it ``AVAILABLE`` is False and the backend uses its NumPy kernels, as it does with
@@ -266,10 +267,11 @@ def add_rows(index, grad, out):
             out[r, k] += grad[i, k]
 
 
-# ---- softmax's row passes around NumPy's exp -----------------------------------------------------
-# exp stays NumPy's (vectorized; Numba's is the C library's scalar one, three times slower): these are
-# the passes before and after it, each one loop over a row instead of NumPy's reduction plus a
-# broadcast operation, which cost per row as much as per element on rows of 64.
+# ---- softmax's row passes around the exp ----------------------------------------------------------
+# The exp is ``exp`` above (a separate pass: it needs FMA contraction, and these sums reassociation,
+# which would fold its rounding trick away). These are the passes before and after it, each one loop
+# over a row instead of NumPy's reduction plus a broadcast operation, which cost per row as much as per
+# element on rows of 64.
 
 @_exact
 def shift_rows(x, out, finite_shift, causal_rows=0, first_row=0):
@@ -324,7 +326,17 @@ def subtract_log_sums(out, e):
             out[m, k] -= d
 
 
-# ---- GELU's gradient around NumPy's exp --------------------------------------------------------------
+# ---- ReLU's gradient -------------------------------------------------------------------------------
+
+@_exact
+def relu_grad(x, gy, out):
+    """out = gy where x > 0 (or x is NaN), else 0 (flat arrays): Backend.relu_grad."""
+    zero = out.dtype.type(0)
+    for i in range(x.size):
+        out[i] = zero if x[i] <= 0 else gy[i]
+
+
+# ---- GELU's gradient around the exp ----------------------------------------------------------------
 
 @_exact
 def half_neg_square(x, out):
@@ -342,7 +354,7 @@ def gelu_grad_from_exp(x, gy, cdf, out):
         out[i] = (out[i] * x[i] * c + cdf[i]) * gy[i]
 
 
-# ---- GELU's tanh form around NumPy's tanh ----------------------------------------------------------
+# ---- GELU's tanh form around the tanh --------------------------------------------------------------
 
 @_exact
 def gelu_tanh_arg(x, out):

@@ -93,7 +93,8 @@ def _rank(args) -> int:
 # ---- elementwise: broadcasting does the work ----------------------------------------------------
 
 @rule(ew.Add, ew.Sub, ew.Mul, ew.Div, ew.Pow, ew.Maximum, ew.Minimum, ew.Neg, ew.Exp, ew.Log, ew.Sqrt,
-      ew.Rsqrt, ew.Sin, ew.Cos, ew.Tanh, ew.TanhBackward, ew.Sigmoid, ew.SigmoidBackward, ew.Relu, ew.Silu,
+      ew.Rsqrt, ew.Sin, ew.Cos, ew.Tanh, ew.TanhBackward, ew.Sigmoid, ew.SigmoidBackward, ew.Relu,
+      ew.ReluBackward, ew.Silu,
       ew.Erf, ew.Gelu, ew.GeluTanh, ew.Abs, ew.Sign, ew.Clamp, ew.Where, ew.Compare,
       ew.ValueTest, Cast, Clone, ToDevice, forward_ad.DropTangent, reduction.SqrtOfVar)
 def elementwise(cls, args, kwargs, levels):
