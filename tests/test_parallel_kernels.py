@@ -355,23 +355,32 @@ def test_exp_and_tanh_within_ulps_of_exact_over_float32s_range(kernels, fn):
 
 @pytest.mark.parametrize("fn", ["exp", "tanh"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_exp_and_tanh_special_values(kernels, fn, dtype):
+@pytest.mark.parametrize("repeats", [1, 600], ids=["small", "large"])  # large: over the compiled path's 8K
+def test_exp_and_tanh_special_values(threads, kernels, fn, dtype, repeats):
     """inf, NaN, -0.0, underflow and overflow as NumPy gives them (subnormal exps to 2 of the smallest
     subnormal), on strided, 0-d and empty arrays too."""
     x = np.array([np.inf, -np.inf, np.nan, -0.0, 0.0, 1e-30, -1e-30, 88.72, 88.8, -87.5, -100.0, -103.9,
                   -104.5, -1e4, 1e4, 9.0, -9.0, 20.0, -20.0], dtype)
+    x = np.tile(x, repeats)
+    tiny, eps = np.finfo(dtype).smallest_subnormal, np.finfo(dtype).eps
     with np.errstate(all="ignore"):
         want = getattr(np, fn)(x)
         got = getattr(FAST, fn)(x)
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
-    tiny = np.finfo(dtype).smallest_subnormal
-    np.testing.assert_allclose(got, want, rtol=2 * np.finfo(dtype).eps, atol=2 * tiny)
+    np.testing.assert_allclose(got, want, rtol=2 * eps, atol=2 * tiny)
     for a in (x[::2], x.reshape(1, -1).T[::3].T, np.array(x[5]), x[:0]):  # strided, 0-d, empty
         with np.errstate(all="ignore"):
-            np.testing.assert_allclose(getattr(FAST, fn)(a), getattr(np, fn)(a), rtol=2 * np.finfo(dtype).eps,
-                                       atol=2 * tiny)
+            np.testing.assert_allclose(getattr(FAST, fn)(a), getattr(np, fn)(a), rtol=2 * eps, atol=2 * tiny)
             assert getattr(FAST, fn)(a).shape == a.shape
+    if kernels == "numba" and dtype == np.float32:  # the loops themselves, on any size, in place too
+        from tinytensor.backends import numba_kernels
+        out, inplace = np.empty_like(x), x.copy()
+        getattr(numba_kernels, fn)(x, out)
+        getattr(numba_kernels, fn + "_")(inplace)
+        for a in (out, inplace):
+            np.testing.assert_array_equal(np.signbit(a), np.signbit(want))
+            np.testing.assert_allclose(a, want, rtol=2 * eps, atol=2 * tiny)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -97,8 +97,8 @@ def _exp_flat_f32(x, out):
 
 
 @_jit_contract
-def _exp_in_place_f32(x):  # (one array: with two, LLVM's runtime check finds them overlapping and runs
-    for i in range(x.size):  # the loop unvectorized, 8x slower)
+def _exp_in_place_f32(x):
+    for i in range(x.size):
         x[i] = _exp_f32(x[i])
 
 
@@ -129,25 +129,25 @@ def _tanh_in_place_f32(x):
         x[i] = _tanh_f32(x[i])
 
 
-def exp(x, out):
-    """out = e^x for x and out of one dtype; float32 C-contiguous arrays through the loops above, others
-    through NumPy's exp. out may be x (not another overlapping view). Returns out."""
-    return _elementwise(x, out, _exp_flat_f32, _exp_in_place_f32, np.exp)
+def exp(x, out) -> None:
+    """out = e^x for distinct float32 arrays of one shape, C-contiguous (``exp_``: in place)."""
+    _exp_flat_f32(x.reshape(-1), out.reshape(-1))
 
 
-def tanh(x, out):
+def exp_(a) -> None:
+    """a = e^a, in place (one array: with two that overlap, LLVM's runtime check finds them overlapping
+    and runs the loop unvectorized, 8x slower)."""
+    _exp_in_place_f32(a.reshape(-1))
+
+
+def tanh(x, out) -> None:
     """out = tanh x, as ``exp``."""
-    return _elementwise(x, out, _tanh_flat_f32, _tanh_in_place_f32, np.tanh)
+    _tanh_flat_f32(x.reshape(-1), out.reshape(-1))
 
 
-def _elementwise(x, out, kernel, in_place, numpy_ufunc):
-    if x.dtype != F32 or not (x.flags.c_contiguous and out.flags.c_contiguous):
-        return numpy_ufunc(x, out=out)
-    if x is out or (x.size and x.ctypes.data == out.ctypes.data):
-        in_place(out.reshape(-1))
-    else:
-        kernel(x.reshape(-1), out.reshape(-1))
-    return out
+def tanh_(a) -> None:
+    """a = tanh a, in place."""
+    _tanh_in_place_f32(a.reshape(-1))
 
 
 # ---- Φ(x) = (1 + erf(x/√2))/2, GELU's ------------------------------------------------------------
