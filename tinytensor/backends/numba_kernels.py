@@ -90,6 +90,9 @@ def _exp_f32(v):
     return y * I32(I32(h + I32(127)) << I32(23)).view(np.float32) * low
 
 
+# The loops around each scalar function, written out: a factory's closures would not be cached on disk
+# (measured: 2.2 s of compiling in every process instead of 0.5 s of loading)
+
 @_jit_contract
 def _exp_flat_f32(x, out):
     for i in range(x.size):
