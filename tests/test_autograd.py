@@ -591,3 +591,30 @@ def test_matmul_backward_on_arrays_equals_its_tensor_op_form(device, a_shape, b_
         grads.append(tt.autograd.grad(out, [a, b], create_graph=create_graph))
     for plain, recorded in zip(*grads):
         np.testing.assert_array_equal(plain.numpy(), recorded.detach().numpy())
+
+
+@pytest.mark.parametrize("op", ["div", "div_scalar", "rdiv_scalar", "var", "std", "std_all", "std_zero"])
+@pytest.mark.parametrize("dtype", [tt.float64, tt.float32])
+def test_small_op_backward_on_arrays_equals_its_tensor_op_form(device, op, dtype):
+    """Div's, var's and std's backward compute on the arrays when no graph is recorded (as MatMul's);
+    under create_graph=True they use Tensor ops: the same gradients bit for bit, broadcast operands,
+    a zero standard deviation (gradient 0, as PyTorch) and an inf upstream gradient included."""
+    rng = np.random.default_rng(0)
+    a = tt.tensor(rng.standard_normal((3, 4, 5)), dtype=dtype, device=device, requires_grad=True)
+    b = tt.tensor(rng.uniform(0.5, 2, (4, 1)), dtype=dtype, device=device, requires_grad=True)
+    weights = tt.tensor(rng.standard_normal((3, 4, 1)), dtype=dtype, device=device)
+    fns = {"div": lambda: a / b, "div_scalar": lambda: a / 3.0, "rdiv_scalar": lambda: 3.0 / b,
+           "var": lambda: a.var(dim=-1, keepdim=True), "std": lambda: a.std(dim=(0, 2), keepdim=True),
+           "std_all": lambda: a.std(), "std_zero": lambda: (a * 0).std(dim=-1, keepdim=True) * weights}
+    grads = []
+    for create_graph in (False, True):
+        y = fns[op]()
+        upstream = tt.ones_like(y) if op != "var" else tt.full(tuple(y.shape), float("inf"), dtype=dtype,
+                                                                 device=device)
+        inputs = [t for t in (a, b) if op in ("div", "rdiv_scalar") or t is a]
+        inputs = [b] if op == "rdiv_scalar" else inputs
+        grads.append(tt.autograd.grad((y * upstream).sum() if op != "var" else y, inputs,
+                                      grad_outputs=None if op != "var" else upstream,
+                                      create_graph=create_graph))
+    for plain, recorded in zip(*grads):
+        np.testing.assert_array_equal(plain.numpy(), recorded.detach().numpy())

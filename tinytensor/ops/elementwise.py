@@ -81,6 +81,11 @@ class Div(_Binary):
 
     def backward(self, gy):
         a, b = self.saved_tensors
+        if self.unobserved():  # the same formulas on the arrays: one node's cost instead of up to six ops'
+            g, av, bv = gy.array, getattr(a, "array", a), getattr(b, "array", b)
+            ga = gy._wrap(g / bv) if self.needs_input_grad[0] else None
+            gb = gy._wrap(-g * av / (bv * bv)) if self.needs_input_grad[1] else None
+            return self.reduce(ga, gb)
         ga = gy / b if self.needs_input_grad[0] else None
         gb = -gy * a / (b * b) if self.needs_input_grad[1] else None  # d/db a/b = -a/b²
         return self.reduce(ga, gb)

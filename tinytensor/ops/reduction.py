@@ -185,8 +185,13 @@ class Var(Function):
 
     def backward(self, gy):
         (x,) = self.saved_tensors
-        gy = gy.reshape(_kept_shape(x.shape, self.dims))
         n, dof = self.n, self.n - self.correction
+        if self.unobserved() and not (self.full and dof <= 0):  # the same formula on the arrays
+            xp, a = self.xp, x.array
+            g = xp.reshape(gy.array, _kept_shape(x.shape, self.dims))
+            centred = a - xp.sum(a, axis=self.dims, keepdims=True) * (1.0 / n) if n else a
+            return gy._wrap(g * (2.0 / dof if dof else math.inf) * centred)
+        gy = gy.reshape(_kept_shape(x.shape, self.dims))
         centred = x - Sum.apply(x, self.dims, True) * (1.0 / n) if n else x
         if self.full and dof <= 0:
             return gy * where(centred == 0, math.nan, math.inf).to(dtype=gy.dtype)
@@ -223,6 +228,10 @@ class SqrtOfVar(Function):
 
     def backward(self, gy):
         (y,) = self.saved_tensors
+        if self.unobserved():  # the same formula on the arrays (std's gradient is mostly small arrays)
+            w, a = self.backend.where, y.array
+            zero = a == 0
+            return gy._wrap(w(zero, 0.0, gy.array / (2.0 * w(zero, 1.0, a))))
         zero = y == 0
         return where(zero, 0.0, gy / (2.0 * where(zero, 1.0, y)))  # d/dv √v = 1/(2√v)
 
