@@ -317,6 +317,20 @@ def divide_rows_by_sums(e, zero_as_one):
 
 
 @_jit
+def softmax_grad(y, gy, out):
+    """out = y ⊙ (gy - Σ gy⊙y) over each row (M, K) of softmax's output y: softmax's backward in one
+    pass over the row for the sum and one for the result (NumPy: a gufunc call per row, two broadcast
+    operations)."""
+    M, K = y.shape
+    for m in range(M):
+        s = y.dtype.type(0)
+        for k in range(K):
+            s += gy[m, k] * y[m, k]
+        for k in range(K):
+            out[m, k] = y[m, k] * (gy[m, k] - s)
+
+
+@_jit
 def subtract_log_sums(out, e):
     """out -= log Σ e over each row (log_softmax's last pass: out = x - m, e = exp(out))."""
     M, K = e.shape

@@ -147,7 +147,8 @@ class NumpyBackend(Backend):
         return _on_rows(_softmax_compiled if last else _softmax, x, axis)
 
     def softmax_grad(self, y, gy, axis):
-        return _on_rows(_softmax_grad, y, axis, gy)
+        last = axis == y.ndim - 1 and _compiled(y, gy)
+        return _on_rows(_softmax_grad_compiled if last else _softmax_grad, y, axis, gy)
 
     def log_softmax(self, x, axis):
         last = axis == x.ndim - 1 and _compiled(x)
@@ -450,6 +451,12 @@ def _log_softmax_compiled(x, axis, out=None):
     e = np.empty_like(out)
     _ufunc32("exp", np.exp, out, e)
     _numba_kernels.subtract_log_sums(out, e)
+    return out
+
+
+def _softmax_grad_compiled(y, gy, axis, out=None):
+    out = np.empty(y.shape, y.dtype) if out is None else out
+    _numba_kernels.softmax_grad(y, gy, out)
     return out
 
 
