@@ -96,7 +96,7 @@ def _rank(args) -> int:
       ew.Rsqrt, ew.Sin, ew.Cos, ew.Tanh, ew.TanhBackward, ew.Sigmoid, ew.SigmoidBackward, ew.Relu,
       ew.ReluBackward, ew.Silu,
       ew.Erf, ew.Gelu, ew.GeluTanh, ew.Abs, ew.Sign, ew.Clamp, ew.Where, ew.Compare,
-      ew.ValueTest, Cast, Clone, ToDevice, forward_ad.DropTangent, reduction.SqrtOfVar)
+      ew.ValueTest, Cast, Clone, ToDevice, forward_ad.DropTangent)
 def elementwise(cls, args, kwargs, levels):
     """Batch dims in front, logical dims padded to one rank: NumPy's broadcasting lines them up."""
     r = _rank(args)
@@ -125,8 +125,8 @@ def same_shape(cls, args, kwargs, levels):
 
 # ---- ops with dims: shift them past the batch dims ---------------------------------------------
 
-@rule(reduction.Sum, reduction.Amax, reduction.Amin, reduction.MaxAll, reduction.MinAll,
-      reduction.LogSumExp, reduction.Prod, reduction.Var)
+@rule(reduction.Sum, reduction.Mean, reduction.Amax, reduction.Amin, reduction.MaxAll, reduction.MinAll,
+      reduction.LogSumExp, reduction.Prod, reduction.Var, reduction.Std)
 def reduce_dims(cls, args, kwargs, levels):
     x, dims, *rest = args
     nb = len(levels)

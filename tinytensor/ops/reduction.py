@@ -154,12 +154,27 @@ def sum(x, dim=None, keepdim: bool = False):
     return Sum.apply(x, dims, keepdim)
 
 
+class Mean(Function):
+    """Σ x / n over dims (NaN over no element); every input element gets gy / n (PyTorch's formulas)."""
+
+    def forward(self, x, dims, keepdim):
+        self.in_shape, self.dims = x.shape, dims
+        self.n = n = math.prod(x.shape[d] for d in dims)
+        s = self.xp.sum(x, axis=dims, keepdims=keepdim)
+        return s / n if n else s * math.nan
+
+    def backward(self, gy):
+        gy = gy.reshape(_kept_shape(self.in_shape, self.dims))
+        return broadcast_to(gy / self.n if self.n else gy * math.nan, self.in_shape)
+
+    def jvp(self, tx, _dims, _keepdim):
+        return Mean.apply(tx, *self.primals[1:])
+
+
 def mean(x, dim=None, keepdim: bool = False):
     """Arithmetic mean over dim."""
     x = floating(x)
-    dims = normalize_dims(dim, x.ndim, "mean", x.shape)
-    n = math.prod(x.shape[d] for d in dims)
-    return Sum.apply(x, dims, keepdim) * (1.0 / n) if n else Sum.apply(x, dims, keepdim) * float("nan")
+    return Mean.apply(x, normalize_dims(dim, x.ndim, "mean", x.shape), keepdim)
 
 
 class Var(Function):
@@ -185,6 +200,10 @@ class Var(Function):
 
     def backward(self, gy):
         (x,) = self.saved_tensors
+        return self._grad(x, gy)
+
+    def _grad(self, x, gy):
+        """The gradient for x of a gradient gy of var."""
         n, dof = self.n, self.n - self.correction
         if self.unobserved() and not (self.full and dof <= 0):  # the same formula on the arrays
             xp, a = self.xp, x.array
@@ -205,40 +224,49 @@ class Var(Function):
         return (centred * tx).sum(dim=self.dims, keepdim=keepdim) * (2.0 / dof if dof > 0 else math.inf)
 
 
+class Std(Var):
+    """√var in one node: d√v/dv = 1/(2√v), and 0 where √v = 0 (as PyTorch), not 1/0 · 0 = NaN; then
+    var's gradient."""
+
+    def forward(self, x, dims, correction, keepdim, full):
+        y = self.xp.sqrt(super().forward(x, dims, correction, keepdim, full))
+        self.save_for_backward(x, y)
+        return y
+
+    def backward(self, gy):
+        x, y = self.saved_tensors
+        return self._grad(x, self._sqrt_grad(y, gy))
+
+    def jvp(self, tx, *rest):
+        return self._sqrt_grad(self.result, super().jvp(tx, *rest))
+
+    def _sqrt_grad(self, y, g):
+        """g / (2y), 0 where y = 0."""
+        if self.unobserved():  # the same formula on the arrays (std's gradients are mostly small arrays)
+            w, a = self.backend.where, y.array
+            zero = a == 0
+            return g._wrap(w(zero, 0.0, g.array / (2.0 * w(zero, 1.0, a))))
+        zero = y == 0
+        return where(zero, 0.0, g / (2.0 * where(zero, 1.0, y)))
+
+
 def var(x, dim=None, correction: int = 1, keepdim: bool = False):
     """Σ (x - mean)² / (n - correction)."""
-    x = floating(x)
-    dims = normalize_dims(dim, x.ndim, "var", x.shape)
-    full = x.ndim == 0 or dim is None or isinstance(dim, (tuple, list)) and not dim  # every element
+    x, dims, full = _var_args(x, dim, "var")
     return Var.apply(x, dims, correction, keepdim, full)
 
 
 def std(x, dim=None, correction: int = 1, keepdim: bool = False):
     """√var"""
-    return SqrtOfVar.apply(var(x, dim, correction=correction, keepdim=keepdim))
+    x, dims, full = _var_args(x, dim, "std")
+    return Std.apply(x, dims, correction, keepdim, full)
 
 
-class SqrtOfVar(Function):
-    """√v for std: where v = 0 the gradient is 0 (as PyTorch), not 1/0 · 0 = nan."""
-
-    def forward(self, v):
-        y = self.xp.sqrt(v)
-        self.save_for_backward(y)
-        return y
-
-    def backward(self, gy):
-        (y,) = self.saved_tensors
-        if self.unobserved():  # the same formula on the arrays (std's gradient is mostly small arrays)
-            w, a = self.backend.where, y.array
-            zero = a == 0
-            return gy._wrap(w(zero, 0.0, gy.array / (2.0 * w(zero, 1.0, a))))
-        zero = y == 0
-        return where(zero, 0.0, gy / (2.0 * where(zero, 1.0, y)))  # d/dv √v = 1/(2√v)
-
-    def jvp(self, tv):
-        y = self.result
-        zero = y == 0
-        return where(zero, 0.0, tv / (2.0 * where(zero, 1.0, y)))
+def _var_args(x, dim, op: str):
+    x = floating(x)
+    dims = normalize_dims(dim, x.ndim, op, x.shape)
+    full = x.ndim == 0 or dim is None or isinstance(dim, (tuple, list)) and not dim  # every element
+    return x, dims, full
 
 
 def amax(x, dim=None, keepdim: bool = False):
