@@ -54,6 +54,9 @@ def test_shape_op_errors(device):
         x.reshape(4, 2)
     with _raises(ValueError, "reshape", "-1"):
         x.reshape(-1, -1)
+    with _raises(TypeError, "reshape", "float 3.0", "(2, 3)"):  # not silently int(3.0), as PyTorch
+        x.reshape(2, 3.0)
+    assert x.reshape(tt.tensor(3, device=device), 2).shape == (3, 2)  # a 0-d integer tensor is a size
     with _raises(ValueError, "cat", "(2, 3)", "(3, 2)"):
         tt.cat([x, tt.randn(3, 2, device=device)])
     with _raises(ValueError, "stack", "(2, 3)", "(3, 2)"):

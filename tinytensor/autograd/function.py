@@ -222,7 +222,7 @@ class Function(Node):
             out = (out,)
         n = len(self.next_edges)
         if len(out) != n:
-            if len(out) < n and all(e is None for e in self.next_edges[len(out):]):
+            if len(out) < n and self.next_edges[len(out):].count(None) == n - len(out):
                 out = out + (None,) * (n - len(out))  # trailing non-tensor options
             else:
                 raise RuntimeError(f"{self.name()}.backward returned {len(out)} gradients for {n} inputs")

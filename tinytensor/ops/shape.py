@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 
 from ..autograd.function import Function
 from ..autograd.tensor_core import TensorCore
@@ -20,7 +21,7 @@ class Reshape(Function):
         return self.xp.reshape(x, shape)
 
     def backward(self, gy):
-        return gy.reshape(self.in_shape)
+        return Reshape.apply(gy, self.in_shape)  # (a shape already checked: not through reshape())
 
     def jvp(self, tx, _):
         return Reshape.apply(tx, tuple(self.result.shape))
@@ -37,14 +38,19 @@ class Permute(Function):
         inverse = [0] * len(self.axes)
         for i, a in enumerate(self.axes):
             inverse[a] = i
-        return gy.permute(*inverse)
+        return Permute.apply(gy, tuple(inverse))
 
     def jvp(self, tx, _):
         return Permute.apply(tx, self.axes)
 
 
 def _resolve_shape(shape, numel: int, in_shape) -> tuple:
-    shape = tuple(int(s) for s in shape)
+    try:
+        shape = tuple(map(operator.index, shape))  # ints (Python's, NumPy's), not 2.0
+    except TypeError:
+        shape = tuple(_size(s, shape, in_shape) for s in shape)
+    if -1 not in shape and math.prod(shape) == numel:  # the common case, checked at once
+        return shape
     if shape.count(-1) > 1:
         raise ValueError(f"reshape: only one dimension can be -1, got {shape}")
     if -1 in shape:
@@ -57,6 +63,16 @@ def _resolve_shape(shape, numel: int, in_shape) -> tuple:
             f"reshape: cannot reshape a tensor of shape {in_shape} ({numel} elements) into {shape}"
         )
     return shape
+
+
+def _size(s, shape, in_shape) -> int:
+    """An int, or a size given as a 0-d integer tensor (PyTorch takes those); anything else is refused."""
+    if hasattr(s, "__index__"):
+        return operator.index(s)
+    if isinstance(s, TensorCore) and s.ndim == 0 and not s.dtype.is_floating_point and s.dtype.name != "bool":
+        return int(s)
+    raise TypeError(f"reshape: sizes must be ints, got {type(s).__name__} {s!r} in {shape} "
+                    f"(for a tensor of shape {tuple(in_shape)})")
 
 
 def reshape(x, *shape):
