@@ -593,10 +593,12 @@ def test_matmul_backward_on_arrays_equals_its_tensor_op_form(device, a_shape, b_
         np.testing.assert_array_equal(plain.numpy(), recorded.detach().numpy())
 
 
-@pytest.mark.parametrize("op", ["div", "div_scalar", "rdiv_scalar", "var", "std", "std_all", "std_zero"])
+@pytest.mark.parametrize("op", ["div", "div_scalar", "rdiv_scalar", "mul", "mul_scalar", "add", "sub", "var",
+                                "std", "std_all", "std_zero"])
 @pytest.mark.parametrize("dtype", [tt.float64, tt.float32])
 def test_small_op_backward_on_arrays_equals_its_tensor_op_form(device, op, dtype):
-    """Div's, var's and std's backward compute on the arrays when no graph is recorded (as MatMul's);
+    """Mul's, div's, var's and std's backward, and the sums that undo broadcasting in every binary op's,
+    compute on the arrays when no graph is recorded (as MatMul's);
     under create_graph=True they use Tensor ops: the same gradients bit for bit, broadcast operands,
     a zero standard deviation (gradient 0, as PyTorch) and an inf upstream gradient included."""
     rng = np.random.default_rng(0)
@@ -604,6 +606,7 @@ def test_small_op_backward_on_arrays_equals_its_tensor_op_form(device, op, dtype
     b = tt.tensor(rng.uniform(0.5, 2, (4, 1)), dtype=dtype, device=device, requires_grad=True)
     weights = tt.tensor(rng.standard_normal((3, 4, 1)), dtype=dtype, device=device)
     fns = {"div": lambda: a / b, "div_scalar": lambda: a / 3.0, "rdiv_scalar": lambda: 3.0 / b,
+           "mul": lambda: a * b, "mul_scalar": lambda: a * 3.0, "add": lambda: a + b, "sub": lambda: a - b,
            "var": lambda: a.var(dim=-1, keepdim=True), "std": lambda: a.std(dim=(0, 2), keepdim=True),
            "std_all": lambda: a.std(), "std_zero": lambda: (a * 0).std(dim=-1, keepdim=True) * weights}
     grads = []
@@ -611,7 +614,7 @@ def test_small_op_backward_on_arrays_equals_its_tensor_op_form(device, op, dtype
         y = fns[op]()
         upstream = tt.ones_like(y) if op != "var" else tt.full(tuple(y.shape), float("inf"), dtype=dtype,
                                                                  device=device)
-        inputs = [t for t in (a, b) if op in ("div", "rdiv_scalar") or t is a]
+        inputs = [t for t in (a, b) if op in ("div", "rdiv_scalar", "mul", "add", "sub") or t is a]
         inputs = [b] if op == "rdiv_scalar" else inputs
         grads.append(tt.autograd.grad((y * upstream).sum() if op != "var" else y, inputs,
                                       grad_outputs=None if op != "var" else upstream,

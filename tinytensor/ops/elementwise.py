@@ -21,10 +21,14 @@ class _Binary(Function):
         a, b = self._in_meta  # (shape, dtype, device) of an input that needs a gradient, else None
         if a is not None and b is not None and a[0] == b[0]:  # nothing was broadcast
             return ga, gb
+        reduce = self._sum_to_on_arrays if self.unobserved() else sum_to
         return (
-            sum_to(ga, a[0]) if ga is not None and a is not None else None,
-            sum_to(gb, b[0]) if gb is not None and b is not None else None,
+            reduce(ga, a[0]) if ga is not None and a is not None else None,
+            reduce(gb, b[0]) if gb is not None and b is not None else None,
         )
+
+    def _sum_to_on_arrays(self, g, shape):
+        return g if g.array.shape == shape else g._wrap(self.backend.sum_to(g.array, shape))
 
     def spread(self, t):
         """A tangent broadcast to the output's shape (one operand's tangent may be smaller)."""
@@ -63,6 +67,10 @@ class Mul(_Binary):
 
     def backward(self, gy):
         a, b = self.saved_tensors
+        if self.unobserved():  # the same products on the arrays: one node's cost instead of three ops'
+            g, av, bv = gy.array, getattr(a, "array", a), getattr(b, "array", b)
+            return self.reduce(gy._wrap(g * bv) if self.needs_input_grad[0] else None,
+                               gy._wrap(g * av) if self.needs_input_grad[1] else None)
         return self.reduce(
             gy * b if self.needs_input_grad[0] else None,
             gy * a if self.needs_input_grad[1] else None,
