@@ -113,6 +113,14 @@ class Backend:
         return self.xp.asarray(a, copy=True)
 
     # ---- helpers over the standard ------------------------------------------------------------
+    def reshape(self, a, shape: tuple):
+        """``a`` in ``shape`` (a view where the layout allows; the view ops' kernel)."""
+        return self.xp.reshape(a, shape)
+
+    def permute_dims(self, a, axes: tuple):
+        """``a`` with its axes reordered, a view (the view ops' kernel)."""
+        return self.xp.permute_dims(a, axes)
+
     def astype(self, a, dtype: DType):
         """``a`` converted to ``dtype`` (``a`` itself if it has it already)."""
         xdt = self.xp_dtype(dtype)

@@ -18,7 +18,7 @@ class Reshape(Function):
 
     def forward(self, x, shape):
         self.in_shape = x.shape
-        return self.xp.reshape(x, shape)
+        return self.backend.reshape(x, shape)
 
     def backward(self, gy):
         return Reshape.apply(gy, self.in_shape)  # (a shape already checked: not through reshape())
@@ -32,7 +32,7 @@ class Permute(Function):
 
     def forward(self, x, axes):
         self.axes = axes
-        return self.xp.permute_dims(x, axes)
+        return self.backend.permute_dims(x, axes)
 
     def backward(self, gy):
         inverse = [0] * len(self.axes)
