@@ -113,6 +113,25 @@ def test_retain_graph_allows_a_second_backward(device):
     np.testing.assert_array_equal(x.grad.numpy(), [4.0, 8.0])
 
 
+def test_nodes_that_saved_nothing_serve_several_backwards(device):
+    """As PyTorch's: a view (or sum) made once outside a loop, here w.t(), is part of every step's graph;
+    its node saved no tensor, so backward runs through it again without retain_graph. The next step's
+    own nodes that saved tensors are fresh; a second backward through those still raises."""
+    w = _t([[1.0, 2.0], [3.0, 4.0]], device, requires_grad=True)
+    w_t = w.t()
+    for step in range(2):
+        x = _t([[1.0, 1.0]], device, requires_grad=True)
+        loss = (x @ w_t).sum()
+        loss.backward()
+        np.testing.assert_array_equal(w.grad.numpy(), [[step + 1.0] * 2] * 2)
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        loss.backward()  # MatMul saved x and w_t: freed
+    s = w.sum()
+    s.backward()
+    s.backward()  # Sum saved nothing
+    np.testing.assert_array_equal(w.grad.numpy(), [[4.0, 4.0], [4.0, 4.0]])
+
+
 # ---- hooks and retain_grad ----------------------------------------------------------------------
 
 def test_leaf_hook_sees_and_replaces_the_gradient(device):

@@ -65,9 +65,12 @@ def test_dot_after_backward_shows_grad_norms_and_freed_nodes():
     t = by_title(nodes)
     expected = float(np.linalg.norm(w.grad.numpy().astype(np.float64)))
     assert nodes[t["w"][0]][0][2] == f"grad norm {expected:.4g}"
-    for op in ("Tanh", "Mul", "Add", "Sum"):  # saved tensors freed, structure still drawn
+    for op in ("Tanh", "Mul"):  # saved tensors freed, structure still drawn
         rows, _, style = nodes[t[op][0]]
         assert rows[1] == "saved: freed" and style == "dashed"
+    for op in ("Add", "Sum"):  # they saved nothing: nothing freed (a second backward may run them)
+        rows, _, style = nodes[t[op][0]]
+        assert rows == [op] and style == "filled"
 
 
 def test_retained_tensor_sits_on_its_path_with_its_grad():

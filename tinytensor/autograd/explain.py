@@ -183,7 +183,8 @@ def why_no_grad(tensor, loss=None) -> NoGradReason:
             ".detach()ed tensors, or from tensors that do not require grad, so backward cannot reach "
             "anything. Compute it with grad mode on.",
         )
-    reached = {id(x) for x in walk([loss])}
+    graph = list(walk([loss]))
+    reached = {id(x) for x in graph}
     if id(t.grad_fn if retained else t) not in reached:
         return NoGradReason(
             "not_reached",
@@ -191,7 +192,7 @@ def why_no_grad(tensor, loss=None) -> NoGradReason:
             "only under no_grad(), through .detach(), or through ops without a gradient (argmax, "
             "comparisons, integer casts), which cut it from the graph.",
         )
-    if loss.grad_fn is not None and loss.grad_fn._freed:
+    if any(getattr(x, "_freed", False) for x in graph):  # (a node that saved nothing is never freed)
         return NoGradReason(
             "grad_reset",
             "backward already ran through this loss's graph (its saved tensors are freed), yet .grad is "
@@ -201,7 +202,7 @@ def why_no_grad(tensor, loss=None) -> NoGradReason:
     return NoGradReason(
         "backward_not_run",
         "the loss reaches it but backward has not run: call loss.backward() (if it has run with "
-        "retain_graph=True, .grad was reset to None since).",
+        "retain_graph=True, or through a graph that saved no tensors, .grad was reset to None since).",
     )
 
 

@@ -240,9 +240,12 @@ class Function(Node):
         return self._tensor_cls(self.backend.full(shape, 0, dtype), self.backend)
 
     def release(self):
-        """Free what was saved for backward; a second backward through this node then raises."""
-        self._freed = True
-        self._saved = ()
+        """Free what was saved for backward; a second backward through this node then raises. A node
+        that saved nothing (a view, an addition) can run again, as PyTorch's: a tensor made once outside
+        a loop (``w_t = w.t()``) serves every step's backward."""
+        if self._saved:
+            self._freed = True
+            self._saved = ()
 
 
 def _remember_base(fn_cls, first, params, results) -> None:
