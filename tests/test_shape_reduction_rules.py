@@ -92,6 +92,24 @@ def test_std_gradient_as_pytorch_also_where_var_is_zero(device, name, kw, x, up)
     _same(got, want)
 
 
+@pytest.mark.parametrize("name, kw, x, up", [
+    ("zero_vector", dict(p=2), [0.0, 0.0, 0.0], 1.0),  # the gradient of ‖x‖ at 0 is 0 (not 0/0)
+    ("zero_row", dict(p=2, dim=1), [[0.0, 0.0], [3.0, 4.0]], 0.5),
+    ("zero_row_p3", dict(p=3, dim=1, keepdim=True), [[0.0, 0.0], [1.0, -2.0]], 1.0),
+    ("fro", dict(p="fro"), [[1.0, -2.0], [0.5, 3.0]], 1.0),
+    ("p1_with_zero", dict(p=1), [0.0, -2.0, 1.0], 1.0),
+    ("inf", dict(p=float("inf"), dim=0), [[1.0, -4.0], [-3.0, 2.0]], 1.0),
+    ("unbiased_false", None, [[1.0, 2.0, 4.0], [0.5, -3.0, 2.0]], 1.0),
+])
+def test_norm_and_unbiased_as_pytorch(device, name, kw, x, up):
+    if kw is None:  # PyTorch's older keyword: var(unbiased=False) is correction 0
+        got, want = _grad_both(lambda a: a.var(1, unbiased=False), lambda b: b.var(1, unbiased=False),
+                               x, up, device)
+    else:
+        got, want = _grad_both(lambda a: a.norm(**kw), lambda b: b.norm(**kw), x, up, device)
+    _same(got, want)
+
+
 @pytest.mark.parametrize("kw", [dict(dim=None, correction=1), dict(dim=1, correction=0, keepdim=True),
                                 dict(dim=(0, 2), correction=1), dict(dim=-2, correction=2)])
 def test_var_and_std_have_exact_second_derivatives(device, kw):

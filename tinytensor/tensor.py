@@ -389,6 +389,10 @@ class Tensor(TensorCore):
     def __rtruediv__(self, o): return ops.div(o, self)
     def __rpow__(self, o): return ops.pow(o, self)
     def __rmatmul__(self, o): return ops.matmul(o, self)
+    def __floordiv__(self, o): return ops.floor_divide(self, o)
+    def __rfloordiv__(self, o): return ops.floor_divide(o, self)
+    def __mod__(self, o): return ops.remainder(self, o)
+    def __rmod__(self, o): return ops.remainder(o, self)
     def __pos__(self): return self
     def __rand__(self, o): return ops.logical_and(o, self)
     def __ror__(self, o): return ops.logical_or(o, self)
@@ -420,6 +424,36 @@ class Tensor(TensorCore):
     masked_select, nonzero = ops.masked_select, ops.nonzero
     sort, argsort, topk, cumsum, cumprod = ops.sort, ops.argsort, ops.topk, ops.cumsum, ops.cumprod
     multinomial, bernoulli = ops.multinomial, ops.bernoulli
+    log1p, expm1, reciprocal, square, isinf = ops.log1p, ops.expm1, ops.reciprocal, ops.square, ops.isinf
+    floor, ceil, trunc, round = ops.floor, ops.ceil, ops.trunc, ops.round
+    floor_divide, remainder, norm, unbind = ops.floor_divide, ops.remainder, ops.norm, ops.unbind
+    mm, bmm = ops.mm, ops.bmm
+
+    def clamp_min(self, min):
+        """``clamp(min=min)``."""
+        return ops.clamp(self, min=min)
+
+    def clamp_max(self, max):
+        """``clamp(max=max)``."""
+        return ops.clamp(self, max=max)
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad: bool = False):
+        """Zeros of ``size`` with this tensor's dtype and device (unless given)."""
+        return self.new_full(_sizes(size), 0, dtype=dtype, device=device, requires_grad=requires_grad)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad: bool = False):
+        """Ones of ``size`` with this tensor's dtype and device (unless given)."""
+        return self.new_full(_sizes(size), 1, dtype=dtype, device=device, requires_grad=requires_grad)
+
+    def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad: bool = False):
+        """``fill_value`` in ``size`` with this tensor's dtype and device (unless given)."""
+        from .creation import full
+        return full(tuple(size), fill_value, dtype=self.dtype if dtype is None else dtype,
+                    device=self.device if device is None else device, requires_grad=requires_grad)
+
+    def nelement(self) -> int:
+        """The number of elements (``numel``)."""
+        return self.array.size
 
     def contiguous(self, memory_format=None):
         """This tensor if its memory is in C order (always, on a backend without layouts), else a copy
@@ -492,3 +526,8 @@ class Tensor(TensorCore):
 
 
 Tensor._result_cls = Tensor
+
+
+def _sizes(size: tuple) -> tuple:
+    """new_zeros(2, 3) and new_zeros((2, 3)) alike."""
+    return tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list)) else tuple(size)

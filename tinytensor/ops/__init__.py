@@ -4,6 +4,7 @@ from .broadcast import broadcast_shapes, broadcast_to, sum_to
 from .elementwise import (
     abs,
     add,
+    ceil,
     clamp,
     clip,
     cos,
@@ -11,13 +12,18 @@ from .elementwise import (
     eq,
     erf,
     exp,
+    expm1,
+    floor,
+    floor_divide,
     ge,
     gelu,
     gt,
     isfinite,
+    isinf,
     isnan,
     le,
     log,
+    log1p,
     logical_and,
     logical_not,
     logical_or,
@@ -30,15 +36,20 @@ from .elementwise import (
     ne,
     neg,
     pow,
+    reciprocal,
     relu,
+    remainder,
+    round,
     rsqrt,
     sigmoid,
     sign,
     silu,
     sin,
     sqrt,
+    square,
     sub,
     tanh,
+    trunc,
     where,
 )
 from .indexing import (
@@ -51,7 +62,7 @@ from .indexing import (
     scatter,
     scatter_add,
 )
-from .linalg import einsum, matmul
+from .linalg import bmm, einsum, matmul, mm
 from .nn import dropout, embedding, log_softmax, one_hot, softmax
 from .rearrange import flip, repeat, roll, t
 from .reduction import (
@@ -63,6 +74,7 @@ from .reduction import (
     max,
     mean,
     min,
+    norm,
     prod,
     std,
     sum,
@@ -86,6 +98,7 @@ from .shape import (
     transpose,
     tril,
     triu,
+    unbind,
     unsqueeze,
     view,
 )
@@ -95,14 +108,15 @@ from .sorting import argsort, sort, topk
 # against them (cast, sum_to and getitem are internal: Tensor.to, broadcasting and x[i] reach them;
 # repeat is Tensor.repeat only, as in PyTorch).
 __all__ = [
-    "abs", "add", "amax", "amin", "argmax", "argmin", "argsort", "bernoulli", "broadcast_shapes",
-    "broadcast_to", "cat", "chunk", "clamp", "clip", "cos", "cumprod", "cumsum", "div", "dropout",
-    "einsum", "embedding", "eq", "erf", "exp", "expand", "flatten", "flip", "gather", "ge", "gelu", "gt",
-    "index_add", "index_fill", "index_select", "isfinite", "isnan", "le", "log", "log_softmax",
-    "logical_and", "logical_not", "logical_or", "logical_xor", "logsumexp", "lt", "masked_fill",
-    "masked_select", "matmul", "max", "maximum", "mean", "min", "minimum", "mul", "multinomial", "ne",
-    "neg", "nonzero", "one_hot", "pad", "permute", "pow", "prod", "relu", "reshape", "roll", "rsqrt",
+    "abs", "add", "amax", "amin", "argmax", "argmin", "argsort", "bernoulli", "bmm", "broadcast_shapes",
+    "broadcast_to", "cat", "ceil", "chunk", "clamp", "clip", "cos", "cumprod", "cumsum", "div", "dropout",
+    "einsum", "embedding", "eq", "erf", "exp", "expand", "expm1", "flatten", "flip", "floor",
+    "floor_divide", "gather", "ge", "gelu", "gt", "index_add", "index_fill", "index_select", "isfinite",
+    "isinf", "isnan", "le", "log", "log1p", "log_softmax", "logical_and", "logical_not", "logical_or",
+    "logical_xor", "logsumexp", "lt", "masked_fill", "masked_select", "matmul", "max", "maximum", "mean",
+    "min", "minimum", "mm", "mul", "multinomial", "ne", "neg", "nonzero", "norm", "one_hot", "pad",
+    "permute", "pow", "prod", "reciprocal", "relu", "remainder", "reshape", "roll", "round", "rsqrt",
     "scatter", "scatter_add", "sigmoid", "sign", "silu", "sin", "softmax", "sort", "split", "sqrt",
-    "squeeze", "stack", "std", "sub", "sum", "swapaxes", "t", "tanh", "topk", "transpose", "tril", "triu",
-    "unsqueeze", "var", "view", "where",
+    "square", "squeeze", "stack", "std", "sub", "sum", "swapaxes", "t", "tanh", "topk", "transpose", "tril",
+    "triu", "trunc", "unbind", "unsqueeze", "var", "view", "where",
 ]

@@ -733,6 +733,164 @@ def sign(x):
     return _copy(x) if x.dtype is bool_ else Sign.apply(x)
 
 
+class Log1p(Function):
+    def forward(self, x):
+        self.save_for_backward(x)
+        return self.xp.log1p(x)
+
+    def backward(self, gy):
+        (x,) = self.saved_tensors
+        return gy / (x + 1.0)  # d/dx log(1 + x) = 1/(1 + x)
+
+    def jvp(self, tx):
+        return tx / (self.primals[0] + 1.0)
+
+
+class Expm1(Function):
+    def forward(self, x):
+        y = self.xp.expm1(x)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, gy):
+        (y,) = self.saved_tensors
+        return gy * (y + 1.0)  # d/dx (e^x - 1) = e^x
+
+    def jvp(self, tx):
+        return tx * (self.result + 1.0)
+
+
+class Reciprocal(Function):
+    def forward(self, x):
+        y = 1.0 / x
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, gy):
+        (y,) = self.saved_tensors
+        return -gy * y * y  # d/dx 1/x = -1/x²
+
+    def jvp(self, tx):
+        return -tx * self.result * self.result
+
+
+class Rounding(Function):
+    """floor, ceil, trunc or round (half to even, as PyTorch; with ``decimals``, at 10^-decimals):
+    piecewise constant, so the gradient is 0 everywhere (PyTorch's)."""
+
+    def forward(self, x, name, decimals=0):
+        xp = self.xp
+        if name == "round" and decimals:
+            scale = 10.0 ** decimals
+            return xp.round(x * scale) / scale
+        return getattr(xp, name)(x)
+
+    def backward(self, gy):
+        return like(gy, gy.backend.full(gy.shape, 0, gy.dtype)), None, None
+
+    def jvp(self, tx, *_):
+        return like(tx, tx.backend.full(tx.shape, 0, tx.dtype))
+
+
+def log1p(x):
+    """log(1 + x), accurate for small x; ``torch.log1p``."""
+    return Log1p.apply(floating(x))
+
+
+def expm1(x):
+    """e^x - 1, accurate for small x; ``torch.expm1``."""
+    return Expm1.apply(floating(x))
+
+
+def reciprocal(x):
+    """1 / x (integer inputs become the default float dtype); ``torch.reciprocal``."""
+    return Reciprocal.apply(floating(x))
+
+
+def square(x):
+    """x · x (an integer tensor stays integer, a bool one becomes int64, as PyTorch); ``torch.square``."""
+    x = cast(x, int64) if x.dtype is bool_ else x
+    return mul(x, x)
+
+
+def _rounding(name):
+    def op(x, **kw):
+        decimals = kw.pop("decimals", 0) if name == "round" else 0
+        if kw:
+            raise TypeError(f"{name}: unexpected keyword arguments {sorted(kw)}")
+        if x.dtype is bool_:
+            raise TypeError(f"{name}: not defined for a bool tensor (shape {tuple(x.shape)}), as in PyTorch; "
+                            f"convert it first, e.g. x.float()")
+        if not x.dtype.is_floating_point:  # integers are already whole (PyTorch returns them as they are)
+            return _copy(x)
+        return Rounding.apply(x, name, int(decimals))
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = {"floor": "The largest integer <= x", "ceil": "The smallest integer >= x",
+                  "trunc": "x rounded toward 0",
+                  "round": "x rounded to the nearest integer, halves to even (round(x, decimals=d): to "
+                           "10^-d)"}[name] + f"; ``torch.{name}``. Its gradient is 0."
+    return op
+
+
+floor, ceil, trunc, round = (_rounding(n) for n in ("floor", "ceil", "trunc", "round"))
+
+
+class FloorDivide(Function):
+    """floor(a / b), elementwise; no gradient (PyTorch's has none either)."""
+
+    differentiable = False
+
+    def forward(self, a, b):
+        return self.xp.floor_divide(a, b)
+
+
+class Remainder(_Binary):
+    """a - b·floor(a / b): Python's %, the sign of b (torch.remainder). d/da = 1, d/db = -floor(a / b)."""
+
+    def forward(self, a, b):
+        keep = self.needs_input_grad[1]  # floor(a / b) is d/db's
+        self.save_for_backward(a if keep else None, b if keep else None)
+        xp, r = self.xp, self.xp.remainder(a, b)
+        if self.backend.dtype_of(r).is_floating_point:  # a zero takes a's sign (PyTorch's fmod-based kernel:
+            r = xp.where(r == 0, a * 0, r)  # 2.0 % -0.5 is 0.0, -2.0 % 0.5 is -0.0), not b's as NumPy's
+        return r
+
+    def backward(self, gy):
+        a, b = self.saved_tensors
+        return self.reduce(gy, -gy * floor_divide(a, b) if self.needs_input_grad[1] else None)
+
+    def jvp(self, ta, tb):
+        a, b = self.primals
+        return self.spread(add_tangents(ta, None if tb is None else -tb * floor_divide(a, b)))
+
+
+def _integer_division(a, b, op: str):
+    a, b = binary(a, b, op)
+    ref = a if isinstance(a, TensorCore) else b
+    if ref.dtype is bool_:
+        raise TypeError(f"{op}: not defined for two bool operands (as PyTorch); convert them first, "
+                        f"e.g. x.long()")
+    if not ref.dtype.is_floating_point:  # integers: a zero divisor is an error, as PyTorch's
+        zero = (b == 0).any().item() if isinstance(b, TensorCore) else b == 0
+        if zero:
+            raise ZeroDivisionError(f"{op}: integer division by zero (divisor of shape "
+                                    f"{tuple(getattr(b, 'shape', ()))}, dtype {ref.dtype})")
+    if not isinstance(a, TensorCore):
+        a = like(ref, ref.backend.full((), a, ref.dtype))
+    return a, b
+
+
+def floor_divide(a, b):
+    """floor(a / b) (``a // b``, toward -inf, as PyTorch); integer division by 0 raises; no gradient."""
+    return FloorDivide.apply(*_integer_division(a, b, "floor_divide"))
+
+
+def remainder(a, b):
+    """a - b·floor(a / b) (``a % b``; the sign of b, as Python and PyTorch); integer division by 0 raises."""
+    return Remainder.apply(*_integer_division(a, b, "remainder"))
+
+
 # ---- selection ------------------------------------------------------------------------------
 
 class Where(Function):
@@ -871,3 +1029,10 @@ def isfinite(x):
 def isnan(x):
     """True where x is NaN (no bool is)."""
     return ValueTest.apply(x, "isnan")
+
+
+def isinf(x):
+    """True where x is +inf or -inf (no integer or bool is)."""
+    if not x.dtype.is_floating_point:
+        return ValueTest.apply(x, "isnan")  # all False, of x's shape
+    return ValueTest.apply(x, "isinf")

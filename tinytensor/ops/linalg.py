@@ -5,6 +5,7 @@ import math
 
 from ..autograd.dual import add as add_tangents
 from ..autograd.function import Function
+from ..autograd.tensor_core import TensorCore
 from ..dtypes import bool_, int64, promote
 from ._operands import binary, cast, like
 from .broadcast import broadcast_shapes, sum_to
@@ -54,6 +55,27 @@ class MatMul(Function):
         a, b = self.primals  # d(AB) = dA B + A dB
         return add_tangents(None if ta is None else MatMul.apply(ta, b),
                             None if tb is None else MatMul.apply(a, tb))
+
+
+def mm(a, b):
+    """The product of two matrices (2-D only; ``torch.mm``)."""
+    _check_ndim("mm", (a, b), 2)
+    return matmul(a, b)
+
+
+def bmm(a, b):
+    """Batched matrix product of (b, n, k) and (b, k, m) (3-D only, equal batches; ``torch.bmm``)."""
+    _check_ndim("bmm", (a, b), 3)
+    if a.shape[0] != b.shape[0]:
+        raise ValueError(f"bmm: batch sizes differ: {tuple(a.shape)} and {tuple(b.shape)} (bmm does not "
+                         f"broadcast; use matmul for that)")
+    return matmul(a, b)
+
+
+def _check_ndim(op, operands, ndim: int):
+    shapes = [tuple(getattr(t, "shape", ())) for t in operands]
+    if any(not isinstance(t, TensorCore) or t.ndim != ndim for t in operands):
+        raise ValueError(f"{op}: expected two {ndim}-D tensors, got shapes {shapes[0]} and {shapes[1]}")
 
 
 def matmul(a, b):

@@ -250,16 +250,54 @@ class Std(Var):
         return where(zero, 0.0, g / (2.0 * where(zero, 1.0, y)))
 
 
-def var(x, dim=None, correction: int = 1, keepdim: bool = False):
-    """Σ (x - mean)² / (n - correction)."""
+def var(x, dim=None, correction: int = 1, keepdim: bool = False, *, unbiased: bool | None = None):
+    """Σ (x - mean)² / (n - correction); PyTorch's older ``unbiased=False`` is correction 0."""
     x, dims, full = _var_args(x, dim, "var")
-    return Var.apply(x, dims, correction, keepdim, full)
+    return Var.apply(x, dims, _correction(correction, unbiased), keepdim, full)
 
 
-def std(x, dim=None, correction: int = 1, keepdim: bool = False):
+def std(x, dim=None, correction: int = 1, keepdim: bool = False, *, unbiased: bool | None = None):
     """√var"""
     x, dims, full = _var_args(x, dim, "std")
-    return Std.apply(x, dims, correction, keepdim, full)
+    return Std.apply(x, dims, _correction(correction, unbiased), keepdim, full)
+
+
+def _correction(correction, unbiased) -> int:
+    if unbiased is None:
+        return int(correction)
+    if type(unbiased) is not bool:
+        raise TypeError(f"var/std: unbiased must be True or False, got {unbiased!r}")
+    return 1 if unbiased else 0
+
+
+def norm(x, p=2, dim=None, keepdim: bool = False):
+    """The vector p-norm over dim (all elements by default): (Σ |x|^p)^(1/p); p = inf is max |x|, p = 0
+    the count of nonzeros, p = "fro" the 2-norm. Where the norm is 0 its gradient is 0, as PyTorch's
+    (not 0/0); ``torch.norm`` / ``Tensor.norm``."""
+    if p == "fro":
+        p = 2
+    if not isinstance(p, (int, float)) or isinstance(p, bool):
+        raise ValueError(f"norm: p must be a number, inf or 'fro', got {p!r}")
+    if not x.dtype.is_floating_point:
+        raise TypeError(f"norm: expected a floating-point tensor, got {x.dtype} of shape {tuple(x.shape)} "
+                        f"(as PyTorch); convert it first, e.g. x.float()")
+    a = x.abs()
+    if p == math.inf:
+        return amax(a, dim, keepdim)
+    if p == -math.inf:
+        return amin(a, dim, keepdim)
+    if p == 0:
+        return sum((x != 0).to(dtype=x.dtype), dim, keepdim)
+    if p == 1:
+        return sum(a, dim, keepdim)
+    if p == 2:
+        s = sum(a * a, dim, keepdim)  # Σ |x|^p
+    else:  # an element at 0 gets gradient 0 (PyTorch's mask), not |x|^(p-1) = inf for p < 1
+        at_zero = a == 0
+        s = sum(where(at_zero, 0.0, where(at_zero, 1.0, a) ** p), dim, keepdim)
+    zero = s == 0  # where the gradient of s^(1/p) would be inf·0
+    safe = where(zero, 1.0, s)
+    return where(zero, 0.0, safe.sqrt() if p == 2 else safe ** (1.0 / p))
 
 
 def _var_args(x, dim, op: str):

@@ -434,6 +434,15 @@ def split(x, split_size_or_sections, dim: int = 0):
     return list(Split.apply(x, tuple(sizes), dim))
 
 
+def unbind(x, dim: int = 0):
+    """The slices of x along dim, that dim removed, as a tuple (``torch.unbind``)."""
+    d = normalize_dim(dim, x.ndim, "unbind", x.shape)
+    if x.ndim == 0:
+        raise ValueError("unbind: a 0-d tensor has no dimension to unbind")
+    lead = (slice(None),) * d
+    return tuple(getitem(x, lead + (i,)) for i in range(x.shape[d]))
+
+
 def chunk(x, chunks: int, dim: int = 0):
     """Split into ``chunks`` pieces of (nearly) equal size."""
     if chunks <= 0:

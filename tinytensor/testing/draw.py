@@ -30,6 +30,19 @@ def _nonzero(rng, shape):
     return rng.uniform(0.5, 2.0, shape) * rng.choice([-1.0, 1.0], shape)
 
 
+def _offgrid(rng, shape):
+    """k + f with k an integer in [-3, 3) and f in [0.1, 0.4] or [0.6, 0.9]: >= 0.1 from every integer and
+    half-integer (floor, round, remainder: a central difference never straddles a jump), and, divided by
+    ±1 or ±2 (``divisors``), >= 0.05 from every integer."""
+    f = rng.uniform(0.1, 0.4, shape) + 0.5 * rng.integers(0, 2, shape)
+    return rng.integers(-3, 3, shape) + f
+
+
+def _divisors(rng, shape):
+    """±1 or ±2 (remainder, floor_divide: see offgrid)."""
+    return rng.choice([-2.0, -1.0, 1.0, 2.0], shape)
+
+
 def _lattice(rng, shape, offset):
     n = int(np.prod(shape, dtype=np.int64))
     k = rng.permutation(n) - n // 2
@@ -77,6 +90,7 @@ def _logits(rng, shape):
 
 DOMAINS = {
     "real": _real, "positive": _positive, "nonzero": _nonzero, "distinct": _distinct,
+    "offgrid": _offgrid, "divisors": _divisors,
     "distinct_shifted": _distinct_shifted, "with_zeros": _with_zeros, "logits": _logits,
     "ties": _ties, "nonfinite": _nonfinite,
 }

@@ -364,15 +364,7 @@ def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -
     if not input.dtype.is_floating_point:
         raise TypeError(f"normalize: expected a floating-point input, got {input.dtype} of shape "
                         f"{input.shape}; convert it with .float()")
-    a = input.abs()
-    if p == math.inf:
-        norm = a.amax(dim=dim, keepdim=True)
-    else:
-        s = (a * a if p == 2 else a ** p).sum(dim=dim, keepdim=True)  # Σ |x|^p
-        zero = s == 0  # where the gradient of s^(1/p) would be inf·0: the norm's is 0 there, as PyTorch
-        safe = tt.where(zero, 1.0, s)
-        norm = tt.where(zero, 0.0, safe.sqrt() if p == 2 else safe ** (1.0 / p))
-    return input / norm.clamp(min=eps)
+    return input / tt.norm(input, p, dim, keepdim=True).clamp(min=eps)
 
 
 def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) -> Tensor:

@@ -57,6 +57,8 @@ NON_DIFFERENTIABLE: dict[str, str] = {
        for name in ("logical_and", "logical_or", "logical_xor", "logical_not")},
     "isfinite": "a test of values: bool result",
     "isnan": "a test of values: bool result",
+    "isinf": "a test of values: bool result",
+    "floor_divide": "piecewise constant, and PyTorch's has no derivative either",
     "argmax": "an index: int64 result",
     "argmin": "an index: int64 result",
     "argsort": "indices: int64 result",

@@ -85,4 +85,6 @@ SPECS: list[OpSpec] = [
            lambda torch, x: torch.isfinite(x), **FORWARD_ONLY),
     OpSpec("isnan", lambda x: x.isnan(), np.isnan, _values_sample("nonfinite"),
            lambda torch, x: torch.isnan(x), **FORWARD_ONLY),
+    OpSpec("isinf", lambda x: x.isinf(), np.isinf, _values_sample("nonfinite"),
+           lambda torch, x: torch.isinf(x), **FORWARD_ONLY),
 ]

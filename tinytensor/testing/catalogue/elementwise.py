@@ -31,6 +31,20 @@ def binary_sample(dom_a, dom_b, scalars):
     return sample
 
 
+def _division_sample(d: Draw) -> Sample:
+    """Dividends off the integers and divisors ±1, ±2 (draw.py's offgrid and divisors), so that a / b
+    stays >= 0.05 from every integer: floor(a / b) is constant around each point (a central difference
+    never straddles a jump of the remainder). A scalar on the left is a dividend, on the right a divisor."""
+    form = d.choice(("tensors", "tensors", "scalar_right", "scalar_left"))
+    how = d.choice(("op", "fn"))
+    if form == "tensors":
+        sa, sb = d.broadcast_shapes(2)
+        return Sample((d.array(sa, "offgrid"), d.array(sb, "divisors")), dict(form=form, s=None, how=how))
+    if form == "scalar_right":
+        return Sample((d.array(d.shape(), "offgrid"),), dict(form=form, s=d.choice((2, -1, 2.0)), how=how))
+    return Sample((d.array(d.shape(), "divisors"),), dict(form=form, s=d.choice((2.25, -1.75)), how=how))
+
+
 def binary_operands(xs, form, s):
     if form == "tensors":
         return xs
@@ -147,7 +161,21 @@ SPECS: list[OpSpec] = [
            scalars=(0.0, 0.25), torch_fn=lambda torch: torch.maximum, method="maximum"),
     binary("minimum", np.minimum, tt.minimum, "distinct", "distinct_shifted",
            scalars=(0.0, 0.25), torch_fn=lambda torch: torch.minimum, method="minimum"),
+    binary("remainder", operator.mod, tt.remainder, sample=_division_sample,
+           torch_fn=lambda torch: torch.remainder),
+    binary("floor_divide", operator.floordiv, tt.floor_divide, sample=_division_sample,
+           torch_fn=lambda torch: torch.floor_divide, differentiable=False, second_order=False),
     # ---- unary math -------------------------------------------------------------------------
+    OpSpec("log1p", tt.log1p, np.log1p, unary_sample("positive"), lambda torch, x: torch.log1p(x)),
+    OpSpec("expm1", tt.expm1, np.expm1, unary_sample(), lambda torch, x: torch.expm1(x)),
+    OpSpec("reciprocal", tt.reciprocal, np.reciprocal, unary_sample("nonzero"),
+           lambda torch, x: torch.reciprocal(x)),
+    OpSpec("square", tt.square, np.square, unary_sample(), lambda torch, x: torch.square(x)),
+    *(OpSpec(name, getattr(tt, name), getattr(np, name if name != "round" else "round"),
+             unary_sample("offgrid"), (lambda n: lambda torch, x: getattr(torch, n)(x))(name))
+      for name in ("floor", "ceil", "trunc", "round")),
+    OpSpec("round_decimals", lambda x: tt.round(x * 0.1, decimals=1), lambda x: np.round(x * 0.1, 1),
+           unary_sample("offgrid"), lambda torch, x: torch.round(x * 0.1, decimals=1), op="round"),
     OpSpec("neg", lambda x: -x, lambda x: -x, unary_sample(), same(lambda x: -x)),
     OpSpec("exp", tt.exp, np.exp, unary_sample(), lambda torch, x: torch.exp(x)),
     OpSpec("log", tt.log, np.log, unary_sample("positive"), lambda torch, x: torch.log(x)),

@@ -37,10 +37,22 @@ def _einsum_sample(d: Draw) -> Sample:
     return Sample(tuple(d.array(tuple(sizes[c] for c in t)) for t in terms), dict(spec=spec))
 
 
+def _mm_sample(ndim: int):
+    def sample(d: Draw) -> Sample:
+        b, n, k, m = (d.integers(1, 3) for _ in range(4))
+        lead = (b,) if ndim == 3 else ()
+        return Sample((d.array(lead + (n, k)), d.array(lead + (k, m))))
+
+    return sample
+
+
 SPECS: list[OpSpec] = [
     OpSpec("matmul", lambda a, b, how: a @ b if how == "op" else tt.matmul(a, b),
            lambda a, b, how: np.matmul(a, b), _matmul_sample,
            lambda torch, a, b, how: torch.matmul(a, b), **LOOSE),
+    OpSpec("mm", lambda a, b: a.mm(b), np.matmul, _mm_sample(2), lambda torch, a, b: torch.mm(a, b), **LOOSE),
+    OpSpec("bmm", lambda a, b: tt.bmm(a, b), np.matmul, _mm_sample(3), lambda torch, a, b: torch.bmm(a, b),
+           **LOOSE),
     OpSpec("einsum", lambda *xs, spec: tt.einsum(spec, *xs), lambda *xs, spec: np.einsum(spec, *xs),
            _einsum_sample, lambda torch, *xs, spec: torch.einsum(spec, *xs), optional=True, **LOOSE),
 ]

@@ -44,6 +44,24 @@ def reduction_sample(domain="real", allow_tuple=True, keepdim_with_none=True):
     return sample
 
 
+def _norm_sample(d: Draw) -> Sample:
+    """p in 2, 1, 3, 0.5, inf over some dims; values distinct and away from 0 (|x| has a kink there)."""
+    shape = d.shape(min_dims=1)
+    dim = dims_choice(d, len(shape), True)
+    p = d.choice((2, 2, 1, 3, 0.5, math.inf))  # (p = 0 counts nonzeros: no gradient flows)
+    x = d.array(shape, "distinct")  # (a zero vector's gradient: tests/test_shape_reduction_rules.py)
+    return Sample((x,), dict(p=p, dim=dim, keepdim=d.boolean() if dim is not None else False))
+
+
+def _np_norm(x, p, dim, keepdim):
+    a = np.abs(x)
+    if p == math.inf:
+        return np.max(a, axis=dim, keepdims=keepdim)
+    if p == 0:
+        return np.sum(x != 0, axis=dim, keepdims=keepdim).astype(x.dtype)
+    return np.sum(a ** p, axis=dim, keepdims=keepdim) ** (1.0 / p)
+
+
 def _var_sample(d: Draw) -> Sample:
     shape = d.shape(min_dims=1)
     dim = dims_choice(d, len(shape), True)
@@ -139,6 +157,10 @@ SPECS: list[OpSpec] = [
            _std_sample,
            lambda torch, x, dim, correction, keepdim: torch.std(x, dim=dim, correction=correction,
                                                                 keepdim=keepdim), **LOOSE),
+    OpSpec("norm", lambda x, p, dim, keepdim: x.norm(p, dim, keepdim) if dim is not None or keepdim
+           else tt.norm(x, p), _np_norm, _norm_sample,
+           lambda torch, x, p, dim, keepdim: torch.norm(x, p, dim, keepdim) if dim is not None or keepdim
+           else torch.norm(x, p), **LOOSE),
     OpSpec("max", lambda x, dim, keepdim: tt.max(x, dim, keepdim), _np_max_dim(np.max, np.argmax),
            _max_sample, _torch_max("max")),
     OpSpec("min", lambda x, dim, keepdim: x.min(dim, keepdim), _np_max_dim(np.min, np.argmin),

@@ -172,6 +172,11 @@ def _np_split(x, size, dim):
     return tuple(np.split(x, np.cumsum(sizes)[:-1], axis=dim))
 
 
+def _unbind_sample(d: Draw) -> Sample:
+    shape = d.shape(min_dims=1)
+    return Sample((d.array(shape),), dict(dim=d.integers(-len(shape), len(shape) - 1)))
+
+
 def _chunk_sample(d: Draw) -> Sample:
     shape = d.shape(min_dims=1)
     nd = len(shape)
@@ -242,6 +247,8 @@ SPECS: list[OpSpec] = [
            _stack_sample, lambda torch, *xs, dim: torch.stack(xs, dim)),
     OpSpec("split", lambda x, size, dim: tuple(tt.split(x, size, dim)), _np_split, _split_sample,
            lambda torch, x, size, dim: torch.split(x, size, dim)),
+    OpSpec("unbind", lambda x, dim: x.unbind(dim), lambda x, dim: tuple(np.moveaxis(x, dim, 0)),
+           _unbind_sample, lambda torch, x, dim: torch.unbind(x, dim)),
     OpSpec("chunk", lambda x, chunks, dim: tuple(x.chunk(chunks, dim)), _np_chunk, _chunk_sample,
            lambda torch, x, chunks, dim: torch.chunk(x, chunks, dim)),
     OpSpec("tril", lambda x, diagonal: tt.tril(x, diagonal), lambda x, diagonal: np.tril(x, diagonal),
