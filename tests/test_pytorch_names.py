@@ -276,3 +276,36 @@ def test_setting_requires_grad_checks_as_pytorch(device):
         tt.tensor([1, 2], device=device).requires_grad = True
     with pytest.raises(RuntimeError, match="non-leaf"):
         (x * 2).requires_grad = False
+
+
+def test_new_tensors_clamp_aliases_and_nelement_as_pytorch(device):
+    x = tt.ones(2, 3, dtype=tt.float64, device=device)
+    for t in (x.new_zeros(4, 2), x.new_zeros((4, 2)), x.new_ones(3), x.new_full((2,), 7.5)):
+        assert t.dtype is tt.float64 and t.device == x.device and not t.requires_grad
+    np.testing.assert_array_equal(x.new_full((2,), 7.5).numpy(), [7.5, 7.5])
+    np.testing.assert_array_equal(x.new_ones(3).numpy(), [1.0, 1.0, 1.0])
+    assert x.new_zeros(2, dtype=tt.int64).dtype is tt.int64
+    assert x.new_ones(2, requires_grad=True).requires_grad
+    y = tt.tensor([-1.0, 0.5, 3.0], device=device, requires_grad=True)
+    np.testing.assert_array_equal(y.clamp_min(0).numpy(), [0.0, 0.5, 3.0])
+    np.testing.assert_array_equal(y.clamp_max(1).numpy(), [-1.0, 0.5, 1.0])
+    y.clamp_min(0).sum().backward()
+    np.testing.assert_array_equal(y.grad.numpy(), [0.0, 1.0, 1.0])
+    assert x.nelement() == x.numel() == 6
+
+
+def test_integer_division_and_rounding_refusals_as_pytorch(device):
+    i = tt.tensor([5, -7], device=device)
+    with pytest.raises(ZeroDivisionError, match="floor_divide: integer division by zero"):
+        i // 0
+    with pytest.raises(ZeroDivisionError, match="remainder"):
+        i % tt.tensor([1, 0], device=device)
+    np.testing.assert_array_equal((i // 2).numpy(), [2, -4])  # toward -inf, as PyTorch (not C's -3)
+    np.testing.assert_array_equal((i % -3).numpy(), [-1, -1])  # the sign of the divisor
+    np.testing.assert_array_equal((7 // tt.tensor([2, -2], device=device)).numpy(), [3, -4])
+    assert tt.floor(i).dtype is tt.int64  # integers are already whole
+    with pytest.raises(TypeError, match="round: not defined for a bool tensor"):
+        tt.round(tt.tensor([True], device=device))
+    with pytest.raises(TypeError, match="norm: expected a floating-point tensor"):
+        i.norm()
+    np.testing.assert_array_equal(tt.square(tt.tensor([True, False], device=device)).numpy(), [1, 0])

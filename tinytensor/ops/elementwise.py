@@ -813,27 +813,34 @@ def square(x):
     return mul(x, x)
 
 
-def _rounding(name):
-    def op(x, **kw):
-        decimals = kw.pop("decimals", 0) if name == "round" else 0
-        if kw:
-            raise TypeError(f"{name}: unexpected keyword arguments {sorted(kw)}")
-        if x.dtype is bool_:
-            raise TypeError(f"{name}: not defined for a bool tensor (shape {tuple(x.shape)}), as in PyTorch; "
-                            f"convert it first, e.g. x.float()")
-        if not x.dtype.is_floating_point:  # integers are already whole (PyTorch returns them as they are)
-            return _copy(x)
-        return Rounding.apply(x, name, int(decimals))
-
-    op.__name__ = op.__qualname__ = name
-    op.__doc__ = {"floor": "The largest integer <= x", "ceil": "The smallest integer >= x",
-                  "trunc": "x rounded toward 0",
-                  "round": "x rounded to the nearest integer, halves to even (round(x, decimals=d): to "
-                           "10^-d)"}[name] + f"; ``torch.{name}``. Its gradient is 0."
-    return op
+def floor(x):
+    """The largest integer <= x; ``torch.floor``. Its gradient is 0."""
+    return _rounded(x, "floor")
 
 
-floor, ceil, trunc, round = (_rounding(n) for n in ("floor", "ceil", "trunc", "round"))
+def ceil(x):
+    """The smallest integer >= x; ``torch.ceil``. Its gradient is 0."""
+    return _rounded(x, "ceil")
+
+
+def trunc(x):
+    """x rounded toward 0; ``torch.trunc``. Its gradient is 0."""
+    return _rounded(x, "trunc")
+
+
+def round(x, *, decimals: int = 0):
+    """x rounded to the nearest integer, halves to even (with ``decimals``, to 10^-decimals);
+    ``torch.round``. Its gradient is 0."""
+    return _rounded(x, "round", int(decimals))
+
+
+def _rounded(x, name: str, decimals: int = 0):
+    if x.dtype is bool_:
+        raise TypeError(f"{name}: not defined for a bool tensor (shape {tuple(x.shape)}), as in PyTorch; "
+                        f"convert it first, e.g. x.float()")
+    if not x.dtype.is_floating_point:  # integers are already whole (PyTorch returns them as they are)
+        return _copy(x)
+    return Rounding.apply(x, name, decimals)
 
 
 class FloorDivide(Function):
