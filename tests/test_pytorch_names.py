@@ -309,3 +309,23 @@ def test_integer_division_and_rounding_refusals_as_pytorch(device):
     with pytest.raises(TypeError, match="norm: expected a floating-point tensor"):
         i.norm()
     np.testing.assert_array_equal(tt.square(tt.tensor([True, False], device=device)).numpy(), [1, 0])
+
+
+def test_max_min_any_all_and_where_forms_as_pytorch(device):
+    x = tt.tensor([[1.0, 5.0], [3.0, 2.0]], device=device)
+    r = x.min(0)
+    np.testing.assert_array_equal(r.values.numpy(), [1.0, 2.0])  # a named tuple, as torch.return_types
+    np.testing.assert_array_equal(r.indices.numpy(), [0, 1])
+    values, indices = tt.max(x, dim=1, keepdim=True)
+    assert values.shape == indices.shape == (2, 1)
+    np.testing.assert_array_equal(tt.max(x[0], x[1]).numpy(), [3.0, 5.0])  # two tensors: elementwise
+    np.testing.assert_array_equal(x.min(x.flip(0)).numpy(), [[1.0, 2.0], [1.0, 2.0]])
+    e = tt.eye(2, 3, device=device) > 0
+    np.testing.assert_array_equal(e.any(dim=0).numpy(), [True, True, False])
+    np.testing.assert_array_equal(e.all(1, keepdim=True).numpy(), [[False], [False]])
+    assert e.any(dim=()).shape == (2, 3)  # dim=() reduces nothing for all/any, as PyTorch's
+    rows, cols = tt.where(e)  # where(condition) is nonzero(condition, as_tuple=True)
+    np.testing.assert_array_equal(rows.numpy(), [0, 1])
+    np.testing.assert_array_equal(cols.numpy(), [0, 1])
+    with pytest.raises(TypeError, match="where: give both input and other"):
+        tt.where(e, 1.0)

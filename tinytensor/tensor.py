@@ -483,13 +483,18 @@ class Tensor(TensorCore):
         """Fill with 0/1 samples, 1 with probability p (a number, or a tensor expanding to this shape)."""
         return self._update("bernoulli_", lambda t, q: ops.sampling.bernoulli_fill(t, q, generator), p)
 
-    def all(self) -> "Tensor":
-        """Whether every element is nonzero, a 0-d bool tensor."""
-        return self._wrap(self.backend.xp.all(self.array))
+    def all(self, dim=None, keepdim: bool = False) -> "Tensor":
+        """Whether every element (over dim, default all) is nonzero: a bool tensor."""
+        return self._truth("all", dim, keepdim)
 
-    def any(self) -> "Tensor":
-        """Whether any element is nonzero, a 0-d bool tensor."""
-        return self._wrap(self.backend.xp.any(self.array))
+    def any(self, dim=None, keepdim: bool = False) -> "Tensor":
+        """Whether any element (over dim, default all) is nonzero: a bool tensor."""
+        return self._truth("any", dim, keepdim)
+
+    def _truth(self, name: str, dim, keepdim: bool) -> "Tensor":
+        empty = isinstance(dim, (tuple, list)) and not dim  # dim=(): each element alone (PyTorch's all/any,
+        dims = () if empty else ops.dims.normalize_dims(dim, self.ndim, name, self.shape)  # unlike sum's)
+        return self._wrap(getattr(self.backend.xp, name)(self.array, axis=dims, keepdims=keepdim))
 
     def view_as(self, other):
         """``reshape(other.shape)``."""

@@ -900,6 +900,9 @@ def remainder(a, b):
 
 # ---- selection ------------------------------------------------------------------------------
 
+_NOTHING = object()  # where(condition): no input or other given
+
+
 class Where(Function):
     def forward(self, cond, a, b):
         self.cond_shape = cond.shape
@@ -924,8 +927,14 @@ class Where(Function):
         return t if tuple(t.shape) == tuple(self.result.shape) else broadcast_to(t, self.result.shape)
 
 
-def where(condition, input, other):
-    """Pick ``input`` where condition is True, else ``other`` (either may be a number)."""
+def where(condition, input=_NOTHING, other=_NOTHING):
+    """Pick ``input`` where condition is True, else ``other`` (either may be a number). ``where(condition)``
+    alone is ``nonzero(condition, as_tuple=True)``, as PyTorch's."""
+    if input is _NOTHING and other is _NOTHING:
+        from .indexing import nonzero
+        return nonzero(condition, as_tuple=True)
+    if input is _NOTHING or other is _NOTHING:
+        raise TypeError("where: give both input and other, or neither (where(condition) is nonzero's tuple)")
     if not isinstance(condition, TensorCore):
         raise TypeError("where: condition must be a bool Tensor")
     if condition.dtype.name != "bool":

@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 from ..autograd.function import Function
+from ..autograd.tensor_core import TensorCore
 from ..dtypes import int64
 from ._operands import floating, like
 from .broadcast import broadcast_to
 from .dims import normalize_dim, normalize_dims
-from .elementwise import exp, isfinite, isnan, select, where
+from .elementwise import exp, isfinite, isnan, maximum, minimum, select, where
 
 
 def _kept_shape(shape, dims):
@@ -321,14 +323,25 @@ def amin(x, dim=None, keepdim: bool = False):
     return Amin.apply(x, dims, keepdim)
 
 
+class MaxResult(NamedTuple):
+    """What max and min return along a dim (PyTorch's torch.return_types.max): ``values, indices``."""
+
+    values: object
+    indices: object
+
+
 def max(x, dim=None, keepdim: bool = False):
-    """Without dim: the maximum (ties split the gradient). With dim: (values, indices); the gradient
-    goes to indices."""
+    """Without dim: the maximum (ties split the gradient). With dim: (values, indices), a named tuple;
+    the gradient goes to indices. With a tensor for dim, PyTorch's max(a, b): the elementwise maximum."""
+    if isinstance(dim, TensorCore):
+        return maximum(x, dim)
     return _max_or_min(x, dim, keepdim, "max")
 
 
 def min(x, dim=None, keepdim: bool = False):
-    """Without dim: the minimum. With dim: (values, indices)."""
+    """Without dim: the minimum. With dim: (values, indices). With a tensor, the elementwise minimum."""
+    if isinstance(dim, TensorCore):
+        return minimum(x, dim)
     return _max_or_min(x, dim, keepdim, "min")
 
 
@@ -339,11 +352,11 @@ def _max_or_min(x, dim, keepdim, op):
     d = normalize_dim(dim, x.ndim, op, x.shape)  # one int, as PyTorch's
     if x.ndim == 0:  # its own maximum, at index 0
         values, idx = _max_or_min(x.reshape(1), 0, False, op)
-        return values.reshape(()), idx.reshape(())
+        return MaxResult(values.reshape(()), idx.reshape(()))
     _nonempty(x, (d,), dim, op)
     ranked = x.to(dtype=int64) if x.dtype.name == "bool" else x  # the Array API ranks no bools
     idx = (argmax if op == "max" else argmin)(ranked, d, keepdim=keepdim)
-    return MaxAlong.apply(x, idx.array, d, keepdim), idx
+    return MaxResult(MaxAlong.apply(x, idx.array, d, keepdim), idx)
 
 
 def argmax(x, dim=None, keepdim: bool = False):

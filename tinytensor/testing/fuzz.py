@@ -995,7 +995,9 @@ def _build_table() -> dict:
         FuzzOp("getitem", _getitem, inputs=DTYPES),
         FuzzOp("to", _cast, inputs=DTYPES),
         _method("float"), _method("double"), _method("long"), _method("int"), _method("bool"),
-        _method("half"), _method("clone"), _method("all"), _method("any"), _method("detach"),
+        _method("half"), _method("clone"), _method("detach"),
+        *(FuzzOp(n, _reduce(), tt_src=f"{{a[0]}}.{n}({{kw}})", torch_src=f"{{a[0]}}.{n}({{kw}})",
+                 inputs=DTYPES) for n in ("all", "any")),  # (dim=() reduces nothing here: PyTorch's)
         _attr("T"), _attr("mT"),
         _as_other("view_as"), _as_other("expand_as"), _as_other("type_as"),
         *(_inplace(n) for n in ("add_", "sub_", "mul_", "div_", "clamp_", "masked_fill_", "fill_",
