@@ -329,3 +329,30 @@ def test_max_min_any_all_and_where_forms_as_pytorch(device):
     np.testing.assert_array_equal(cols.numpy(), [0, 1])
     with pytest.raises(TypeError, match="where: give both input and other"):
         tt.where(e, 1.0)
+
+
+def test_dot_outer_lerp_isclose_as_pytorch(device):
+    a, b = tt.tensor([1.0, 2.0], device=device), tt.tensor([3.0, 4.0], device=device)
+    assert tt.dot(a, b).item() == 11.0 and a.outer(b).shape == (2, 2)
+    with pytest.raises(ValueError, match="dot: lengths differ"):
+        tt.dot(a, tt.ones(3, device=device))
+    with pytest.raises(ValueError, match="outer: expected two 1-D tensors"):
+        tt.outer(a.reshape(1, 2), b)
+    np.testing.assert_array_equal(a.lerp(b, 0.25).numpy(), [1.5, 2.5])
+    x = tt.tensor([1.0, float("inf"), float("nan"), float("inf")], device=device)
+    y = tt.tensor([1.0 + 1e-9, float("inf"), float("nan"), float("-inf")], device=device)
+    np.testing.assert_array_equal(tt.isclose(x, y).numpy(), [True, True, False, False])
+    np.testing.assert_array_equal(x.isclose(y, equal_nan=True).numpy(), [True, True, True, False])
+    assert tt.allclose(a, a + 1e-9) is True and not tt.allclose(a, b)
+
+
+def test_pad_refuses_a_fill_an_integer_dtype_cannot_hold(device):
+    """A -inf fill of an int64 tensor was cast silently (found by the fuzzer); PyTorch raises."""
+    F = tinytensor_nn.functional
+    x = tt.zeros(2, 1, dtype=tt.int64, device=device)
+    for value in (float("-inf"), float("nan"), 1e30):
+        with pytest.raises(RuntimeError, match="pad: value .* cannot be converted to int64"):
+            F.pad(x, (1, -1), value=value)
+    with pytest.raises(RuntimeError, match="uint8"):
+        F.pad(tt.zeros(2, dtype=tt.uint8, device=device), (1, 0), value=300)
+    np.testing.assert_array_equal(F.pad(x, (1, 0), value=2.5).numpy(), [[2, 0], [2, 0]])  # truncated (torch)

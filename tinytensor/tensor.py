@@ -427,7 +427,8 @@ class Tensor(TensorCore):
     log1p, expm1, reciprocal, square, isinf = ops.log1p, ops.expm1, ops.reciprocal, ops.square, ops.isinf
     floor, ceil, trunc, round = ops.floor, ops.ceil, ops.trunc, ops.round
     floor_divide, remainder, norm, unbind = ops.floor_divide, ops.remainder, ops.norm, ops.unbind
-    mm, bmm = ops.mm, ops.bmm
+    mm, bmm, dot, outer, lerp = ops.mm, ops.bmm, ops.dot, ops.outer, ops.lerp
+    isclose, allclose = ops.isclose, ops.allclose
 
     def clamp_min(self, min):
         """``clamp(min=min)``."""

@@ -4,6 +4,7 @@ from .broadcast import broadcast_shapes, broadcast_to, sum_to
 from .elementwise import (
     abs,
     add,
+    allclose,
     ceil,
     clamp,
     clip,
@@ -18,10 +19,12 @@ from .elementwise import (
     ge,
     gelu,
     gt,
+    isclose,
     isfinite,
     isinf,
     isnan,
     le,
+    lerp,
     log,
     log1p,
     logical_and,
@@ -62,7 +65,7 @@ from .indexing import (
     scatter,
     scatter_add,
 )
-from .linalg import bmm, einsum, matmul, mm
+from .linalg import bmm, dot, einsum, matmul, mm, outer
 from .nn import dropout, embedding, log_softmax, one_hot, softmax
 from .rearrange import flip, repeat, roll, t
 from .reduction import (
@@ -108,15 +111,16 @@ from .sorting import argsort, sort, topk
 # against them (cast, sum_to and getitem are internal: Tensor.to, broadcasting and x[i] reach them;
 # repeat is Tensor.repeat only, as in PyTorch).
 __all__ = [
-    "abs", "add", "amax", "amin", "argmax", "argmin", "argsort", "bernoulli", "bmm", "broadcast_shapes",
-    "broadcast_to", "cat", "ceil", "chunk", "clamp", "clip", "cos", "cumprod", "cumsum", "div", "dropout",
-    "einsum", "embedding", "eq", "erf", "exp", "expand", "expm1", "flatten", "flip", "floor",
-    "floor_divide", "gather", "ge", "gelu", "gt", "index_add", "index_fill", "index_select", "isfinite",
-    "isinf", "isnan", "le", "log", "log1p", "log_softmax", "logical_and", "logical_not", "logical_or",
-    "logical_xor", "logsumexp", "lt", "masked_fill", "masked_select", "matmul", "max", "maximum", "mean",
-    "min", "minimum", "mm", "mul", "multinomial", "ne", "neg", "nonzero", "norm", "one_hot", "pad",
-    "permute", "pow", "prod", "reciprocal", "relu", "remainder", "reshape", "roll", "round", "rsqrt",
-    "scatter", "scatter_add", "sigmoid", "sign", "silu", "sin", "softmax", "sort", "split", "sqrt",
-    "square", "squeeze", "stack", "std", "sub", "sum", "swapaxes", "t", "tanh", "topk", "transpose", "tril",
-    "triu", "trunc", "unbind", "unsqueeze", "var", "view", "where",
+    "abs", "add", "allclose", "amax", "amin", "argmax", "argmin", "argsort", "bernoulli", "bmm",
+    "broadcast_shapes", "broadcast_to", "cat", "ceil", "chunk", "clamp", "clip", "cos", "cumprod", "cumsum",
+    "div", "dot", "dropout", "einsum", "embedding", "eq", "erf", "exp", "expand", "expm1", "flatten",
+    "flip", "floor", "floor_divide", "gather", "ge", "gelu", "gt", "index_add", "index_fill",
+    "index_select", "isclose", "isfinite", "isinf", "isnan", "le", "lerp", "log", "log1p", "log_softmax",
+    "logical_and", "logical_not", "logical_or", "logical_xor", "logsumexp", "lt", "masked_fill",
+    "masked_select", "matmul", "max", "maximum", "mean", "min", "minimum", "mm", "mul", "multinomial", "ne",
+    "neg", "nonzero", "norm", "one_hot", "outer", "pad", "permute", "pow", "prod", "reciprocal", "relu",
+    "remainder", "reshape", "roll", "round", "rsqrt", "scatter", "scatter_add", "sigmoid", "sign", "silu",
+    "sin", "softmax", "sort", "split", "sqrt", "square", "squeeze", "stack", "std", "sub", "sum",
+    "swapaxes", "t", "tanh", "topk", "transpose", "tril", "triu", "trunc", "unbind", "unsqueeze", "var",
+    "view", "where",
 ]

@@ -888,6 +888,26 @@ def _integer_division(a, b, op: str):
     return a, b
 
 
+def lerp(start, end, weight):
+    """start + weight · (end - start) (``torch.lerp``; weight a number or a tensor)."""
+    return add(start, mul(weight, sub(end, start)))
+
+
+def isclose(a, b, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False):
+    """|a - b| <= atol + rtol·|b| elementwise, a bool tensor; infinities are close only to themselves and
+    NaN to nothing (unless equal_nan), as ``torch.isclose``."""
+    a, b = binary(a, b, "isclose")
+    if not isinstance(a, TensorCore) or not isinstance(b, TensorCore):
+        raise TypeError("isclose: expected two tensors")
+    close = (a == b) | (isfinite(a) & isfinite(b) & le(abs(sub(a, b)), atol + rtol * abs(b)))
+    return close | (isnan(a) & isnan(b)) if equal_nan else close
+
+
+def allclose(a, b, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:
+    """Whether every element of a is close to b's (``torch.allclose``): a Python bool."""
+    return bool(isclose(a, b, rtol, atol, equal_nan).all().item())
+
+
 def floor_divide(a, b):
     """floor(a / b) (``a // b``, toward -inf, as PyTorch); integer division by 0 raises; no gradient."""
     return FloorDivide.apply(*_integer_division(a, b, "floor_divide"))

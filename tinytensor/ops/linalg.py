@@ -72,6 +72,20 @@ def bmm(a, b):
     return matmul(a, b)
 
 
+def dot(a, b):
+    """The inner product of two 1-D tensors of one length (``torch.dot``; matmul for anything else)."""
+    _check_ndim("dot", (a, b), 1)
+    if a.shape != b.shape:
+        raise ValueError(f"dot: lengths differ: {tuple(a.shape)} and {tuple(b.shape)}")
+    return matmul(a, b)
+
+
+def outer(a, b):
+    """The outer product a bᵀ of two 1-D tensors, (n, m) (``torch.outer``)."""
+    _check_ndim("outer", (a, b), 1)
+    return a.unsqueeze(1) * b.unsqueeze(0)
+
+
 def _check_ndim(op, operands, ndim: int):
     shapes = [tuple(getattr(t, "shape", ())) for t in operands]
     if any(not isinstance(t, TensorCore) or t.ndim != ndim for t in operands):

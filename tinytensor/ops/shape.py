@@ -507,6 +507,12 @@ def pad(x, pad, mode: str = "constant", value: float = 0.0):
     if mode != "constant":
         raise NotImplementedError(f"pad: only mode='constant' is supported, got {mode!r}")
     pad = tuple(pad)
+    if not x.dtype.is_floating_point and x.dtype.name != "bool":  # the fill must fit the integer dtype
+        bits = 8 * x.dtype.itemsize
+        lo, hi = (0, 2**bits - 1) if x.dtype.name == "uint8" else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+        if not (math.isfinite(value) and lo <= value <= hi):
+            raise RuntimeError(f"pad: value {value} cannot be converted to {x.dtype.name} without overflow "
+                               f"(tensor of shape {tuple(x.shape)}), as PyTorch; pad a float tensor instead")
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
         raise ValueError(f"pad: expected pairs for at most {x.ndim} dims, got {pad}")
     widths = [(0, 0)] * x.ndim

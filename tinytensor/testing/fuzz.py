@@ -1052,6 +1052,10 @@ EXCLUDED_OPS: dict = {
     "mm": "matmul of two 2-D tensors (matmul is fuzzed)",
     "bmm": "matmul of two 3-D tensors (matmul is fuzzed)",
     "unbind": "x[i] along dim for each i (indexing is fuzzed); its catalogue entry checks it",
+    "dot": "matmul of two vectors (matmul is fuzzed)", "outer": "a broadcast mul (mul is fuzzed)",
+    "lerp": "add, mul and sub (fuzzed); its catalogue entry checks it against torch.lerp",
+    "isclose": "comparisons, abs and isfinite (fuzzed); its catalogue entry checks it against torch.isclose",
+    "allclose": "isclose(...).all() as a Python bool; its catalogue entry checks it",
 }
 EXCLUDED_TENSOR_ATTRS: dict = {
     # metadata and conversions out of the library: no computation to compare

@@ -58,6 +58,8 @@ NON_DIFFERENTIABLE: dict[str, str] = {
     "isfinite": "a test of values: bool result",
     "isnan": "a test of values: bool result",
     "isinf": "a test of values: bool result",
+    "isclose": "a test of values: bool result",
+    "allclose": "a test of values: a Python bool",
     "floor_divide": "piecewise constant, and PyTorch's has no derivative either",
     "argmax": "an index: int64 result",
     "argmin": "an index: int64 result",

@@ -47,6 +47,11 @@ def _logical_sample(d: Draw) -> Sample:
     return Sample((d.mask(d.shape()),), params)
 
 
+def _nudged(x):
+    """x moved by about isclose's default tolerance: some elements stay close, some do not."""
+    return x * (1 + 1e-6) + 1e-9
+
+
 def _values_sample(domain):
     """Floats from ``domain``, or now and then int64 values."""
 
@@ -87,4 +92,9 @@ SPECS: list[OpSpec] = [
            lambda torch, x: torch.isnan(x), **FORWARD_ONLY),
     OpSpec("isinf", lambda x: x.isinf(), np.isinf, _values_sample("nonfinite"),
            lambda torch, x: torch.isinf(x), **FORWARD_ONLY),
+    OpSpec("isclose", lambda x: tt.isclose(x, _nudged(x)), lambda x: np.isclose(x, _nudged(x)),
+           _values_sample("nonfinite"), lambda torch, x: torch.isclose(x, _nudged(x)), **FORWARD_ONLY),
+    OpSpec("allclose", lambda x: tt.tensor(tt.allclose(x, x + 1e-3), device=x.device),
+           lambda x: np.array(np.allclose(x, x + 1e-3)), _values_sample("nonfinite"),
+           lambda torch, x: torch.tensor(torch.allclose(x, x + 1e-3)), **FORWARD_ONLY),
 ]

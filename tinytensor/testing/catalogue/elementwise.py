@@ -31,6 +31,13 @@ def binary_sample(dom_a, dom_b, scalars):
     return sample
 
 
+def _lerp_sample(d: Draw) -> Sample:
+    """start and end broadcasting together, a number weight (PyTorch's lerp takes a tensor one of the
+    same dtype too; here it is a mul like any other)."""
+    sa, sb = d.broadcast_shapes(2)
+    return Sample((d.array(sa), d.array(sb)), dict(w=d.choice((0.25, 0.5, 1.5))))
+
+
 def _division_sample(d: Draw) -> Sample:
     """Dividends off the integers and divisors ±1, ±2 (draw.py's offgrid and divisors), so that a / b
     stays >= 0.05 from every integer: floor(a / b) is constant around each point (a central difference
@@ -165,6 +172,8 @@ SPECS: list[OpSpec] = [
            torch_fn=lambda torch: torch.remainder),
     binary("floor_divide", operator.floordiv, tt.floor_divide, sample=_division_sample,
            torch_fn=lambda torch: torch.floor_divide, differentiable=False, second_order=False),
+    OpSpec("lerp", lambda a, b, w: tt.lerp(a, b, w), lambda a, b, w: a + w * (b - a), _lerp_sample,
+           lambda torch, a, b, w: torch.lerp(a, b, w)),
     # ---- unary math -------------------------------------------------------------------------
     OpSpec("log1p", tt.log1p, np.log1p, unary_sample("positive"), lambda torch, x: torch.log1p(x)),
     OpSpec("expm1", tt.expm1, np.expm1, unary_sample(), lambda torch, x: torch.expm1(x)),

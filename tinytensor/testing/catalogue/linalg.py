@@ -37,6 +37,14 @@ def _einsum_sample(d: Draw) -> Sample:
     return Sample(tuple(d.array(tuple(sizes[c] for c in t)) for t in terms), dict(spec=spec))
 
 
+def _vectors_sample(same_length: bool):
+    def sample(d: Draw) -> Sample:
+        n = d.integers(1, 4)
+        return Sample((d.array((n,)), d.array((n if same_length else d.integers(1, 4),))))
+
+    return sample
+
+
 def _mm_sample(ndim: int):
     def sample(d: Draw) -> Sample:
         b, n, k, m = (d.integers(1, 3) for _ in range(4))
@@ -53,6 +61,10 @@ SPECS: list[OpSpec] = [
     OpSpec("mm", lambda a, b: a.mm(b), np.matmul, _mm_sample(2), lambda torch, a, b: torch.mm(a, b), **LOOSE),
     OpSpec("bmm", lambda a, b: tt.bmm(a, b), np.matmul, _mm_sample(3), lambda torch, a, b: torch.bmm(a, b),
            **LOOSE),
+    OpSpec("dot", lambda a, b: a.dot(b), np.dot, _vectors_sample(True), lambda torch, a, b: torch.dot(a, b),
+           **LOOSE),
+    OpSpec("outer", lambda a, b: tt.outer(a, b), np.outer, _vectors_sample(False),
+           lambda torch, a, b: torch.outer(a, b)),
     OpSpec("einsum", lambda *xs, spec: tt.einsum(spec, *xs), lambda *xs, spec: np.einsum(spec, *xs),
            _einsum_sample, lambda torch, *xs, spec: torch.einsum(spec, *xs), optional=True, **LOOSE),
 ]
