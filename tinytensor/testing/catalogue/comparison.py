@@ -47,9 +47,13 @@ def _logical_sample(d: Draw) -> Sample:
     return Sample((d.mask(d.shape()),), params)
 
 
-def _nudged(x):
-    """x moved by about isclose's default tolerance: some elements stay close, some do not."""
-    return x * (1 + 1e-6) + 1e-9
+def _nudged(x, by=1e-6):
+    """x moved by about isclose's tolerance: some elements stay close, some do not. Integer x is moved by a
+    whole 1 in its own dtype (PyTorch's isclose takes two tensors of one dtype)."""
+    floating = getattr(x.dtype, "is_floating_point", None)
+    if not (floating if floating is not None else x.dtype.kind == "f"):
+        return x + 1  # (the samples are floats or int64)
+    return x * (1 + by) + 1e-9
 
 
 def _values_sample(domain):
@@ -94,7 +98,7 @@ SPECS: list[OpSpec] = [
            lambda torch, x: torch.isinf(x), **FORWARD_ONLY),
     OpSpec("isclose", lambda x: tt.isclose(x, _nudged(x)), lambda x: np.isclose(x, _nudged(x)),
            _values_sample("nonfinite"), lambda torch, x: torch.isclose(x, _nudged(x)), **FORWARD_ONLY),
-    OpSpec("allclose", lambda x: tt.tensor(tt.allclose(x, x + 1e-3), device=x.device),
-           lambda x: np.array(np.allclose(x, x + 1e-3)), _values_sample("nonfinite"),
-           lambda torch, x: torch.tensor(torch.allclose(x, x + 1e-3)), **FORWARD_ONLY),
+    OpSpec("allclose", lambda x: tt.tensor(tt.allclose(x, _nudged(x, 1e-3)), device=x.device),
+           lambda x: np.array(np.allclose(x, _nudged(x, 1e-3))), _values_sample("nonfinite"),
+           lambda torch, x: torch.tensor(torch.allclose(x, _nudged(x, 1e-3))), **FORWARD_ONLY),
 ]
