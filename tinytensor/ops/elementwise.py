@@ -592,20 +592,25 @@ class Abs(Function):
         return tx * sign(self.primals[0])
 
 
-class Sign(Function):
-    """-1, 0 or 1 (NaN gives 0, as PyTorch); piecewise constant, so its gradient is 0 everywhere."""
+class _PiecewiseConstant(Function):
+    """An op whose output is constant between jumps (sign, floor ...): its gradient and tangent are 0
+    everywhere, whatever gy holds (PyTorch's)."""
+
+    def backward(self, gy):
+        return like(gy, gy.backend.full(gy.shape, 0, gy.dtype))
+
+    def jvp(self, tx, *_):
+        return like(tx, tx.backend.full(tx.shape, 0, tx.dtype))
+
+
+class Sign(_PiecewiseConstant):
+    """-1, 0 or 1 (NaN gives 0, as PyTorch)."""
 
     def forward(self, x):
         y = self.xp.sign(x)
         if self.backend.dtype_of(y).is_floating_point:
             y = self.xp.where(y == y, y, self.xp.zeros_like(y))
         return y
-
-    def backward(self, gy):
-        return like(gy, gy.backend.full(gy.shape, 0, gy.dtype))  # zeros, whatever gy holds
-
-    def jvp(self, tx):
-        return like(tx, tx.backend.full(tx.shape, 0, tx.dtype))
 
 
 class Clamp(Function):
@@ -774,9 +779,8 @@ class Reciprocal(Function):
         return -tx * self.result * self.result
 
 
-class Rounding(Function):
-    """floor, ceil, trunc or round (half to even, as PyTorch; with ``decimals``, at 10^-decimals):
-    piecewise constant, so the gradient is 0 everywhere (PyTorch's)."""
+class Rounding(_PiecewiseConstant):
+    """floor, ceil, trunc or round (half to even, as PyTorch; with ``decimals``, at 10^-decimals)."""
 
     def forward(self, x, name, decimals=0):
         xp = self.xp
@@ -784,12 +788,6 @@ class Rounding(Function):
             scale = 10.0 ** decimals
             return xp.round(x * scale) / scale
         return getattr(xp, name)(x)
-
-    def backward(self, gy):
-        return like(gy, gy.backend.full(gy.shape, 0, gy.dtype)), None, None
-
-    def jvp(self, tx, *_):
-        return like(tx, tx.backend.full(tx.shape, 0, tx.dtype))
 
 
 def log1p(x):
@@ -1006,7 +1004,8 @@ class Compare(Function):
 
 
 class ValueTest(Function):
-    """A test of each value: isfinite, isnan, logical_not, or "truth" (nonzero is True); bool, no gradient."""
+    """A test of each value: isfinite, isnan, isinf, logical_not, or "truth" (nonzero is True); bool, no
+    gradient."""
 
     differentiable = False
 
@@ -1069,6 +1068,4 @@ def isnan(x):
 
 def isinf(x):
     """True where x is +inf or -inf (no integer or bool is)."""
-    if not x.dtype.is_floating_point:
-        return ValueTest.apply(x, "isnan")  # all False, of x's shape
     return ValueTest.apply(x, "isinf")

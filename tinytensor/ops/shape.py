@@ -7,6 +7,7 @@ import operator
 
 from ..autograd.function import Function
 from ..autograd.tensor_core import TensorCore
+from ..compat import iinfo
 from ..dtypes import promote
 from ._operands import like
 from .broadcast import broadcast_to, sum_to
@@ -508,9 +509,8 @@ def pad(x, pad, mode: str = "constant", value: float = 0.0):
         raise NotImplementedError(f"pad: only mode='constant' is supported, got {mode!r}")
     pad = tuple(pad)
     if not x.dtype.is_floating_point and x.dtype.name != "bool":  # the fill must fit the integer dtype
-        bits = 8 * x.dtype.itemsize
-        lo, hi = (0, 2**bits - 1) if x.dtype.name == "uint8" else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
-        if not (math.isfinite(value) and lo <= value <= hi):
+        limits = iinfo(x.dtype)
+        if not (math.isfinite(value) and limits.min <= value <= limits.max):
             raise RuntimeError(f"pad: value {value} cannot be converted to {x.dtype.name} without overflow "
                                f"(tensor of shape {tuple(x.shape)}), as PyTorch; pad a float tensor instead")
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
