@@ -1,7 +1,7 @@
 """Ported PyTorch files: one training step of each, unmodified on PyTorch and import-rewritten on tinytensor.
 
     python benchmarks/bench_ported.py [--threads 1,2] [--repeat 10] [--warmup 3] [--rounds 2]
-                                      [--models nanogpt,mingpt,vit,annotated] [--quick]
+                                      [--models nanogpt,mingpt,vit,annotated,labml] [--quick]
 
 The models are the public files stored under tests/ported/ (tests/ported/README.md; a model whose file is
 not stored is left out), run through tests/ported/harness.py: on PyTorch as published, on tinytensor after
@@ -18,6 +18,9 @@ step, float32, dropout off:
 * ``annotated``: the Annotated Transformer's make_model (N=2, d_model 64, d_ff 128, 4 heads, vocabulary
   32), batch 16 x 16 tokens of the copy task, label smoothing 0.1 (KL divergence), Adam with the Noam
   schedule through LambdaLR; eval() mode, as its attention keeps dropout 0.1.
+* ``labml``: labml_nn's EncoderDecoder (labml-nn 0.5.1 on PyPI) at the annotated transformer's size (2
+  pre-norm layers each side, d_model 64, d_ff 128, 4 heads, vocabulary 32, sinusoidal positions, dropout 0),
+  16 x 16 tokens in its [seq, batch] layout, its LabelSmoothingLoss (0.1) of the log-softmax, Adam (lr 1e-3).
 
 Each (model, implementation, thread count) runs in a process of its own with the same environment
 (benchmarks/_common.py: OMP/MKL/OPENBLAS_NUM_THREADS, and torch.set_num_threads in the torch worker);
@@ -40,9 +43,10 @@ ROOT = os.path.dirname(HERE)
 sys.path[:0] = [HERE, ROOT, os.path.join(ROOT, "tests")]  # _common, tinytensor, ported.harness
 from _common import blas_summary, fmt_ms, report, run_worker, table, time_it  # noqa: E402
 from bench_nn import param_value  # noqa: E402
-from ported.harness import FILES, FetchError, load  # noqa: E402
+from ported.harness import FILES, LABML_NN_DEPS, FetchError, load  # noqa: E402
 
-MODELS = ("nanogpt", "mingpt", "nano_gpt", "vit", "annotated")
+MODELS = ("nanogpt", "mingpt", "nano_gpt", "vit", "annotated", "labml")
+STORED = {"labml": "labml_nn.models"}  # the harness.FILES key of a model named otherwise
 IMPLS = ("torch", "tinytensor")
 GPT = dict(n_layer=2, n_head=4, n_embd=64, vocab_size=256, block_size=64, batch=8)
 VIT = dict(image_size=32, patch_size=4, num_classes=10, dim=64, depth=2, heads=4, dim_head=16, mlp_dim=128)
@@ -144,6 +148,33 @@ def make_step(impl: str, model_name: str, threads: int):
             return compute(out, batch.tgt_y, batch.ntokens)[1]
 
         clip = None
+    elif model_name == "labml":
+        a = ANN
+        mod = load(FILES["labml_nn.models"], impl, modules=LABML_NN_DEPS)
+        smoothing = load(FILES["labml_nn.label_smoothing_loss"], impl)
+        masks = load(FILES["labml_nn.transformers.utils"], impl)
+
+        def layer(cross: bool):
+            return mod.TransformerLayer(
+                d_model=a["d_model"], self_attn=mod.MultiHeadAttention(a["h"], a["d_model"], 0.0),
+                src_attn=mod.MultiHeadAttention(a["h"], a["d_model"], 0.0) if cross else None,
+                feed_forward=mod.FeedForward(a["d_model"], a["d_ff"], 0.0), dropout_prob=0.0)
+        embed = mod.EmbeddingsWithPositionalEncoding
+        model = mod.EncoderDecoder(mod.Encoder(layer(False), a["N"]), mod.Decoder(layer(True), a["N"]),
+                                   embed(a["d_model"], a["vocab"], 64), embed(a["d_model"], a["vocab"], 64),
+                                   mod.Generator(a["vocab"], a["d_model"]))
+        opt = lib.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.98), eps=1e-9)
+        src = make(rng.integers(1, a["vocab"], (a["length"], a["batch"])).astype(np.int64))
+        tgt = make(rng.integers(1, a["vocab"], (a["length"], a["batch"])).astype(np.int64))
+        src_mask, tgt_mask = lib.ones(1, a["length"], a["batch"]), masks.subsequent_mask(a["length"])
+        criterion = smoothing.LabelSmoothingLoss(a["vocab"], 0, 0.1)
+
+        def loss_fn():
+            logits = model.generator(model(src, tgt, src_mask, tgt_mask))
+            log_probs = lib.nn.functional.log_softmax(logits, dim=-1).reshape(-1, a["vocab"])
+            return criterion(log_probs, tgt.reshape(-1))
+
+        clip = None
     else:
         raise ValueError(f"unknown model {model_name!r}; expected one of {MODELS}")
     set_weights(lib, model)
@@ -223,14 +254,15 @@ def main() -> None:
     unknown = [m for m in wanted if m not in MODELS]
     if unknown:
         parser.error(f"unknown models {unknown}; expected some of {MODELS}")
-    for m in wanted:  # the model names are harness.FILES keys; those on PyPI are fetched where absent
+    for m in wanted:  # each model's harness.FILES entry; those on PyPI are fetched where absent
         try:
-            FILES[m].ensure()
+            FILES[STORED.get(m, m)].ensure()
         except FetchError as e:
             print(f"{m}: {e}", file=sys.stderr)
-    models = [m for m in wanted if FILES[m].available()]
+    models = [m for m in wanted if FILES[STORED.get(m, m)].available()]
     for m in set(wanted) - set(models):
-        print(f"{m}: {FILES[m].file} is not stored (tests/ported/README.md); left out", file=sys.stderr)
+        print(f"{m}: {FILES[STORED.get(m, m)].file} is not stored (tests/ported/README.md); left out",
+              file=sys.stderr)
     here = os.path.abspath(__file__)
     res = {}
     for r in range(args.rounds):
@@ -244,7 +276,7 @@ def main() -> None:
                     if best is None or ("median" in out and out["median"] < best.get("median", float("inf"))):
                         res[m, impl, n] = out
     print("ported PyTorch files: one training step (forward, loss, backward, optimizer step), float32")
-    print(f"  gpt: {GPT}; vit: {VIT}, batch {VIT_BATCH}; annotated: {ANN}")
+    print(f"  gpt: {GPT}; vit: {VIT}, batch {VIT_BATCH}; annotated and labml: {ANN}")
     blas = next((v["blas"] for (_, impl, _), v in res.items() if impl == "tinytensor" and "blas" in v), "-")
     print(f"BLAS (tinytensor worker): {blas}")
     print(f"times: median of {args.repeat} steps after {args.warmup} warm-up steps, the best of "

@@ -22,6 +22,7 @@ import pytest
 from _torch import require_torch
 from ported.harness import (
     FILES,
+    LABML_NN_DEPS,
     LIBS,
     FetchError,
     Stored,
@@ -158,7 +159,8 @@ def train_steps(models: dict, optimizers: dict, step_loss, n: int, label: str, d
 
 # ---- every file imports -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("fixture", ["nanogpt", "mingpt", "nano_gpt", "vit", "annotated", "micrograd"])
+@pytest.mark.parametrize("fixture", ["nanogpt", "mingpt", "nano_gpt", "vit", "annotated", "labml",
+                                     "labml_loss", "labml_utils", "micrograd"])
 def test_the_rewritten_file_imports(fixture, request):
     mods = request.getfixturevalue(fixture)  # the module fixtures below
     names = {lib: {n for n in vars(m) if not n.startswith("__")} for lib, m in mods.items()}
@@ -669,6 +671,168 @@ def test_annotated_greedy_decode(annotated):
         out[lib] = mod.greedy_decode(model, tensor(lib, src), L.ones(1, 1, 10), max_len=10, start_symbol=0)
         assert tuple(out[lib].shape) == (1, 10)
     same_tokens("annotated greedy_decode: tokens differing", out["torch"], out["tinytensor"])
+
+
+# ---- labml_nn's Transformer (labmlai/annotated_deep_learning_paper_implementations) ------------------
+
+LV, LD, LS, LT = 11, 16, 7, 6  # vocabulary, d_model, source and target lengths (the batch is B)
+
+
+@pytest.fixture(scope="module")
+def labml():
+    return stored("labml_nn.models", modules=LABML_NN_DEPS)
+
+
+@pytest.fixture(scope="module")
+def labml_loss():
+    return stored("labml_nn.label_smoothing_loss")
+
+
+@pytest.fixture(scope="module")
+def labml_utils():
+    return stored("labml_nn.transformers.utils")
+
+
+def labml_model(mods: dict, dtype: str, learned: bool = False, gated: bool = False):
+    """An encoder-decoder as labml_nn's TransformerConfigs assembles one, at a small size, dropout 0:
+    pre-norm layers, sinusoidal (or learned) positions, a ReLU (or gated GELU) feed-forward."""
+    def make(lib):
+        m, nn = mods[lib], lib_of(lib).nn
+
+        def layer(cross: bool):
+            ff = m.FeedForward(LD, 32, 0.0, activation=nn.GELU() if gated else nn.ReLU(), is_gated=gated)
+            return m.TransformerLayer(d_model=LD, self_attn=m.MultiHeadAttention(4, LD, 0.0),
+                                      src_attn=m.MultiHeadAttention(4, LD, 0.0) if cross else None,
+                                      feed_forward=ff, dropout_prob=0.0)
+        emb = m.EmbeddingsWithLearnedPositionalEncoding if learned else m.EmbeddingsWithPositionalEncoding
+        return m.EncoderDecoder(m.Encoder(layer(False), 2), m.Decoder(layer(True), 2), emb(LD, LV, 50),
+                                emb(LD, LV, 50), m.Generator(LV, LD))
+    return dict(zip(LIBS, pair(make, dtype)))
+
+
+def seq2seq_batch(seed: int, pads: tuple[int, ...] = (2, 1)) -> tuple[np.ndarray, ...]:
+    """(src, tgt, source key mask) in the file's [seq_len, batch] layout. ``pads[b]``: how many of
+    sample b's last source and target positions are padding (0); the padded source keys are masked."""
+    rng = np.random.default_rng(seed)
+    src, tgt = rng.integers(1, LV, (LS, B)), rng.integers(1, LV, (LT, B))
+    for b, n in enumerate(pads):
+        if n:
+            src[-n:, b] = tgt[-n:, b] = 0
+    return src, tgt, (src != 0)[None].astype(np.float64)  # mask[i, j, b]: query i may see key j of b
+
+
+def labml_forward(lib: str, mods: dict, model, data, dtype: str):
+    """(logits, label-smoothed loss, true_dist) of one batch: the decoder's logits under labml_nn's
+    subsequent_mask, and its LabelSmoothingLoss (smoothing 0.1, padding 0) of their log-softmax."""
+    L = lib_of(lib)
+    src, tgt, src_mask = (tensor(lib, a) for a in data)
+    tgt_mask = mods["utils"][lib].subsequent_mask(LT)
+    logits = model.generator(model(src, tgt, src_mask.to(getattr(L, dtype)), tgt_mask))
+    criterion = mods["loss"][lib].LabelSmoothingLoss(LV, padding_idx=0, smoothing=0.1)
+    log_probs = L.nn.functional.log_softmax(logits, dim=-1).reshape(-1, LV)
+    return logits, criterion(log_probs, tgt.reshape(-1)), criterion.true_dist
+
+
+@pytest.fixture(scope="module")
+def labml_all(labml, labml_loss, labml_utils):
+    return {"models": labml, "loss": labml_loss, "utils": labml_utils}
+
+
+def test_labml_parameter_names_and_xavier_initialisation(labml):
+    tm, ttm = labml_model(labml, "float32", learned=True).values()
+    assert [n for n, _ in ttm.named_parameters()] == [n for n, _ in tm.named_parameters()]
+    assert list(ttm.state_dict()) == list(tm.state_dict())
+    tt.manual_seed(0)  # a fresh model: EncoderDecoder's constructor runs xavier_uniform_ on every p.dim() > 1
+    fresh = labml_model(labml, "float32", learned=True)["tinytensor"]
+    for name, p in fresh.named_parameters():  # |w| <= √(6 / (fan_in + fan_out)) with PyTorch's fans
+        if p.dim() > 1:  # (the learned positions are [max_len, 1, d_model]: fans 1·16 and 50·16)
+            bound = np.sqrt(6 / ((p.shape[0] + p.shape[1]) * int(np.prod(p.shape[2:]))))
+            w = np.abs(p.numpy())
+            assert 0.8 * bound < w.max() <= bound + 1e-7, name
+
+
+def test_labml_positional_encoding_and_subsequent_mask(labml, labml_utils):
+    pe = {lib: labml[lib].get_positional_encoding(LD, 50) for lib in LIBS}
+    assert tuple(pe["tinytensor"].shape) == (50, 1, LD) and not pe["tinytensor"].requires_grad
+    check("labml_nn: get_positional_encoding", pe["torch"], pe["tinytensor"], 1e-5)  # float32 sin, cos
+    masks = {lib: labml_utils[lib].subsequent_mask(LT) for lib in LIBS}
+    assert masks["tinytensor"].dtype == tt.bool and tuple(masks["tinytensor"].shape) == (LT, LT, 1)
+    np.testing.assert_array_equal(masks["tinytensor"].numpy(), masks["torch"].numpy())
+
+
+@pytest.mark.parametrize("dtype", TOL)
+@pytest.mark.parametrize("variant", ["sinusoidal-relu", "learned-gated"])
+def test_labml_logits_label_smoothed_loss_and_every_gradient(labml_all, dtype, variant):
+    learned, gated = variant == "learned-gated", variant == "learned-gated"
+    models = labml_model(labml_all["models"], dtype, learned=learned, gated=gated)
+    data = seq2seq_batch(1)
+    out = {}
+    for lib, model in models.items():
+        logits, loss, true_dist = labml_forward(lib, labml_all, model, data, dtype)
+        loss.backward()
+        out[lib] = logits, loss, true_dist, model.decoder.layers[1].src_attn.attn
+    label = f"labml_nn {dtype} {variant}"
+    check(f"{label}: logits", out["torch"][0], out["tinytensor"][0], TOL[dtype])
+    check(f"{label}: loss", out["torch"][1], out["tinytensor"][1], TOL[dtype])
+    check(f"{label}: true_dist", out["torch"][2], out["tinytensor"][2], TOL[dtype])
+    check(f"{label}: cross-attention", out["torch"][3], out["tinytensor"][3], TOL[dtype])
+    attn = out["tinytensor"][3].numpy()  # [query, key, batch, head]: padded keys get no weight
+    assert np.all(attn[:, -2:, 0] == 0) and np.all(attn[:, -1:, 1] == 0) and np.all(attn[:, :, 2:] > 0)
+    check_named(f"{label}: gradients", gradients(models["torch"]), gradients(models["tinytensor"]),
+                TOL[dtype])
+
+
+@pytest.mark.parametrize("pads", [(0, 0), (0, 1), (2, 1)], ids=["no-padding", "one-pad", "three-pads"])
+def test_labml_label_smoothing_in_place_writes(labml_loss, pads):
+    """LabelSmoothingLoss writes into a clone of its input (fill_, scatter_, a column set, index_fill_
+    at nonzero's rows, squeezed: a 0-d index when one token is padding), then detaches it."""
+    target = seq2seq_batch(3, pads)[1].reshape(-1)
+    logits = np.random.default_rng(4).standard_normal((target.size, LV))
+    out = {}
+    for lib in LIBS:
+        x = tensor(lib, logits).log_softmax(-1).requires_grad_()
+        crit = labml_loss[lib].LabelSmoothingLoss(LV, padding_idx=0, smoothing=0.2)
+        loss = crit(x, tensor(lib, target))
+        loss.backward()
+        out[lib] = crit.true_dist, loss, x.grad
+    label = f"labml_nn LabelSmoothingLoss {pads}"
+    check(f"{label}: true_dist", out["torch"][0], out["tinytensor"][0], 1e-15)
+    check(f"{label}: loss", out["torch"][1], out["tinytensor"][1], TOL["float64"])
+    check(f"{label}: gradient", out["torch"][2], out["tinytensor"][2], TOL["float64"])
+    assert np.all(out["tinytensor"][0].numpy()[target == 0] == 0)
+
+
+@pytest.mark.parametrize("dtype", ["float64"])
+def test_labml_adam_steps(labml_all, dtype):
+    """float64 only: the key projections' biases have a zero gradient (a softmax over keys ignores
+    q·b, the same for every key), so each library's gradient there is its rounding noise, ~1e-9 in
+    float32, which Adam (eps 1e-9) scales up to steps of lr's size in unrelated directions."""
+    models = labml_model(labml_all["models"], dtype, learned=True)
+    opts = {lib: lib_of(lib).optim.Adam(m.parameters(), lr=1e-3, betas=(0.9, 0.98), eps=1e-9)
+            for lib, m in models.items()}
+    data = [seq2seq_batch(10 + i) for i in range(3)]
+    train_steps(models, opts, lambda lib, model, i: labml_forward(lib, labml_all, model, data[i], dtype)[1],
+                3, f"labml_nn {dtype} Adam", dtype)
+
+
+def test_labml_greedy_decoding(labml_all):
+    """Encode once, then decode token by token (the argmax of the last position) with the file's
+    encode / decode / generator: the same tokens on both libraries."""
+    models = labml_model(labml_all["models"], "float64")
+    src, _, src_mask = seq2seq_batch(5)
+    out = {}
+    for lib, model in models.items():
+        L = lib_of(lib)
+        memory = model.encode(tensor(lib, src), tensor(lib, src_mask))
+        ys = L.ones(1, B, dtype=L.long)
+        for _ in range(LT - 1):
+            mask = labml_all["utils"][lib].subsequent_mask(ys.shape[0])
+            hidden = model.decode(memory, tensor(lib, src_mask), ys, mask)
+            next_token = model.generator(hidden[-1]).argmax(dim=-1)
+            ys = L.cat([ys, next_token[None]], dim=0)
+        out[lib] = ys
+    assert tuple(out["tinytensor"].shape) == (LT, B)
+    same_tokens("labml_nn greedy decoding: tokens differing", out["torch"], out["tinytensor"])
 
 
 # ---- micrograd's tests (karpathy/micrograd test/test_engine.py) --------------------------------------

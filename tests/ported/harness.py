@@ -165,6 +165,15 @@ MICROGRAD_SDIST = Archive("micrograd", "0.1.0", "sdist",  # the wheel lacks test
 NANO_GPT_WHEEL = Archive("nano-gpt", "0.1.0", "wheel",  # its repository's commit is not recorded in it
                          "6ec83e405723d5d831d466b82e754c14677990487ce3238230b1603fef46edb9",
                          licence="nano_gpt-0.1.0.dist-info/licenses/LICENSE")
+LABML_NN_WHEEL = Archive("labml-nn", "0.5.1", "wheel",  # no licence file in it: its metadata says MIT
+                         "ba6b6d4efb2590636f237aa6204ffe789b3ec484088226248890393e225a5761")
+
+
+def _labml_nn(path: str, sha256: str) -> Stored:
+    """One of labml_nn's files, taken from its PyPI wheel (the repository's commit is not recorded in it)."""
+    return Stored("labml_nn", path, "labmlai/annotated_deep_learning_paper_implementations", None, sha256,
+                  LABML_NN_WHEEL, path)
+
 
 FILES = {
     "nanogpt": Stored("nanogpt", "model.py", "karpathy/nanoGPT",
@@ -200,7 +209,28 @@ FILES = {
     "nano_gpt.tokenizer": Stored("nano_gpt", "nano_gpt/tokenizer.py", "allenporter/nano_gpt", None,
                                  "1712b2fef91697a5a741ca47529a824e2adfc57f18fa9a9c97a5bcc54e8e5d49",
                                  NANO_GPT_WHEEL, "nano_gpt/tokenizer.py"),
+    "labml_nn.models": _labml_nn("labml_nn/transformers/models.py",
+                                 "1c9bb280756c2df5409771f498117001841589b912129ec9a2128f5375e87e1e"),
+    "labml_nn.mha": _labml_nn("labml_nn/transformers/mha.py",
+                              "9b2e9ac1fd487701e7384bd47a15843f9f5bc880b35ba189f2a7ae00f0aaa0ad"),
+    "labml_nn.feed_forward": _labml_nn("labml_nn/transformers/feed_forward.py",
+                                       "877cc8421aff6fb057369d433aed60e14925e7232b0cf681ed580db593ffece5"),
+    "labml_nn.positional_encoding": _labml_nn(
+        "labml_nn/transformers/positional_encoding.py",
+        "c89d3f8999a5a312be5f42f5a118b624beff5608431e20e0ff8d2e159c6c1ef3"),
+    "labml_nn.label_smoothing_loss": _labml_nn(
+        "labml_nn/transformers/label_smoothing_loss.py",
+        "2f50e19d6948ea2d71f39267934e2535ea33bc09d8501d90811036fc08a44959"),
+    "labml_nn.transformers.utils": _labml_nn("labml_nn/transformers/utils.py",
+                                             "8d3060687ed8daf620d5b669257ebcc975d88832e0deb00565e759978ede16a2"),
+    "labml_nn.utils": _labml_nn("labml_nn/utils/__init__.py",
+                                "cf9211b64649fdd3199031076273fb1da105d2926571e8b8baaf9456f2ec24da"),
 }
+
+# the stored files labml_nn's models.py imports by name (its relative imports and labml_nn.utils)
+LABML_NN_DEPS = {**{f"labml_nn.transformers.{n}": FILES[f"labml_nn.{n}"]
+                    for n in ("feed_forward", "mha", "positional_encoding")},
+                 "labml_nn.utils": FILES["labml_nn.utils"]}
 
 
 # ---- the import rewrite ---------------------------------------------------------------------------

@@ -215,7 +215,7 @@ def test_fetching_checks_the_archive_and_writes_the_member(tmp_path, monkeypatch
     stored.ensure()  # there: nothing to do
 
 
-@pytest.mark.parametrize("key", ["vit", "micrograd.engine"])
+@pytest.mark.parametrize("key", ["vit", "micrograd.engine", "labml_nn.models"])
 def test_fetching_from_pypi_restores_the_stored_file(key, tmp_path, monkeypatch):
     """The real download: into an empty folder, the file (and its archive's other stored files and
     licence) as stored, byte for byte."""
