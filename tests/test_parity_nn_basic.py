@@ -103,9 +103,37 @@ def test_embedding(dtype, padding_idx):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name, args", [("ReLU", ()), ("GELU", ()), ("GELU", ("tanh",)), ("SiLU", ()),
                                         ("Tanh", ()), ("Sigmoid", ()), ("Softmax", (1,)),
-                                        ("LogSoftmax", (1,))])
+                                        ("LogSoftmax", (1,)), ("LeakyReLU", (0.2,)), ("ELU", (0.5,)),
+                                        ("Hardtanh", (-2.0, 2.0)), ("ReLU6", ()), ("Hardswish", ()),
+                                        ("Mish", ()), ("Softplus", (2.0, 3.0)), ("LogSigmoid", ()),
+                                        ("GLU", (1,))])
 def test_activations(dtype, name, args):
-    compare_module(getattr(nn, name)(*args), getattr(torch.nn, name)(*args), x_of(3, 4, scale=3.0), dtype)
+    ours, theirs = getattr(nn, name)(*args), getattr(torch.nn, name)(*args)
+    assert repr(ours) == repr(theirs)
+    compare_module(ours, theirs, x_of(3, 4, scale=3.0), dtype)
+
+
+@pytest.mark.parametrize("name, args", [("ReLU", ()), ("LeakyReLU", (0.1,)), ("ELU", (2.0,)), ("ReLU6", ()),
+                                        ("Hardtanh", (0.0, 1.0)), ("Hardswish", ()), ("Mish", ()),
+                                        ("SiLU", ())])
+def test_in_place_activations_overwrite_their_input_as_pytorch(name, args):
+    """inplace=True writes into the input and returns it; in a graph the write is recorded (the gradient
+    flows through the activation), and on a leaf that requires grad it is refused, as PyTorch."""
+    a = x_of(3, 4, scale=3.0)
+    got, reprs = {}, {}
+    for lib in ("tt", "torch"):
+        mod = (nn if lib == "tt" else torch.nn).__dict__[name](*args, inplace=True)
+        leaf = (tt.tensor(a) if lib == "tt" else torch.tensor(a)).requires_grad_()
+        hidden = leaf * 1.5
+        out = mod(hidden)
+        assert out is hidden
+        (out * out).sum().backward()
+        got[lib], reprs[lib] = (out.detach().numpy(), leaf.grad.numpy()), repr(mod)
+    assert reprs["tt"] == reprs["torch"]
+    np.testing.assert_allclose(got["tt"][0], got["torch"][0], rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(got["tt"][1], got["torch"][1], rtol=1e-14, atol=1e-15)
+    with pytest.raises(RuntimeError, match="in-place update of a leaf tensor that requires grad"):
+        nn.__dict__[name](*args, inplace=True)(tt.tensor(a, requires_grad=True))
 
 
 def test_default_init_distribution_matches_torch():

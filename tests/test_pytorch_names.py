@@ -356,3 +356,62 @@ def test_pad_refuses_a_fill_an_integer_dtype_cannot_hold(device):
     with pytest.raises(RuntimeError, match="uint8"):
         F.pad(tt.zeros(2, dtype=tt.uint8, device=device), (1, 0), value=300)
     np.testing.assert_array_equal(F.pad(x, (1, 0), value=2.5).numpy(), [[2, 0], [2, 0]])  # truncated (torch)
+
+
+def test_random_fills_and_fused_updates_as_pytorch(device):
+    w = tt.zeros(400, 5, device=device)
+    assert w.normal_(0.5, 0.02) is w and abs(w.mean().item() - 0.5) < 0.01 and 0.018 < w.std().item() < 0.022
+    assert w.uniform_(-2, -1) is w and -2 <= w.min().item() and w.max().item() < -1
+    tt.manual_seed(3)
+    a = tt.empty(4, device=device).normal_(0, 2)
+    tt.manual_seed(3)  # the stream nn.init.normal_ draws from
+    b = tinytensor_nn.init.normal_(tt.empty(4, device=device), 0, 2)
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+    with pytest.raises(TypeError, match="normal_: needs a floating-point tensor, got int64"):
+        tt.zeros(2, dtype=tt.int64, device=device).normal_()
+    with pytest.raises(RuntimeError, match="uniform_: in-place update of a leaf tensor that requires grad"):
+        tt.zeros(2, device=device, requires_grad=True).uniform_()
+    x = tt.tensor([1.0, 2.0], device=device, requires_grad=True)
+    y = x * 1.0
+    y.normal_()  # a non-leaf refilled: no gradient reaches x through it (PyTorch's)
+    (y.sum() + x.sum()).backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 1.0])
+    v = tt.ones(3, dtype=tt.float64, device=device)
+    t1, t2 = tt.tensor([1.0, 2.0, 3.0], dtype=tt.float64, device=device), tt.full((3,), 4.0, dtype=tt.float64,
+                                                                                 device=device)
+    np.testing.assert_array_equal(v.clone().addcmul_(t1, t2, value=0.5).numpy(), [3.0, 5.0, 7.0])
+    np.testing.assert_array_equal(v.clone().addcdiv_(t1, t2, value=2).numpy(), [1.5, 2.0, 2.5])
+    np.testing.assert_array_equal(v.clone().lerp_(t2, 0.5).numpy(), [2.5, 2.5, 2.5])
+
+
+def test_in_place_forms_and_other_names_as_pytorch(device):
+    x = tt.tensor([0.25, 1.0, 4.0], device=device)
+    assert x.sqrt_() is x
+    np.testing.assert_array_equal(x.numpy(), [0.5, 1.0, 2.0])
+    np.testing.assert_array_equal(x.log2_().numpy(), [-1.0, 0.0, 1.0])
+    np.testing.assert_array_equal(x.exp2_().pow_(2).numpy(), [0.25, 1.0, 4.0])
+    with pytest.raises(RuntimeError, match="exp_: result type float32 can't be cast to the tensor's dtype"):
+        tt.tensor([1, 2], device=device).exp_()
+    i = tt.tensor([1, 2, 3], dtype=tt.int32, device=device)
+    assert i.cumsum_(0) is i and i.dtype is tt.int32  # in its own dtype, as PyTorch's
+    np.testing.assert_array_equal(i.numpy(), [1, 3, 6])
+    with pytest.raises(RuntimeError, match="cumsum_: bad in-place call"):
+        i.cumsum_(0, dtype=tt.int64)
+    a = tt.tensor([0.5, 2.0], dtype=tt.float64, device=device, requires_grad=True)
+    b = a * 1.0
+    b.sqrt_().pow_(3)  # recorded: the gradient of a^1.5
+    b.sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), 1.5 * np.sqrt([0.5, 2.0]), rtol=1e-15)
+    m = tt.ones(2, 3, device=device)
+    np.testing.assert_array_equal(m.triu_(1).numpy(), [[0, 1, 1], [0, 0, 1]])
+    y = tt.tensor([1.0, -2.0, 3.0], device=device)
+    np.testing.assert_array_equal(y.where(y > 0, 0.0).numpy(), [1.0, 0.0, 3.0])
+    assert y.multiply(2).tolist() == [2.0, -4.0, 6.0] and y.less(0).tolist() == [False, True, False]
+    assert y.reshape_as(tt.ones(3, 1)).shape == (3, 1) and y.is_contiguous()
+    n = y.new_tensor([[1, 2]])
+    assert n.dtype is tt.float32 and n.device == y.device and y.new_empty(2, 2).shape == (2, 2)
+    b = tt.tensor([True, False], device=device)
+    np.testing.assert_array_equal((b ** False).numpy(), [True, True])  # bool logic, as PyTorch (not int8)
+    assert (b ** True).dtype is tt.bool and (b ** 2).dtype is tt.int64
+    with pytest.raises(TypeError, match="pow: a bool base to a bool tensor power is not supported"):
+        b ** b

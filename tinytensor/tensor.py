@@ -429,6 +429,61 @@ class Tensor(TensorCore):
     floor_divide, remainder, norm, unbind = ops.floor_divide, ops.remainder, ops.norm, ops.unbind
     mm, bmm, dot, outer, lerp = ops.mm, ops.bmm, ops.dot, ops.outer, ops.lerp
     isclose, allclose = ops.isclose, ops.allclose
+    log2, log10, exp2 = ops.log2, ops.log10, ops.exp2
+    # PyTorch's other names for the same ops
+    multiply, subtract, divide, true_divide = ops.mul, ops.sub, ops.div, ops.div
+    negative, absolute, fix = ops.neg, ops.abs, ops.trunc
+    greater, greater_equal, less, less_equal, not_equal = ops.gt, ops.ge, ops.lt, ops.le, ops.ne
+
+    def where(self, condition, other):
+        """This tensor where ``condition`` holds, else ``other``: ``where(condition, self, other)``."""
+        return ops.where(condition, self, other)
+
+    def reshape_as(self, other):
+        """``reshape(other.shape)``."""
+        return ops.reshape(self, other.shape)
+
+    def is_contiguous(self, memory_format=None) -> bool:
+        """Whether the memory is in C order (always, on a backend without layouts)."""
+        return bool(self.backend.is_contiguous(self.array))
+
+    def new_tensor(self, data, *, dtype=None, device=None, requires_grad: bool = False):
+        """A new tensor of ``data`` (copied, detached), with this tensor's dtype and device unless given."""
+        from .creation import tensor
+        if isinstance(data, TensorCore):
+            data = data.detach().cpu().numpy()
+        return tensor(data, dtype=self.dtype if dtype is None else dtype,
+                      device=self.device if device is None else device, requires_grad=requires_grad)
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad: bool = False):
+        """``new_zeros`` (tinytensor never hands out uninitialised memory)."""
+        return self.new_zeros(*size, dtype=dtype, device=device, requires_grad=requires_grad)
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator=None):
+        """Fill with N(mean, std²) samples, in place (the stream ``nn.init.normal_`` draws from)."""
+        return self._fill_random("normal_", lambda rng: rng.normal(mean, std, self.shape), generator)
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0, *, generator=None):
+        """Fill with U(a, b) samples, in place (the stream ``nn.init.uniform_`` draws from)."""
+        return self._fill_random("uniform_", lambda rng: rng.uniform(a, b, self.shape), generator)
+
+    def _fill_random(self, op: str, draw, generator):
+        from .random import host_generator
+        if not self.dtype.is_floating_point:
+            raise TypeError(f"{op}: needs a floating-point tensor, got {self.dtype.name} (as PyTorch)")
+        samples = np.asarray(draw(host_generator(generator)), dtype=self.dtype.name)
+        values = Tensor(self.backend.from_host(samples), self.backend)
+        return self._update(op, lambda _old: values)
+
+    def addcmul_(self, tensor1, tensor2, *, value=1):
+        """self += value · tensor1 · tensor2, in place; returns self."""
+        return self._update("addcmul_", lambda t, a, b: ops.add(t, ops.mul(ops.mul(a, b), value)),
+                            tensor1, tensor2)
+
+    def addcdiv_(self, tensor1, tensor2, *, value=1):
+        """self += value · tensor1 / tensor2, in place; returns self."""
+        return self._update("addcdiv_", lambda t, a, b: ops.add(t, ops.mul(ops.div(a, b), value)),
+                            tensor1, tensor2)
 
     def clamp_min(self, min):
         """``clamp(min=min)``."""
@@ -532,6 +587,47 @@ class Tensor(TensorCore):
 
 
 Tensor._result_cls = Tensor
+
+
+def _in_place(name: str, op):
+    """``x.name_(*args)``: x ← op(x, *args), in place (recorded as PyTorch records it); returns x."""
+    def method(self, *args, **kwargs):
+        return self._update(f"{name}_", lambda t, *a: op(t, *a, **kwargs), *args)
+
+    method.__name__ = method.__qualname__ = f"{name}_"
+    method.__doc__ = f"``{name}`` in place; returns self."
+    return method
+
+
+# x.exp_(), x.pow_(2), x.tril_(), ...: every op whose in-place form real code calls; each result keeps
+# x's dtype (an int64 tensor's exp_ is refused, as in PyTorch)
+for _name in ("abs", "absolute", "neg", "negative", "exp", "exp2", "expm1", "log", "log2", "log10", "log1p",
+              "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "relu", "erf", "reciprocal", "square", "sign",
+              "floor", "ceil", "trunc", "fix", "round", "pow", "remainder", "floor_divide", "lerp",
+              "clamp_min", "clamp_max", "clip", "tril", "triu", "multiply", "subtract", "divide",
+              "true_divide"):
+    setattr(Tensor, f"{_name}_", _in_place(_name, getattr(Tensor, _name)))
+del _name
+
+
+def _scan_in_place(name: str):
+    """x.cumsum_(dim): the running sums in x's own dtype (PyTorch's: no int64 promotion, and another
+    ``dtype`` is a bad in-place call)."""
+    op = getattr(ops, name)
+
+    def method(self, dim, *, dtype=None):
+        ops.dims.normalize_dim(dim, self.ndim, f"{name}_", self.shape)  # a bad dim is the first error
+        if dtype is not None and as_dtype(dtype) is not self.dtype:
+            raise RuntimeError(f"{name}_: bad in-place call: the tensor's dtype {self.dtype.name} and the "
+                               f"result's {as_dtype(dtype).name} must match")
+        return self._update(f"{name}_", lambda t: op(t, dim, dtype=self.dtype))
+
+    method.__name__ = method.__qualname__ = f"{name}_"
+    method.__doc__ = f"``{name}`` along dim in place, in this tensor's dtype; returns self."
+    return method
+
+
+Tensor.cumsum_, Tensor.cumprod_ = _scan_in_place("cumsum"), _scan_in_place("cumprod")
 
 
 def _sizes(size: tuple) -> tuple:

@@ -4,8 +4,8 @@ built only from tinytensor's public ops."""
 from .module import Module, ModuleDict, ModuleList, Parameter, Sequential
 from . import functional, init
 from .layers import (
-    GELU, Dropout, Embedding, Flatten, Identity, LayerNorm, Linear, LogSoftmax, ReLU, RMSNorm, Sigmoid, SiLU,
-    Softmax, Tanh, Unflatten,
+    ELU, GELU, GLU, Dropout, Embedding, Flatten, Hardswish, Hardtanh, Identity, LayerNorm, LeakyReLU, Linear,
+    LogSigmoid, LogSoftmax, Mish, ReLU, ReLU6, RMSNorm, Sigmoid, SiLU, Softmax, Softplus, Tanh, Unflatten,
 )
 from .conv import Conv1d, Conv2d
 from .pooling import AvgPool2d, MaxPool2d

@@ -64,13 +64,15 @@ def _fan(tensor: Tensor, mode: str) -> int:
 
 
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
-    """U(a, b)"""
-    return _fill(tensor, host_generator().uniform(a, b, tensor.shape))
+    """U(a, b): ``tensor.uniform_(a, b)`` outside the graph."""
+    with tt.no_grad():
+        return tensor.uniform_(a, b)
 
 
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
-    """N(mean, std²)"""
-    return _fill(tensor, host_generator().normal(mean, std, tensor.shape))
+    """N(mean, std²): ``tensor.normal_(mean, std)`` outside the graph."""
+    with tt.no_grad():
+        return tensor.normal_(mean, std)
 
 
 def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,

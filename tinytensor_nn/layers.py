@@ -235,10 +235,115 @@ class Dropout(Module):
         return f"p={self.p}"
 
 
-class ReLU(Module):
+class _Activation(Module):
+    """An elementwise activation; ``inplace=True`` overwrites its input, as PyTorch's do. ``extra_repr``
+    shows the attributes named in ``shown``, as PyTorch's repr."""
+
+    shown: tuple = ()
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
+
+    def extra_repr(self) -> str:
+        parts = [f"{n}={getattr(self, n)}" for n in self.shown]
+        return ", ".join(parts + (["inplace=True"] if getattr(self, "inplace", False) else []))
+
+
+class ReLU(_Activation):
     """max(0, x), elementwise; ``torch.nn.ReLU``."""
     def forward(self, x: Tensor) -> Tensor:
-        return F.relu(x)
+        return F.relu(x, self.inplace)
+
+
+class LeakyReLU(_Activation):
+    """x where x > 0, else negative_slope · x; ``torch.nn.LeakyReLU``."""
+    shown = ("negative_slope",)
+
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
+        super().__init__(inplace)
+        self.negative_slope = negative_slope
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.leaky_relu(x, self.negative_slope, self.inplace)
+
+
+class ELU(_Activation):
+    """x where x > 0, else α(eˣ - 1); ``torch.nn.ELU``."""
+    shown = ("alpha",)
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False):
+        super().__init__(inplace)
+        self.alpha = alpha
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.elu(x, self.alpha, self.inplace)
+
+
+class Hardtanh(_Activation):
+    """x limited to [min_val, max_val]; ``torch.nn.Hardtanh``."""
+    shown = ("min_val", "max_val")
+
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
+        super().__init__(inplace)
+        self.min_val, self.max_val = min_val, max_val
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.hardtanh(x, self.min_val, self.max_val, self.inplace)
+
+
+class ReLU6(_Activation):
+    """min(max(x, 0), 6); ``torch.nn.ReLU6``."""
+    def forward(self, x: Tensor) -> Tensor:
+        return F.relu6(x, self.inplace)
+
+
+class Hardswish(_Activation):
+    """x · relu6(x + 3) / 6; ``torch.nn.Hardswish``."""
+    def forward(self, x: Tensor) -> Tensor:
+        return F.hardswish(x, self.inplace)
+
+    def extra_repr(self) -> str:
+        return ""  # PyTorch's repr of Hardswish leaves inplace out
+
+
+class Mish(_Activation):
+    """x · tanh(softplus(x)); ``torch.nn.Mish``."""
+    def forward(self, x: Tensor) -> Tensor:
+        return F.mish(x, self.inplace)
+
+
+class Softplus(_Activation):
+    """log(1 + e^(βx)) / β, linear where βx > threshold; ``torch.nn.Softplus``."""
+    shown = ("beta", "threshold")
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
+        super().__init__()
+        self.beta, self.threshold = beta, threshold
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.softplus(x, self.beta, self.threshold)
+
+
+class LogSigmoid(_Activation):
+    """log σ(x); ``torch.nn.LogSigmoid``."""
+    def __init__(self):
+        super().__init__()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.logsigmoid(x)
+
+
+class GLU(_Activation):
+    """a · σ(b) for the halves a, b of the input along dim; ``torch.nn.GLU``."""
+    shown = ("dim",)
+
+    def __init__(self, dim: int = -1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.glu(x, self.dim)
 
 
 class GELU(Module):
@@ -257,10 +362,10 @@ class GELU(Module):
         return f"approximate={self.approximate!r}"
 
 
-class SiLU(Module):
+class SiLU(_Activation):
     """x · σ(x) (swish), elementwise; ``torch.nn.SiLU``."""
     def forward(self, x: Tensor) -> Tensor:
-        return F.silu(x)
+        return F.silu(x, self.inplace)
 
 
 class Tanh(Module):
@@ -296,5 +401,6 @@ class LogSoftmax(Softmax):
 
 __all__ = [
     "Identity", "Linear", "Embedding", "LayerNorm", "RMSNorm", "Flatten", "Unflatten", "Dropout", "ReLU",
-    "GELU", "SiLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax",
+    "GELU", "SiLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax", "LeakyReLU", "ELU", "Hardtanh", "ReLU6",
+    "Hardswish", "Mish", "Softplus", "LogSigmoid", "GLU",
 ]

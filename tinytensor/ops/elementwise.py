@@ -276,6 +276,12 @@ def div(a, b):
 def pow(a, b):
     """a ** b (integers: a negative exponent tensor truncates 1 / a^|b|, as PyTorch)."""
     a, b = binary(a, b, "pow")
+    if _both_bool(a, b):  # PyTorch: a bool tensor to a bool number's power is logic, to a bool tensor
+        # an error
+        if not isinstance(a, TensorCore) or isinstance(b, TensorCore):
+            raise TypeError(f"pow: a bool base to a bool tensor power is not supported (got {_kind(a)} ** "
+                            f"{_kind(b)}, as PyTorch); convert with .int() or .float()")
+        return logical_or(a, like(a, a.backend.full((), not b, bool_)))  # x ** True = x, x ** False = True
     if isinstance(a, TensorCore) and not a.dtype.is_floating_point and type(b) is int and b < 0:
         raise ValueError(f"pow: integers to negative integer powers are not allowed ({a.dtype.name} "
                          f"tensor ** {b}, as PyTorch); use a float base, x.float() ** {b}")
@@ -1069,3 +1075,156 @@ def isnan(x):
 def isinf(x):
     """True where x is +inf or -inf (no integer or bool is)."""
     return ValueTest.apply(x, "isinf")
+
+
+# ---- logarithms and powers of 2 and 10 ---------------------------------------------------------
+
+class Log2(Function):
+    def forward(self, x):
+        self.save_for_backward(x)
+        return self.xp.log2(x)
+
+    def backward(self, gy):
+        (x,) = self.saved_tensors
+        return gy / (x * math.log(2.0))  # d/dx log₂ x = 1 / (x ln 2)
+
+    def jvp(self, tx):
+        return tx / (self.primals[0] * math.log(2.0))
+
+
+class Log10(Function):
+    def forward(self, x):
+        self.save_for_backward(x)
+        return self.xp.log10(x)
+
+    def backward(self, gy):
+        (x,) = self.saved_tensors
+        return gy / (x * math.log(10.0))  # d/dx log₁₀ x = 1 / (x ln 10)
+
+    def jvp(self, tx):
+        return tx / (self.primals[0] * math.log(10.0))
+
+
+class Exp2(Function):
+    def forward(self, x):
+        y = 2.0 ** x  # (the Array API has no exp2)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, gy):
+        (y,) = self.saved_tensors
+        return gy * y * math.log(2.0)  # d/dx 2^x = 2^x ln 2
+
+    def jvp(self, tx):
+        return tx * self.result * math.log(2.0)
+
+
+def log2(x):
+    """log₂ x (integer inputs become the default float dtype); ``torch.log2``."""
+    return Log2.apply(floating(x))
+
+
+def log10(x):
+    """log₁₀ x (integer inputs become the default float dtype); ``torch.log10``."""
+    return Log10.apply(floating(x))
+
+
+def exp2(x):
+    """2^x (integer inputs become the default float dtype); ``torch.exp2``."""
+    return Exp2.apply(floating(x))
+
+
+# ---- activations beyond relu, gelu and silu (torch.nn.functional's) ---------------------------
+
+class Softplus(Function):
+    """log(1 + e^(βx)) / β, and x itself where βx > threshold (PyTorch's cut-over, for speed and
+    overflow). Written max(z, 0) + log(1 + e^-|z|) with z = βx, which never overflows; the gradient is
+    σ(βx), and 1 past the threshold."""
+
+    def forward(self, x, beta, threshold):
+        xp = self.xp
+        z = x * beta
+        self.save_for_backward(x)
+        self.beta, self.threshold = beta, threshold
+        smooth = (xp.maximum(z, 0.0) + xp.log1p(self.backend.exp(-xp.abs(z)))) / beta
+        return xp.where(z > threshold, x, smooth)
+
+    def backward(self, gy):
+        (x,) = self.saved_tensors
+        return self._slope(x, gy), None, None
+
+    def jvp(self, tx, _beta, _threshold):
+        return self._slope(self.primals[0], tx)
+
+    def _slope(self, x, g):
+        z = x * self.beta
+        return where(z > self.threshold, g, g * sigmoid(z))  # d/dx = σ(βx), or 1 past the threshold
+
+
+def softplus(x, beta: float = 1.0, threshold: float = 20.0):
+    """log(1 + e^(βx)) / β, linear where βx > threshold; ``torch.nn.functional.softplus``."""
+    return Softplus.apply(floating(x), float(beta), float(threshold))
+
+
+def logsigmoid(x):
+    """log σ(x) = -softplus(-x), without overflow; ``torch.nn.functional.logsigmoid``."""
+    return neg(Softplus.apply(neg(floating(x)), 1.0, math.inf))
+
+
+def leaky_relu(x, negative_slope: float = 0.01):
+    """x where x > 0, else negative_slope · x; ``torch.nn.functional.leaky_relu``. At 0 the gradient
+    is negative_slope, as PyTorch's."""
+    x = floating(x)
+    return where(x > 0, x, x * negative_slope)
+
+
+def elu(x, alpha: float = 1.0):
+    """x where x > 0, else α(eˣ - 1); ``torch.nn.functional.elu``. (The exponential sees min(x, 0): the
+    branch not taken never overflows, so its zero gradient stays 0 rather than 0 · inf.)"""
+    x = floating(x)
+    return where(x > 0, x, expm1(clamp(x, max=0.0)) * alpha)
+
+
+def hardtanh(x, min_val: float = -1.0, max_val: float = 1.0):
+    """x limited to [min_val, max_val]; ``torch.nn.functional.hardtanh``. Unlike clamp's, its gradient
+    is 0 at the two ends (PyTorch's); integer tensors stay integer, bool is refused."""
+    if x.dtype is bool_:
+        raise TypeError("hardtanh: bool tensors are not supported (as in PyTorch); convert with .float()")
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val ({min_val}) must not exceed max_val ({max_val})")
+    if not x.dtype.is_floating_point:  # an integer tensor stays integer (the bounds truncated to it)
+        return clamp(x, int(min_val), int(max_val))
+    return where(x <= min_val, min_val, where(x >= max_val, max_val, x))
+
+
+def relu6(x):
+    """min(max(x, 0), 6): ``hardtanh(x, 0, 6)``; ``torch.nn.functional.relu6``."""
+    return hardtanh(x, 0.0, 6.0)
+
+
+def hardswish(x):
+    """x · relu6(x + 3) / 6; ``torch.nn.functional.hardswish`` (its gradient: 0 up to -3, (2x + 3)/6
+    inside, 1 from 3 on)."""
+    x = floating(x)
+    return x * relu6(x + 3.0) / 6.0
+
+
+def mish(x):
+    """x · tanh(softplus(x)); ``torch.nn.functional.mish``."""
+    x = floating(x)
+    return x * tanh(Softplus.apply(x, 1.0, math.inf))
+
+
+def glu(x, dim: int = -1):
+    """a · σ(b) for the two halves a, b of x along dim; ``torch.nn.functional.glu``."""
+    from .dims import normalize_dim
+    from .shape import chunk
+
+    if x.ndim == 0:
+        raise RuntimeError("glu: does not support scalars (0-d tensors)")
+    d = normalize_dim(dim, x.ndim, "glu", x.shape)
+    if x.shape[d] % 2:
+        raise RuntimeError(f"glu: halving dimension must be even, but dimension {d} of shape {x.shape} is "
+                           f"size {x.shape[d]}")
+    a, b = chunk(floating(x), 2, d)
+    return a * sigmoid(b)

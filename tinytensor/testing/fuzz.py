@@ -319,7 +319,7 @@ def _binary(symbol: str | None, scalars=("float", "int", "bool")):
 
 def _pow(ctx: Ctx, x: Value) -> Call:
     if ctx.rare(40):  # exponents where PyTorch has conventions: x ** 0 at 0, x ** 0.5 at 0, x ** -1
-        return Call((x.code, ctx.choice((0, 0.0, 1, 2, 3, 0.5, -1, -1.0, 2.5))))
+        return Call((x.code, ctx.choice((0, 0.0, 1, 2, 3, 0.5, -1, -1.0, 2.5, True, False))))
     if ctx.rare(15):
         return Call((ctx.choice((2.0, 0.0, -1.0, 1)), x.code), torch_src="({a[0]}) ** {a[1]}")
     # no bool exponent tensor: PyTorch's own pow backward fails for one ("Subtraction ... bool tensor")
@@ -333,6 +333,25 @@ def _unary(ctx: Ctx, x: Value) -> Call:
 
 def _gelu(ctx: Ctx, x: Value) -> Call:
     return Call((x.code,), {"approximate": ctx.choice(("none", "tanh", "none", "sigmoid"))})
+
+
+def _softplus(ctx: Ctx, x: Value) -> Call:
+    beta, threshold = ctx.choice(((1.0, 20.0), (2.0, 1.0), (0.5, 20.0), (1, 0)))
+    return Call((x.code,), {"beta": beta, "threshold": threshold})
+
+
+def _hardtanh(ctx: Ctx, x: Value) -> Call:
+    lo, hi = ctx.choice(((-1.0, 1.0), (0.0, 6.0), (-0.5, 0.5), (-2, 3)))
+    return Call((x.code,), {"min_val": lo, "max_val": hi})
+
+
+def _activation_with(name: str, values: tuple):
+    """An activation with one number parameter (leaky_relu's slope, elu's alpha) drawn from values."""
+    return lambda ctx, x: Call((x.code,), {name: ctx.choice(values)})
+
+
+def _glu(ctx: Ctx, x: Value) -> Call:
+    return Call((x.code,), {"dim": ctx.dim(max(len(x.shape), 1))})
 
 
 def _clamp(ctx: Ctx, x: Value) -> Call:
@@ -876,6 +895,16 @@ def _inplace_of(name: str, draw):
                   may_refuse=((RuntimeError, "in-place"),))
 
 
+def _plain(draw):
+    """``draw``'s calls without source templates of their own: for an op's in-place form, which must
+    call the method (an out-of-place draw may spell torch's side differently)."""
+    return lambda ctx, x: dataclasses.replace(draw(ctx, x), tt_src=None, torch_src=None)
+
+
+def _bound(ctx: Ctx, x: Value) -> Call:
+    return Call((x.code, ctx.scalar(("float", "int"))))
+
+
 # ---- Tensor methods that are not ops --------------------------------------------------------------
 
 def _cast(ctx: Ctx, x: Value) -> Call:
@@ -948,7 +977,7 @@ _SETITEM_SRC = "(lambda t, i, v: (t.__setitem__(i, v), t)[1])({a[0]}.detach().cl
 def _build_table() -> dict:
     ops = [
         FuzzOp("add", _binary("+")), FuzzOp("sub", _binary("-")), FuzzOp("mul", _binary("*")),
-        FuzzOp("div", _binary("/")), FuzzOp("pow", _pow),
+        FuzzOp("div", _binary("/")), FuzzOp("pow", _pow, inputs=DTYPES),
         FuzzOp("remainder", _binary(None)),  # (no number % tensor: PyTorch has no derivative for it)
         FuzzOp("norm", _norm),
         # torch.maximum/minimum take two tensors (a number is clamp's job): no scalars drawn
@@ -964,6 +993,11 @@ def _build_table() -> dict:
         FuzzOp("isfinite", _unary), FuzzOp("isnan", _unary),
         FuzzOp("gelu", _gelu, torch_src="torch.nn.functional.gelu({all})"),
         FuzzOp("silu", _unary, torch_src="torch.nn.functional.silu({all})"),
+        *(FuzzOp(name, draw, tt_src=f"tt.{name}({{all}})", torch_src=f"torch.nn.functional.{name}({{all}})")
+          for name, draw in (("softplus", _softplus), ("logsigmoid", _unary), ("hardswish", _unary),
+                             ("mish", _unary), ("relu6", _unary), ("hardtanh", _hardtanh), ("glu", _glu),
+                             ("leaky_relu", _activation_with("negative_slope", (0.01, 0.2, -0.5, 1))),
+                             ("elu", _activation_with("alpha", (1.0, 0.5, 2))))),
         FuzzOp("clamp", _clamp), FuzzOp("clip", _clamp),
         FuzzOp("where", _where),
         FuzzOp("masked_fill", _masked_fill, torch_src="{a[0]}.masked_fill({a[1]}, {a[2]})"),
@@ -1028,10 +1062,21 @@ def _build_table() -> dict:
         _inplace_of("scatter_", _scatter), _inplace_of("scatter_add_", _scatter_add),
         _inplace_of("index_fill_", _index_fill(inplace=True)), _inplace_of("index_add_", _index_add),
         _inplace_of("bernoulli_", _bernoulli_),
+        # the in-place forms of ops (tensor.py's _in_place)
+        *(_inplace_of(f"{n}_", _unary) for n in (
+            "abs", "absolute", "neg", "negative", "exp", "exp2", "expm1", "log", "log2", "log10", "log1p",
+            "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "relu", "erf", "reciprocal", "square", "sign",
+            "floor", "ceil", "trunc", "fix", "round")),
+        *(_inplace_of(f"{n}_", _binary(None)) for n in (
+            "pow", "remainder", "multiply", "subtract", "divide", "true_divide")),
+        _inplace_of("clamp_min_", _bound), _inplace_of("clamp_max_", _bound),
+        _inplace_of("clip_", _plain(_clamp)), _inplace_of("tril_", _plain(_tri)),
+        _inplace_of("triu_", _plain(_tri)), _inplace_of("cumsum_", _plain(_scan)),
+        _inplace_of("cumprod_", _plain(_scan)),
     ]
     for name in ("abs", "neg", "sign", "exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid",
                  "relu", "erf", "log1p", "expm1", "reciprocal", "square", "floor", "ceil", "trunc", "round",
-                 "isinf"):
+                 "isinf", "log2", "log10", "exp2"):
         ops.append(FuzzOp(name, _unary))
     table = {op.name: op for op in ops}
     assert len(table) == len(ops), "two fuzz entries with one name"
@@ -1076,6 +1121,15 @@ EXCLUDED_TENSOR_ATTRS: dict = {
     "clamp_min": "clamp(min=...) (clamp is fuzzed)", "clamp_max": "clamp(max=...) (clamp is fuzzed)",
     "new_zeros": "creation: tests/test_pytorch_names.py", "new_ones": "creation: tests/test_pytorch_names.py",
     "new_full": "creation: tests/test_pytorch_names.py", "nelement": "metadata",
+    "new_tensor": "creation: tests/test_pytorch_names.py",
+    "new_empty": "creation: tests/test_pytorch_names.py",
+    "is_contiguous": "metadata", "reshape_as": "reshape(other.shape) (reshape is fuzzed)",
+    "normal_": "a random fill: tests/test_pytorch_names.py",
+    "uniform_": "a random fill: tests/test_pytorch_names.py",
+    "addcmul_": "add and mul in place (add_ and mul are fuzzed): tests/test_pytorch_names.py",
+    "addcdiv_": "add and div in place (add_ and div are fuzzed): tests/test_pytorch_names.py",
+    "lerp_": "lerp in place (lerp is checked by its catalogue entry): tests/test_pytorch_names.py",
+    "floor_divide_": "floor_divide in place: no gradient here, a raising one in PyTorch (see EXCLUDED_OPS)",
 }
 
 
@@ -1273,8 +1327,16 @@ EXTENSIONS: dict = {
     "log_softmax": ("kernel_impl\" not implemented for", _PROMOTES),
     "gelu": ("\"GeluKernelImpl\" not implemented for", _PROMOTES),
     "silu": ("\"silu_cpu\" not implemented for", _PROMOTES),
+    "softplus": ("\"softplus_cpu\" not implemented for", _PROMOTES),
+    "logsigmoid": ("\"log_sigmoid_cpu\" not implemented for", _PROMOTES),
+    "hardswish": ("\"hardswish_cpu\" not implemented for", _PROMOTES),
+    "mish": ("\"mish_cpu\" not implemented for", _PROMOTES),
+    "leaky_relu": ("\"leaky_relu_cpu\" not implemented for", _PROMOTES),
+    "elu": ("\"elu_cpu\" not implemented for", _PROMOTES),
+    "glu": ("\"glu_cpu\" not implemented for", _PROMOTES),
     "relu": ("Boolean inputs not supported for relu", "relu of a bool tensor is the tensor (max(x, False))"),
     "abs": ("not implemented for 'Bool'", "abs of a bool tensor is the tensor, as sign of one is in PyTorch"),
+    "absolute": ("not implemented for 'Bool'", "abs's other name"),
     "argmax": ("does not support bool input", "bools are ordered False < True, as by max and sort"),
     "argmin": ("does not support bool input", "bools are ordered False < True, as by max and sort"),
     # PyTorch's words differ by path ("... the same dtype" for matrices and vectors, "expected scalar
@@ -1290,7 +1352,8 @@ EXTENSIONS: dict = {
 
 def _extension(op: FuzzOp, torch_error: BaseException) -> bool:
     """Whether torch refused with (one of) the error texts of an extension listed for the op."""
-    texts = EXTENSIONS.get(op.name, ((),))[0]
+    base = op.name[:-1] if op.name.endswith("_") and op.name[:-1] in EXTENSIONS else op.name  # abs_: abs's
+    texts = EXTENSIONS.get(base, ((),))[0]
     return any(t in str(torch_error) for t in ((texts,) if isinstance(texts, str) else texts))
 
 

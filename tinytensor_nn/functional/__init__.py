@@ -2,8 +2,9 @@
 # ruff: noqa: I001
 from .attention import scaled_dot_product_attention
 from .basic import (
-    batch_norm, dropout, embedding, gelu, layer_norm, linear, log_softmax, normalize, one_hot, pad, relu,
-    rms_norm, sigmoid, silu, softmax, tanh,
+    batch_norm, dropout, elu, embedding, gelu, glu, hardswish, hardtanh, layer_norm, leaky_relu, linear,
+    log_softmax, logsigmoid, mish, normalize, one_hot, pad, relu, relu6, rms_norm, sigmoid, silu, softmax,
+    softplus, tanh,
 )
 from .conv import avg_pool2d, conv1d, conv2d, max_pool2d
 from .losses import (
@@ -13,7 +14,8 @@ from .losses import (
 
 __all__ = [
     "linear", "layer_norm", "rms_norm", "batch_norm", "normalize", "pad", "one_hot", "embedding", "dropout",
-    "softmax", "log_softmax", "relu", "gelu", "silu", "sigmoid", "tanh", "conv1d", "conv2d", "max_pool2d",
+    "softmax", "log_softmax", "relu", "gelu", "silu", "sigmoid", "tanh", "leaky_relu", "elu", "hardtanh",
+    "relu6", "hardswish", "mish", "softplus", "logsigmoid", "glu", "conv1d", "conv2d", "max_pool2d",
     "avg_pool2d", "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
     "kl_div", "binary_cross_entropy", "binary_cross_entropy_with_logits", "scaled_dot_product_attention",
 ]

@@ -406,19 +406,9 @@ def log_softmax(input: Tensor, dim: int = -1) -> Tensor:
     return tt.log_softmax(input, dim)
 
 
-def relu(input: Tensor) -> Tensor:
-    """max(x, 0)"""
-    return tt.relu(input)
-
-
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     """x Φ(x); approximate="tanh" uses 0.5x(1 + tanh(√(2/π)(x + 0.044715x³)))."""
     return tt.gelu(input, approximate=approximate)
-
-
-def silu(input: Tensor) -> Tensor:
-    """x σ(x)"""
-    return tt.silu(input)
 
 
 def sigmoid(input: Tensor) -> Tensor:
@@ -431,7 +421,70 @@ def tanh(input: Tensor) -> Tensor:
     return tt.tanh(input)
 
 
+# ---- activations beyond relu, gelu and silu (the ops are tinytensor's: tt.softplus, tt.elu, ...) -----
+
+def _maybe_in_place(input: Tensor, inplace: bool, name: str, op, *args) -> Tensor:
+    """op(input, *args), or, with inplace=True, written into input (recorded as PyTorch records it)."""
+    return input._update(f"{name}_", lambda t: op(t, *args)) if inplace else op(input, *args)
+
+
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    """max(x, 0)"""
+    return _maybe_in_place(input, inplace, "relu", tt.relu)
+
+
+def silu(input: Tensor, inplace: bool = False) -> Tensor:
+    """x σ(x)"""
+    return _maybe_in_place(input, inplace, "silu", tt.silu)
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """x where x > 0, else negative_slope · x."""
+    return _maybe_in_place(input, inplace, "leaky_relu", tt.leaky_relu, negative_slope)
+
+
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x where x > 0, else α(eˣ - 1)."""
+    return _maybe_in_place(input, inplace, "elu", tt.elu, alpha)
+
+
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
+    """x limited to [min_val, max_val] (gradient 0 at both ends)."""
+    return _maybe_in_place(input, inplace, "hardtanh", tt.hardtanh, min_val, max_val)
+
+
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:
+    """min(max(x, 0), 6)"""
+    return _maybe_in_place(input, inplace, "relu6", tt.relu6)
+
+
+def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
+    """x · relu6(x + 3) / 6"""
+    return _maybe_in_place(input, inplace, "hardswish", tt.hardswish)
+
+
+def mish(input: Tensor, inplace: bool = False) -> Tensor:
+    """x · tanh(softplus(x))"""
+    return _maybe_in_place(input, inplace, "mish", tt.mish)
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + e^(βx)) / β, x itself where βx > threshold."""
+    return tt.softplus(input, beta, threshold)
+
+
+def logsigmoid(input: Tensor) -> Tensor:
+    """log σ(x)"""
+    return tt.logsigmoid(input)
+
+
+def glu(input: Tensor, dim: int = -1) -> Tensor:
+    """a · σ(b), a and b the halves of input along dim."""
+    return tt.glu(input, dim)
+
+
 __all__ = [
     "linear", "layer_norm", "rms_norm", "batch_norm", "normalize", "pad", "one_hot", "embedding", "dropout",
-    "softmax", "log_softmax", "relu", "gelu", "silu", "sigmoid", "tanh", "LinearFn", "LayerNormFn",
+    "softmax", "log_softmax", "relu", "gelu", "silu", "sigmoid", "tanh", "leaky_relu", "elu", "hardtanh",
+    "relu6", "hardswish", "mish", "softplus", "logsigmoid", "glu", "LinearFn", "LayerNormFn",
 ]

@@ -103,6 +103,44 @@ def _gelu(x, approximate):
     return tt.gelu(x, approximate=approximate)
 
 
+def _np_softplus(x, beta, threshold):
+    return np.where(x * beta > threshold, x, np.logaddexp(0.0, x * beta) / beta)
+
+
+def _softplus_sample(d: Draw) -> Sample:
+    beta, threshold = d.choice(((1.0, 20.0), (2.0, 20.0), (1.0, 1.0)))
+    return Sample((d.array(d.shape(), "offgrid"),), dict(beta=beta, threshold=threshold))
+
+
+def _slope_sample(d: Draw) -> Sample:
+    return Sample((d.array(d.shape(), "distinct"),), dict(slope=d.choice((0.01, 0.2, -0.5))))
+
+
+def _alpha_sample(d: Draw) -> Sample:
+    return Sample((d.array(d.shape(), "distinct"),), dict(alpha=d.choice((1.0, 0.5, 2.0))))
+
+
+def _hardtanh_sample(d: Draw) -> Sample:
+    lo, hi = d.choice(((-1.0, 1.0), (0.0, 2.0), (-2.0, 0.0)))
+    return Sample((d.array(d.shape(), "offgrid"),), dict(lo=lo, hi=hi))
+
+
+def _np_hardswish(x):
+    return x * np.clip(x + 3.0, 0.0, 6.0) / 6.0
+
+
+def _glu_sample(d: Draw) -> Sample:
+    shape = list(d.shape(1))
+    dim = d.integers(-len(shape), len(shape) - 1)
+    shape[dim] = 2 * d.integers(1, 2)
+    return Sample((d.array(tuple(shape)),), dict(dim=dim))
+
+
+def _np_glu(x, dim):
+    a, b = np.split(x, 2, axis=dim)
+    return a * _np_sigmoid(b)
+
+
 def _np_gelu(x, approximate):
     if approximate == "tanh":
         return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
@@ -204,6 +242,32 @@ SPECS: list[OpSpec] = [
     OpSpec("silu", tt.silu, lambda x: x * _np_sigmoid(x), unary_sample(),
            lambda torch, x: functional(torch).silu(x)),
     OpSpec("erf", tt.erf, _np_erf, unary_sample(), lambda torch, x: torch.erf(x)),
+    OpSpec("log2", tt.log2, np.log2, unary_sample("positive"), lambda torch, x: torch.log2(x)),
+    OpSpec("log10", tt.log10, np.log10, unary_sample("positive"), lambda torch, x: torch.log10(x)),
+    OpSpec("exp2", tt.exp2, np.exp2, unary_sample(), lambda torch, x: torch.exp2(x)),
+    # kinks and cut-overs at integers (0, ±1, the thresholds) or, scaled, half-integers (relu6's 6 at 4 · 1.5,
+    # hardswish's ±3 at 2 · ±1.5): "offgrid" keeps >= 0.1 off both
+    OpSpec("softplus", lambda x, beta, threshold: tt.softplus(x, beta, threshold), _np_softplus,
+           _softplus_sample, lambda torch, x, beta, threshold: functional(torch).softplus(x, beta,
+                                                                                        threshold)),
+    OpSpec("logsigmoid", tt.logsigmoid, lambda x: -np.logaddexp(0.0, -x), unary_sample(),
+           lambda torch, x: functional(torch).logsigmoid(x)),
+    OpSpec("leaky_relu", lambda x, slope: tt.leaky_relu(x, slope),
+           lambda x, slope: np.where(x > 0, x, slope * x), _slope_sample,
+           lambda torch, x, slope: functional(torch).leaky_relu(x, slope)),
+    OpSpec("elu", lambda x, alpha: tt.elu(x, alpha),
+           lambda x, alpha: np.where(x > 0, x, alpha * np.expm1(x)), _alpha_sample,
+           lambda torch, x, alpha: functional(torch).elu(x, alpha)),
+    OpSpec("hardtanh", lambda x, lo, hi: tt.hardtanh(x, lo, hi), lambda x, lo, hi: np.clip(x, lo, hi),
+           _hardtanh_sample, lambda torch, x, lo, hi: functional(torch).hardtanh(x, lo, hi)),
+    OpSpec("relu6", lambda x: tt.relu6(x * 4.0), lambda x: np.clip(x * 4.0, 0.0, 6.0),
+           unary_sample("offgrid"), lambda torch, x: functional(torch).relu6(x * 4.0)),
+    OpSpec("hardswish", lambda x: tt.hardswish(x * 2.0), lambda x: _np_hardswish(x * 2.0),
+           unary_sample("offgrid"), lambda torch, x: functional(torch).hardswish(x * 2.0)),
+    OpSpec("mish", tt.mish, lambda x: x * np.tanh(np.logaddexp(0.0, x)), unary_sample(),
+           lambda torch, x: functional(torch).mish(x)),
+    OpSpec("glu", lambda x, dim: tt.glu(x, dim), _np_glu, _glu_sample,
+           lambda torch, x, dim: functional(torch).glu(x, dim)),
     OpSpec("abs", tt.abs, np.abs, unary_sample("distinct"), lambda torch, x: torch.abs(x)),
     OpSpec("sign", tt.sign, _np_sign, _sign_sample, same(lambda x: x.sign())),
     # ---- clamp, selection -------------------------------------------------------------------
