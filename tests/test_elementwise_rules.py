@@ -51,6 +51,15 @@ UP = [inf, nan, 1.0, -inf, inf, nan, 1.0, 1.0, inf, nan]
     ("clamp_min_above_max", lambda x: x.clamp(3.0, -1.0), lambda x: x.clamp(3.0, -1.0)),
     ("sign", tt.sign, torch.sign),
     ("sqrt_abs", lambda x: tt.abs(x).sqrt(), lambda x: torch.abs(x).sqrt()),
+    # the activations: selected where PyTorch selects (leaky_relu's slope, hardswish's 0 below -3),
+    # multiplied where it multiplies (elu's α eˣ, softplus's σ, mish's formula)
+    ("leaky_relu", lambda x: tt.leaky_relu(x, 0.1), lambda x: torch.nn.functional.leaky_relu(x, 0.1)),
+    ("elu", lambda x: tt.elu(x, 2.0), lambda x: torch.nn.functional.elu(x, 2.0)),
+    ("softplus", tt.softplus, torch.nn.functional.softplus),
+    ("logsigmoid", tt.logsigmoid, torch.nn.functional.logsigmoid),
+    ("hardswish", tt.hardswish, torch.nn.functional.hardswish),
+    ("hardswish_at_3", lambda x: tt.hardswish(x * 3.0), lambda x: torch.nn.functional.hardswish(x * 3.0)),
+    ("mish", tt.mish, torch.nn.functional.mish),
 ])
 def test_unary_gradients_with_inf_and_nan_match_pytorch(device, name, fn_tt, fn_torch):
     (ours,), (theirs,) = _grads(fn_tt, fn_torch, device, UP, X)
@@ -258,3 +267,29 @@ def test_masked_fill_of_an_integer_tensor_with_a_value_that_requires_grad_raises
     with pytest.raises(RuntimeError, match="masked_fill: the value requires grad"):
         x.masked_fill(m, v)
     _same(x.masked_fill(m, v.detach()), xt.masked_fill(mt, vt.detach()))
+
+
+def test_where_pytorchs_answer_depends_on_its_kernel_path_tinytensor_gives_one(device):
+    """fuzz.TORCH_PATH_DEPENDENT: PyTorch's hardtanh gradient at NaN is 0 or gy by the element's SIMD lane,
+    its float32 gelu(inf) NaN where float64's is inf. Here: NaN passes hardtanh's gradient (its scalar
+    path's answer, and relu's rule), and gelu(inf) is inf in every dtype."""
+    for f in (tt.hardtanh, tt.relu6, lambda x: tt.hardtanh(x, -2.0, 0.5)):
+        x = tt.tensor([nan, 0.25, nan], device=device, requires_grad=True)
+        f(x).backward(tt.tensor([2.0, 3.0, -1.0], device=device))
+        np.testing.assert_array_equal(x.grad.numpy(), [2.0, 3.0, -1.0])
+    x = tt.tensor([-1.0, 1.0, 6.0, 0.0], device=device, requires_grad=True)  # 0 at both ends, as PyTorch
+    tt.hardtanh(x).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0, 0.0, 1.0])
+    for dtype in ("float32", "float64"):
+        g = tt.gelu(tt.tensor(np.array([inf, 1.0], dtype=dtype), device=device))
+        np.testing.assert_array_equal(g.numpy()[:1], [inf])
+
+
+def test_prod_with_two_zeros_selects_a_zero_gradient_as_pytorch(device):
+    """A full product with two zeros has gradient 0 even under an inf or NaN upstream (PyTorch returns
+    zeros there); along a dim it multiplies, as PyTorch's."""
+    for up in (nan, inf):
+        (ours,), (theirs,) = _grads(tt.prod, torch.prod, device, up, [1.0, 0.0, 0.0])
+        _same(ours, theirs)
+    (ours,), (theirs,) = _grads(tt.prod, torch.prod, device, nan, [1.0, 0.0, 2.0])
+    _same(ours, theirs)

@@ -415,3 +415,28 @@ def test_in_place_forms_and_other_names_as_pytorch(device):
     assert (b ** True).dtype is tt.bool and (b ** 2).dtype is tt.int64
     with pytest.raises(TypeError, match="pow: a bool base to a bool tensor power is not supported"):
         b ** b
+
+
+def test_every_integer_fill_refuses_a_value_its_dtype_cannot_hold(device):
+    """tt.full((2,), nan, dtype=int64) gave -2^63 silently; every op that writes a Python number into an
+    integer tensor now refuses inf, NaN and out-of-range values, as PyTorch does (and truncates 2.7)."""
+    z = lambda dtype=tt.int64: tt.zeros(2, dtype=dtype, device=device)  # noqa: E731
+    writes = {
+        "full": lambda v: tt.full((2,), v, dtype=tt.int64, device=device),
+        "fill_": lambda v: z().fill_(v),
+        "__setitem__": lambda v: z().__setitem__(0, v),
+        "masked_fill": lambda v: z().masked_fill(tt.tensor([True, False], device=device), v),
+        "index_fill": lambda v: z().index_fill(0, tt.tensor([0], device=device), v),
+        "scatter": lambda v: z().scatter_(0, tt.tensor([0], device=device), value=v),
+        "pad": lambda v: tinytensor_nn.functional.pad(z(), (1, 0), value=v),
+    }
+    for op, write in writes.items():
+        for v in (float("nan"), float("inf"), 1e30, 2.0 ** 63):
+            with pytest.raises(RuntimeError, match=f"{op}: value .* cannot be converted to int64 without"):
+                write(v)
+    np.testing.assert_array_equal(writes["full"](2.7).numpy(), [2, 2])
+    with pytest.raises(RuntimeError, match=r"uint8 without overflow \(its range is 0..255\)"):
+        z(tt.uint8).fill_(256)
+    assert z(tt.uint8).fill_(255).tolist() == [255, 255] and z(tt.int8).fill_(-128).tolist() == [-128, -128]
+    empty = tt.zeros(0, dtype=tt.int64, device=device)  # an empty index writes nothing: nothing to convert
+    assert empty.scatter_(0, tt.zeros(0, dtype=tt.int64, device=device), value=float("nan")).shape == (0,)

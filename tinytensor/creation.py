@@ -6,6 +6,7 @@ import numpy as np
 from .autograd.tensor_core import TensorCore
 from .backends import canonical_device, for_device
 from .dtypes import _DEFAULT_FLOAT, DTYPES, DType, as_dtype, default_float, int64
+from .ops._operands import as_element, scalar
 from .random import host_generator
 from .tensor import Tensor
 
@@ -135,6 +136,7 @@ def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False)
     dtype = as_dtype(dtype)
     backend = for_device(device if device is not None else _default["device"])
     shape = tuple(size) if isinstance(size, (tuple, list)) else (size,)
+    fill_value = as_element(scalar(fill_value, "full"), dtype, "full")  # (NaN into int64 is refused)
     t = Tensor(backend.full(shape, fill_value, dtype), backend)
     return t.requires_grad_() if requires_grad else t
 

@@ -333,7 +333,7 @@ class Tensor(TensorCore):
 
     def fill_(self, value):
         """Set every element to ``value``, in place; returns self."""
-        value = as_element(scalar(value, "fill_"), self.dtype)
+        value = as_element(scalar(value, "fill_"), self.dtype, "fill_")
         if self._records(value, "fill_"):
             return self._put(value, (Ellipsis,), "fill_")
         if self._fw:
@@ -365,7 +365,7 @@ class Tensor(TensorCore):
             if lead:  # leading size-1 dims of the value are dropped, as PyTorch does
                 value = value.reshape(value.shape[lead:])
         else:
-            value = as_element(scalar(value, "__setitem__"), self.dtype)
+            value = as_element(scalar(value, "__setitem__"), self.dtype, "__setitem__")
         if self._records(value, "__setitem__"):
             self._put(value, index, "__setitem__")
             return
@@ -430,6 +430,8 @@ class Tensor(TensorCore):
     mm, bmm, dot, outer, lerp = ops.mm, ops.bmm, ops.dot, ops.outer, ops.lerp
     isclose, allclose = ops.isclose, ops.allclose
     log2, log10, exp2 = ops.log2, ops.log10, ops.exp2
+    tile, narrow, unflatten, repeat_interleave = ops.tile, ops.narrow, ops.unflatten, ops.repeat_interleave
+    movedim, moveaxis = ops.movedim, ops.moveaxis
     # PyTorch's other names for the same ops
     multiply, subtract, divide, true_divide = ops.mul, ops.sub, ops.div, ops.div
     negative, absolute, fix = ops.neg, ops.abs, ops.trunc

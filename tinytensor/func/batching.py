@@ -97,7 +97,8 @@ def _rank(args) -> int:
       ew.ReluBackward, ew.Silu,
       ew.Erf, ew.Gelu, ew.GeluTanh, ew.Abs, ew.Sign, ew.Clamp, ew.Where, ew.Compare,
       ew.ValueTest, Cast, Clone, ToDevice, forward_ad.DropTangent, ew.Log1p, ew.Expm1, ew.Reciprocal,
-      ew.Rounding, ew.FloorDivide, ew.Remainder, ew.Log2, ew.Log10, ew.Exp2, ew.Softplus)
+      ew.Rounding, ew.FloorDivide, ew.Remainder, ew.Log2, ew.Log10, ew.Exp2, ew.Softplus,
+      ew.Hardswish, ew.Mish)
 def elementwise(cls, args, kwargs, levels):
     """Batch dims in front, logical dims padded to one rank: NumPy's broadcasting lines them up."""
     r = _rank(args)

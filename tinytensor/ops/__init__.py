@@ -79,7 +79,7 @@ from .indexing import (
 )
 from .linalg import bmm, dot, einsum, matmul, mm, outer
 from .nn import dropout, embedding, log_softmax, one_hot, softmax
-from .rearrange import flip, repeat, roll, t
+from .rearrange import flip, repeat, repeat_interleave, roll, t, tile
 from .reduction import (
     amax,
     amin,
@@ -103,6 +103,10 @@ from .shape import (
     expand,
     flatten,
     getitem,
+    meshgrid,
+    moveaxis,
+    movedim,
+    narrow,
     pad,
     permute,
     reshape,
@@ -114,6 +118,7 @@ from .shape import (
     tril,
     triu,
     unbind,
+    unflatten,
     unsqueeze,
     view,
 )
@@ -130,10 +135,11 @@ __all__ = [
     "hardtanh", "index_add", "index_fill", "index_select", "isclose", "isfinite", "isinf", "isnan", "le",
     "leaky_relu", "lerp", "log", "log10", "log1p", "log2", "log_softmax", "logical_and", "logical_not",
     "logical_or", "logical_xor", "logsigmoid", "logsumexp", "lt", "masked_fill", "masked_select",
-    "matmul", "max", "maximum", "mean", "min", "minimum", "mish", "mm", "mul", "multinomial", "ne", "neg",
-    "nonzero", "norm", "one_hot", "outer", "pad", "permute", "pow", "prod", "reciprocal", "relu", "relu6",
-    "remainder", "reshape", "roll", "round", "rsqrt", "scatter", "scatter_add", "sigmoid", "sign", "silu",
-    "sin", "softmax", "softplus", "sort", "split", "sqrt", "square", "squeeze", "stack", "std", "sub",
-    "sum", "swapaxes", "t", "tanh", "topk", "transpose", "tril", "triu", "trunc", "unbind", "unsqueeze",
-    "var", "view", "where",
+    "matmul", "max", "maximum", "mean", "meshgrid", "min", "minimum", "mish", "mm", "moveaxis", "movedim",
+    "mul", "multinomial", "narrow", "ne", "neg", "nonzero", "norm", "one_hot", "outer", "pad", "permute",
+    "pow", "prod", "reciprocal", "relu", "relu6", "remainder", "repeat_interleave", "reshape", "roll",
+    "round", "rsqrt", "scatter", "scatter_add", "sigmoid", "sign", "silu", "sin", "softmax", "softplus",
+    "sort", "split", "sqrt", "square", "squeeze", "stack", "std", "sub", "sum", "swapaxes", "t", "tanh",
+    "tile", "topk", "transpose", "tril", "triu", "trunc", "unbind", "unflatten", "unsqueeze", "var",
+    "view", "where",
 ]

@@ -1,7 +1,10 @@
 """Turning op arguments into tensors of one dtype on one device, with PyTorch's promotion rules."""
 from __future__ import annotations
 
+import math
 import numbers
+
+import numpy as np
 
 from ..autograd.function import Function
 from ..autograd.tensor_core import TensorCore
@@ -37,11 +40,18 @@ class Cast(Function):
         return Cast.apply(tx, dtype=self.result.dtype)
 
 
-def as_element(value, dtype):
-    """A Python number as an element of ``dtype`` (2.7 -> 2 for an integer dtype, as PyTorch)."""
+def as_element(value, dtype, op: str = "as_element"):
+    """A Python number as an element of ``dtype`` (2.7 -> 2 for an integer dtype, as PyTorch); a value the
+    integer dtype cannot hold (inf, NaN, out of its range) is refused, as PyTorch refuses it."""
     if dtype.is_floating_point:
         return float(value)
-    return bool(value) if dtype is bool_ else int(value)
+    if dtype is bool_:
+        return bool(value)
+    limits = np.iinfo(dtype.name)
+    if isinstance(value, float) and not math.isfinite(value) or not limits.min <= value <= limits.max:
+        raise RuntimeError(f"{op}: value {value} cannot be converted to {dtype.name} without overflow (its "
+                           f"range is {limits.min}..{limits.max}), as PyTorch; use a wider or a float dtype")
+    return int(value)
 
 
 def cast(t: TensorCore, dtype):

@@ -994,7 +994,7 @@ def masked_fill(x, mask, value):
                                "tensor")
         value = cast(value, x.dtype)
     else:
-        value = as_element(scalar(value, "masked_fill"), x.dtype)
+        value = as_element(scalar(value, "masked_fill"), x.dtype, "masked_fill")
     return where(mask, value, x)
 
 
@@ -1182,7 +1182,7 @@ def elu(x, alpha: float = 1.0):
     """x where x > 0, else α(eˣ - 1); ``torch.nn.functional.elu``. (The exponential sees min(x, 0): the
     branch not taken never overflows, so its zero gradient stays 0 rather than 0 · inf.)"""
     x = floating(x)
-    return where(x > 0, x, expm1(clamp(x, max=0.0)) * alpha)
+    return where(x <= 0, expm1(clamp(x, max=0.0)) * alpha, x)  # (NaN takes the x branch, as PyTorch's)
 
 
 def hardtanh(x, min_val: float = -1.0, max_val: float = 1.0):
@@ -1202,17 +1202,58 @@ def relu6(x):
     return hardtanh(x, 0.0, 6.0)
 
 
+class Hardswish(Function):
+    """x · relu6(x + 3) / 6. Its gradient is selected, not multiplied: 0 up to -3 (an inf gy there gives
+    0), x/3 + 1/2 inside, gy itself from 3 on and at NaN, as PyTorch's."""
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return x * self.xp.clip(x + 3.0, 0.0, 6.0) / 6.0
+
+    def backward(self, gy):
+        (x,) = self.saved_tensors
+        return self._slope(x, gy)
+
+    def jvp(self, tx):
+        return self._slope(self.primals[0], tx)
+
+    @staticmethod
+    def _slope(x, g):
+        return where(x <= -3.0, 0.0, where(x < 3.0, g * (x / 3.0 + 0.5), g))
+
+
+class Mish(Function):
+    """x · tanh(softplus(x)); the gradient is PyTorch's formula t + x σ(x) (1 - t²), t = tanh(softplus(x)),
+    so ±inf and NaN give what PyTorch's give."""
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        xp = self.xp
+        softplus = xp.maximum(x, 0.0) + xp.log1p(self.backend.exp(-xp.abs(x)))
+        return x * xp.tanh(softplus)
+
+    def backward(self, gy):
+        (x,) = self.saved_tensors
+        return gy * self._slope(x)
+
+    def jvp(self, tx):
+        return tx * self._slope(self.primals[0])
+
+    @staticmethod
+    def _slope(x):
+        t = tanh(Softplus.apply(x, 1.0, math.inf))
+        return t + x * sigmoid(x) * (1.0 - t * t)
+
+
 def hardswish(x):
-    """x · relu6(x + 3) / 6; ``torch.nn.functional.hardswish`` (its gradient: 0 up to -3, (2x + 3)/6
+    """x · relu6(x + 3) / 6; ``torch.nn.functional.hardswish`` (its gradient: 0 up to -3, x/3 + 1/2
     inside, 1 from 3 on)."""
-    x = floating(x)
-    return x * relu6(x + 3.0) / 6.0
+    return Hardswish.apply(floating(x))
 
 
 def mish(x):
     """x · tanh(softplus(x)); ``torch.nn.functional.mish``."""
-    x = floating(x)
-    return x * tanh(Softplus.apply(x, 1.0, math.inf))
+    return Mish.apply(floating(x))
 
 
 def glu(x, dim: int = -1):

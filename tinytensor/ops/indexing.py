@@ -245,8 +245,10 @@ def _scatter(input, dim, index, src, reduce, op):
         if src.dtype is not input.dtype:
             raise RuntimeError(f"{op}: expected src of the input's dtype {input.dtype.name}, got "
                                f"{src.dtype.name}")
+    elif index.array.size:  # (an empty index writes nothing: PyTorch converts no value then)
+        src = as_element(scalar(src, op), input.dtype, op)
     else:
-        src = as_element(scalar(src, op), input.dtype)
+        src = 0
     x, idx = _at_least_1d(input), _at_least_1d(index)
     src_t = _at_least_1d(src) if isinstance(src, TensorCore) else None
     if idx.array.size:  # PyTorch checks an empty index for nothing
@@ -353,7 +355,7 @@ def index_add(input, dim: int, index, source, *, alpha=1):
                            f"dimension {d}, of size {n} (the number of indices), got {tuple(source.shape)}")
     if input.ndim <= 1 or input.array.size:  # PyTorch checks no index into an empty matrix
         idx = _check_bounds(idx, x.shape[d], d, "index_add", input.shape)
-    alpha = as_element(scalar(alpha, "index_add"), input.dtype)
+    alpha = as_element(scalar(alpha, "index_add"), input.dtype, "index_add")
     if input.dtype is bool_:  # bools add as "or"
         return index_add(input.to(dtype=int64), dim, index, source.to(dtype=int64)) != 0
     out = IndexAdd.apply(x, idx, _at_least_1d(source), d, alpha)
@@ -375,7 +377,7 @@ def index_fill(input, dim: int, index, value):
                                f"and cannot carry a gradient (as PyTorch); detach the value")
         value = cast(value, input.dtype)
     else:
-        value = as_element(scalar(value, "index_fill"), input.dtype)
+        value = as_element(scalar(value, "index_fill"), input.dtype, "index_fill")
     n = input.shape[d] if input.ndim else 1
     idx = _at_least_1d(index)
     if input.array.size:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import operator
 
+import numpy as np
+
 from ..autograd.function import Function
 from .dims import distinct_dims, normalize_dim
 from .shape import transpose
@@ -131,3 +133,52 @@ def repeat(input, *sizes):
                            f"{tuple(input.shape)}")
     sizes = tuple(max(r, 0) for r in sizes)  # a negative size left here repeats an empty dim: 0 copies
     return Repeat.apply(input, sizes)
+
+
+def tile(input, dims):
+    """input repeated dims[i] times along dim i; fewer dims than input has are padded with 1s in front
+    (where repeat refuses them); ``torch.tile``."""
+    dims = _ints(dims, "tile", "dims")
+    return repeat(input, (1,) * (input.ndim - len(dims)) + dims)
+
+
+def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
+    """Each entry repeated: ``repeats`` times (an int), or repeats[i] times for entry i (a 1-d integer
+    tensor) along dim; without dim, of the flattened input. ``repeat_interleave(counts)`` alone is the
+    indices 0, 1, ... each repeated counts[i] times. ``torch.repeat_interleave``; its gradient sums the
+    copies (it is an index_select)."""
+    from ..creation import arange
+    from ._operands import like
+    from .indexing import index_select
+    from .shape import reshape
+
+    if repeats is None:  # repeat_interleave(counts): the positions of counts, each counts[i] times
+        repeats, input = input, arange(input.array.size, device=input.device)
+    if dim is None:
+        input, d = reshape(input, (-1,)), 0
+    elif input.ndim == 0:
+        raise IndexError(f"repeat_interleave: dim {dim} given, but the input is 0-d (no dimensions); leave "
+                         "dim out to repeat its one element")
+    else:
+        d = normalize_dim(dim, input.ndim, "repeat_interleave", input.shape)
+    n = input.shape[d] if input.ndim else 1
+    if hasattr(repeats, "array"):
+        if repeats.dtype.is_floating_point or repeats.dtype.name == "bool":
+            raise RuntimeError(f"repeat_interleave: repeats must be an integer tensor, got "
+                               f"{repeats.dtype.name}")
+        if repeats.ndim > 1 or repeats.array.size not in (1, n):
+            raise RuntimeError(f"repeat_interleave: repeats must have the shape ({n},) of dim {d} of the "
+                               f"input (shape {tuple(input.shape)}) or one element, got shape "
+                               f"{tuple(repeats.shape)}")
+        counts = np.asarray(repeats.backend.to_host(repeats.array)).reshape(-1)  # they size the output
+    else:
+        counts = np.array([operator.index(repeats)])
+    counts = np.broadcast_to(counts, (n,))  # (one count for every entry, or one for all)
+    if (counts < 0).any():
+        raise RuntimeError(f"repeat_interleave: repeats must be non-negative, got {counts.tolist()}")
+    positions = np.repeat(np.arange(n), counts)
+    if output_size is not None and positions.size != output_size:
+        raise RuntimeError(f"repeat_interleave: output_size {output_size} is not the {positions.size} "
+                           "entries the repeats give")
+    index = like(input, input.backend.from_host(positions))
+    return index_select(input if input.ndim else reshape(input, (1,)), d, index)

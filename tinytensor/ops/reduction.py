@@ -5,12 +5,13 @@ import math
 from typing import NamedTuple
 
 from ..autograd.function import Function
+from ..autograd.grad_mode import is_grad_enabled
 from ..autograd.tensor_core import TensorCore
 from ..dtypes import int64
 from ._operands import floating, like
 from .broadcast import broadcast_to
 from .dims import normalize_dim, normalize_dims
-from .elementwise import exp, isfinite, isnan, maximum, minimum, select, where
+from .elementwise import exp, isnan, maximum, minimum, select, where
 
 
 def _kept_shape(shape, dims):
@@ -412,7 +413,12 @@ class Prod(Function):
         # derivatives, hence second derivatives of prod, are exact too.
         x, y = self.saved_tensors
         y = y.reshape(_kept_shape(x.shape, self.dims))
-        return gy.reshape(y.shape) * _prod_partials(x, y, self.dims)  # ∂L/∂x_i = gy ∂y/∂x_i
+        gx = gy.reshape(y.shape) * _prod_partials(x, y, self.dims)  # ∂L/∂x_i = gy ∂y/∂x_i
+        if len(self.dims) == x.ndim and x.ndim and not is_grad_enabled():
+            # a full product with two zeros: 0 selected, not gy · 0, so an inf or NaN gy gives 0 there, as
+            # PyTorch's (with create_graph those zeros must keep their derivatives: PyTorch's too)
+            gx = where((x == 0).sum() >= 2, 0.0, gx)
+        return gx
 
     def jvp(self, tx, _dims, _keepdim):
         x, y = self.primals[0], self.result.reshape(_kept_shape(self.primals[0].shape, self.dims))
@@ -420,18 +426,32 @@ class Prod(Function):
 
 
 def _prod_partials(x, y, dims: tuple):
-    """∂y/∂x_i for y = Π x over dims (y with the kept dims), exact also where x has zeros."""
-    zero = x == 0
-    nz = zero.to(dtype=x.dtype).sum(dim=dims, keepdim=True)
-    safe_x = where(zero, 1.0, x)
-    others = safe_x.prod(dim=dims, keepdim=True)  # Π of the nonzero entries
-    z = where(zero, x, 0.0).sum(dim=dims, keepdim=True)
-    pair = others
-    if len(dims) == x.ndim:  # a full product with two zeros has gradient 0, as PyTorch's
-        pair = where(isfinite(others), others, 0.0)  # even where the other entries are inf/NaN
-    at_zero = where(nz == 1, others, where(nz == 2, (z - x) * pair, 0.0))
-    at_nonzero = where(nz == 0, y / safe_x, where(nz == 1, z * others / safe_x, 0.0))
-    return where(zero, at_zero, at_nonzero)
+    """∂y/∂x_i for y = Π x over dims (y with the kept dims), PyTorch's way: y / x_i when x holds no zero
+    at all; else the product of the other entries of x_i's slice, as the exclusive products from the
+    left times those from the right (no division, so a zero next to an inf gives 0, not inf / inf), whose
+    cumprods' exact gradients make the second derivatives exact too."""
+    from .rearrange import flip
+    from .scan import cumprod
+    from .shape import cat, permute, reshape
+
+    if x.ndim == 0 or not dims:
+        return like(x, x.backend.full(x.shape, 1, x.dtype))
+    if not bool(x.backend.xp.any(x.array == 0)):  # (PyTorch reads the same count to choose)
+        return y / x
+    kept = [d for d in range(x.ndim) if d not in dims]
+    order = kept + list(dims)
+    lead = tuple(x.shape[d] for d in kept)
+    n = math.prod(x.shape[d] for d in dims)
+    if n == 0:
+        return x
+    rows = reshape(permute(x, order), lead + (n,))
+    one = like(x, x.backend.full(lead + (1,), 1, x.dtype))
+    left = cat([one, cumprod(rows[..., :-1], -1)], -1)  # x_0 · … · x_{i-1}
+    right = flip(cat([one, cumprod(flip(rows, -1)[..., :-1], -1)], -1), -1)  # x_{i+1} · … · x_{n-1}
+    back = [0] * x.ndim
+    for i, d in enumerate(order):
+        back[d] = i
+    return permute(reshape(left * right, tuple(x.shape[d] for d in order)), back)
 
 
 def _nonempty(x, dims: tuple, dim, op: str) -> None:

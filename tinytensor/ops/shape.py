@@ -7,9 +7,8 @@ import operator
 
 from ..autograd.function import Function
 from ..autograd.tensor_core import TensorCore
-from ..compat import iinfo
 from ..dtypes import promote
-from ._operands import like
+from ._operands import as_element, like
 from .broadcast import broadcast_to, sum_to
 from .dims import distinct_dims, normalize_dim
 
@@ -508,11 +507,7 @@ def pad(x, pad, mode: str = "constant", value: float = 0.0):
     if mode != "constant":
         raise NotImplementedError(f"pad: only mode='constant' is supported, got {mode!r}")
     pad = tuple(pad)
-    if not x.dtype.is_floating_point and x.dtype.name != "bool":  # the fill must fit the integer dtype
-        limits = iinfo(x.dtype)
-        if not (math.isfinite(value) and limits.min <= value <= limits.max):
-            raise RuntimeError(f"pad: value {value} cannot be converted to {x.dtype.name} without overflow "
-                               f"(tensor of shape {tuple(x.shape)}), as PyTorch; pad a float tensor instead")
+    as_element(value, x.dtype, "pad")  # the fill must fit an integer dtype
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
         raise ValueError(f"pad: expected pairs for at most {x.ndim} dims, got {pad}")
     widths = [(0, 0)] * x.ndim
@@ -531,3 +526,90 @@ def pad(x, pad, mode: str = "constant", value: float = 0.0):
     return Pad.apply(x, tuple(widths), value)
 
 
+
+
+# ---- PyTorch's other shape helpers: narrow, movedim, unflatten, meshgrid ------------------------
+
+def narrow(x, dim: int, start: int, length: int):
+    """``length`` entries of dim from ``start`` on (a negative start counts from the end):
+    x[:, start:start + length] for dim = 1; ``torch.narrow``."""
+    d = normalize_dim(dim, x.ndim, "narrow", x.shape)
+    n = x.shape[d]
+    start, length = operator.index(start), operator.index(length)
+    if not -n <= start <= n:
+        raise IndexError(f"narrow: start {start} is out of range for dim {d} of size {n} (shape {x.shape})")
+    start += n if start < 0 else 0
+    if length < 0 or start + length > n:
+        raise RuntimeError(f"narrow: start ({start}) + length ({length}) exceeds dimension size ({n}) of "
+                           f"dim {d} (shape {x.shape})")
+    return getitem(x, (slice(None),) * d + (slice(start, start + length),))
+
+
+def movedim(x, source, destination):
+    """Move dims ``source`` to positions ``destination`` (ints or tuples of them), keeping the order of
+    the others; ``torch.movedim`` / ``moveaxis``."""
+    src = (source,) if isinstance(source, int) else tuple(source)
+    dst = (destination,) if isinstance(destination, int) else tuple(destination)
+    if len(src) != len(dst):
+        raise ValueError(f"movedim: source {source} and destination {destination} must name as many dims")
+    for d in src + dst:  # every dim in range first, then no repeats (PyTorch's order of errors)
+        normalize_dim(d, x.ndim, "movedim", x.shape)
+    src = distinct_dims(src, x.ndim, "movedim", x.shape)
+    dst = distinct_dims(dst, x.ndim, "movedim", x.shape)
+    rest = iter(i for i in range(x.ndim) if i not in src)
+    placed = dict(zip(dst, src))
+    return permute(x, tuple(placed[i] if i in placed else next(rest) for i in range(x.ndim)))
+
+
+moveaxis = movedim
+
+
+def unflatten(x, dim: int, sizes):
+    """Dim ``dim`` split into ``sizes`` (one of them may be -1): (B, 12) -> (B, 3, 4); ``torch.unflatten``."""
+    if not isinstance(sizes, (tuple, list)):
+        raise TypeError(f"unflatten: sizes must be a tuple or list of ints, got {type(sizes).__name__}")
+    for i, s in enumerate(sizes):
+        if not isinstance(s, int) or isinstance(s, bool):
+            raise TypeError(f"unflatten: sizes must be ints, but found element of type {type(s).__name__} "
+                            f"at pos {i}")
+    d = normalize_dim(dim, x.ndim, "unflatten", x.shape)
+    n, sizes = x.shape[d], tuple(sizes)
+    known = math.prod(s for s in sizes if s != -1)
+    fits = n == known if -1 not in sizes else sizes.count(-1) == 1 and known and n % known == 0
+    if not sizes or not fits:
+        raise RuntimeError(f"unflatten: sizes {list(sizes)} don't multiply up to the size of dim {d} "
+                           f"({n}) in the input of shape {x.shape}")
+    sizes = tuple(n // known if s == -1 else s for s in sizes)
+    return reshape(x, x.shape[:d] + sizes + x.shape[d + 1:])
+
+
+def meshgrid(*tensors, indexing: str = "ij"):
+    """Coordinate grids of 1-d tensors: output i holds tensors[i] along dim i, repeated along the
+    others (indexing="xy" swaps the first two dims, as NumPy's and PyTorch's); ``torch.meshgrid``."""
+    if len(tensors) == 1 and isinstance(tensors[0], (tuple, list)):
+        tensors = tuple(tensors[0])
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+    if not tensors:
+        raise RuntimeError("meshgrid: expects a non-empty list of tensors")
+    for i, t in enumerate(tensors):
+        if not isinstance(t, TensorCore):
+            raise TypeError(f"meshgrid: expected Tensors, got {type(t).__name__} at position {i}")
+        if t.ndim > 1:
+            raise RuntimeError(f"meshgrid: expects 0-d or 1-d tensors, got shape {t.shape} at position {i}")
+        if t.dtype is not tensors[0].dtype or t.backend is not tensors[0].backend:
+            raise RuntimeError(f"meshgrid: expects all tensors to have the same dtype and device, got "
+                               f"{tensors[0].dtype.name} on {tensors[0].device} and {t.dtype.name} on "
+                               f"{t.device} (position {i})")
+    axes = list(range(len(tensors)))
+    if indexing == "xy" and len(tensors) >= 2:
+        axes[0], axes[1] = 1, 0  # tensors[0] runs along dim 1, tensors[1] along dim 0
+    shape = [0] * len(tensors)
+    for t, a in zip(tensors, axes):
+        shape[a] = t.array.size
+    grids = []
+    for t, a in zip(tensors, axes):
+        ones = [1] * len(tensors)
+        ones[a] = t.array.size
+        grids.append(broadcast_to(reshape(t, tuple(ones)), tuple(shape)))
+    return tuple(grids)

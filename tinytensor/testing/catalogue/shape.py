@@ -206,7 +206,99 @@ def _np_pad(x, pad, value):
     return np.pad(x, widths, constant_values=value)
 
 
+
+# ---- narrow, movedim, unflatten, meshgrid, tile, repeat_interleave ------------------------------
+
+def _narrow_sample(d: Draw) -> Sample:
+    shape = d.shape(min_dims=1)
+    dim = d.integers(-len(shape), len(shape) - 1)
+    n = shape[dim]
+    start = d.integers(-n, n - 1)
+    return Sample((d.array(shape),), dict(dim=dim, start=start, length=d.integers(0, n - start % n)))
+
+
+def _np_narrow(x, dim, start, length):
+    start %= x.shape[dim]
+    return x[(slice(None),) * (dim % x.ndim) + (slice(start, start + length),)]
+
+
+def _movedim_sample(d: Draw) -> Sample:
+    shape = d.shape(min_dims=1)
+    k = d.integers(1, len(shape))
+    src, dst = d.permutation(len(shape))[:k], d.permutation(len(shape))[:k]
+    one = k == 1 and d.boolean()  # an int, or a tuple of them
+    return Sample((d.array(shape),), dict(source=src[0] if one else src, destination=dst[0] if one else dst))
+
+
+def _unflatten_sample(d: Draw) -> Sample:
+    shape = list(d.shape(min_dims=1))
+    dim = d.integers(-len(shape), len(shape) - 1)
+    shape[dim] = d.choice((1, 4, 6))
+    factors = prime_factors(shape[dim]) or [1]
+    sizes = [math.prod(factors[: len(factors) // 2]), math.prod(factors[len(factors) // 2:])]
+    if d.boolean():
+        sizes[d.integers(0, 1)] = -1
+    return Sample((d.array(tuple(shape)),), dict(dim=dim, sizes=tuple(sizes)))
+
+
+def _np_unflatten(x, dim, sizes):
+    dim %= x.ndim
+    known = math.prod(s for s in sizes if s != -1)
+    sizes = tuple(x.shape[dim] // known if s == -1 else s for s in sizes)
+    return x.reshape(x.shape[:dim] + sizes + x.shape[dim + 1:])
+
+
+def _meshgrid_sample(d: Draw) -> Sample:
+    n = d.integers(1, 3)
+    vectors = tuple(d.array((d.integers(1, 3),)) for _ in range(n))
+    return Sample(vectors, dict(indexing=d.choice(("ij", "xy"))))
+
+
+def _tile_sample(d: Draw) -> Sample:
+    shape = d.shape()
+    return Sample((d.array(shape),), dict(dims=tuple(d.integers(1, 2) for _ in range(d.integers(0, 3)))))
+
+
+def _repeat_interleave_sample(d: Draw) -> Sample:
+    shape = d.shape()
+    dim = None if not shape or d.boolean() else d.integers(-len(shape), len(shape) - 1)
+    n = math.prod(shape) if dim is None else shape[dim]
+    if d.boolean():
+        return Sample((d.array(shape),), dict(repeats=d.integers(0, 2), dim=dim))
+    counts = np.asarray([d.integers(0, 2) for _ in range(n)], dtype=np.int64)
+    return Sample((d.array(shape), counts), dict(dim=dim))
+
+
+def _repeat_interleave(x, counts=None, *, dim, repeats=None):
+    return tt.repeat_interleave(x, counts if repeats is None else repeats, dim=dim)
+
+
+def _np_repeat_interleave(x, counts=None, *, dim, repeats=None):
+    return np.repeat(x, counts if repeats is None else repeats, axis=dim)
+
+
+def _torch_repeat_interleave(torch, x, counts=None, *, dim, repeats=None):
+    return torch.repeat_interleave(x, counts if repeats is None else repeats, dim=dim)
+
+
 SPECS: list[OpSpec] = [
+    OpSpec("narrow", lambda x, dim, start, length: x.narrow(dim, start, length), _np_narrow, _narrow_sample,
+           lambda torch, x, dim, start, length: torch.narrow(x, dim, start, length)),
+    OpSpec("movedim", lambda x, source, destination: tt.movedim(x, source, destination),
+           lambda x, source, destination: np.moveaxis(x, source, destination), _movedim_sample,
+           lambda torch, x, source, destination: torch.movedim(x, source, destination)),
+    OpSpec("moveaxis", lambda x, source, destination: x.moveaxis(source, destination),
+           lambda x, source, destination: np.moveaxis(x, source, destination), _movedim_sample,
+           lambda torch, x, source, destination: torch.moveaxis(x, source, destination)),
+    OpSpec("unflatten", lambda x, dim, sizes: x.unflatten(dim, sizes), _np_unflatten, _unflatten_sample,
+           lambda torch, x, dim, sizes: torch.unflatten(x, dim, sizes)),
+    OpSpec("meshgrid", lambda *xs, indexing: tt.meshgrid(*xs, indexing=indexing),
+           lambda *xs, indexing: tuple(np.meshgrid(*xs, indexing=indexing)), _meshgrid_sample,
+           lambda torch, *xs, indexing: torch.meshgrid(*xs, indexing=indexing)),
+    OpSpec("tile", lambda x, dims: tt.tile(x, dims), lambda x, dims: np.tile(x, dims), _tile_sample,
+           lambda torch, x, dims: torch.tile(x, dims)),
+    OpSpec("repeat_interleave", _repeat_interleave, _np_repeat_interleave, _repeat_interleave_sample,
+           _torch_repeat_interleave),
     OpSpec("reshape", lambda x, shape: tt.reshape(x, shape), _np_reshape, _reshape_sample,
            lambda torch, x, shape: x.reshape(shape)),
     OpSpec("view", lambda x, shape: x.view(*shape), _np_reshape, _reshape_sample,
