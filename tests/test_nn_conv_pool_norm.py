@@ -590,14 +590,14 @@ def test_batch_norm_errors():
 
 
 def test_flatten_unflatten_errors():
-    with pytest.raises(RuntimeError, match=r"Unflatten: sizes \[2, 3\] don't multiply up to the size of "
-                                           r"dim 1 \(7\) of the input of shape \(2, 7\)"):
+    with pytest.raises(RuntimeError, match=r"unflatten: sizes \[2, 3\] don't multiply up to the size of "
+                                           r"dim 1 \(7\) in the input of shape \(2, 7\)"):
         nn.Unflatten(1, (2, 3))(tt.randn(2, 7))
     with pytest.raises(RuntimeError, match="don't multiply up"):
         nn.Unflatten(1, (-1, -1))(tt.randn(2, 4))
     with pytest.raises(TypeError, match="found element of type float at pos 1"):
         nn.Unflatten(1, (2, 3.0))
-    with pytest.raises(IndexError, match="Unflatten: dim 3 is out of range"):
+    with pytest.raises(IndexError, match="unflatten: Dimension out of range"):
         nn.Unflatten(3, (1, 2))(tt.randn(2, 2))
     with pytest.raises(IndexError, match="Dimension out of range"):
         nn.Flatten(3)(tt.randn(2, 2))

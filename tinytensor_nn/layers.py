@@ -204,16 +204,7 @@ class Unflatten(Module):
         self.dim, self.unflattened_size = dim, tuple(unflattened_size)
 
     def forward(self, x: Tensor) -> Tensor:
-        if not -x.ndim <= self.dim < max(x.ndim, 1):
-            raise IndexError(f"Unflatten: dim {self.dim} is out of range for an input of shape {x.shape}")
-        d = self.dim % x.ndim
-        sizes, n = self.unflattened_size, x.shape[d]
-        known = math.prod(s for s in sizes if s != -1)
-        fits = n == known if -1 not in sizes else sizes.count(-1) == 1 and known and n % known == 0
-        if not fits:
-            raise RuntimeError(f"Unflatten: sizes {list(sizes)} don't multiply up to the size of dim {d} "
-                               f"({n}) of the input of shape {x.shape}")
-        return x.reshape(*x.shape[:d], *sizes, *x.shape[d + 1:])  # (..., *sizes, ...)
+        return tt.unflatten(x, self.dim, self.unflattened_size)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
