@@ -1136,6 +1136,12 @@ def exp2(x):
 
 # ---- activations beyond relu, gelu and silu (torch.nn.functional's) ---------------------------
 
+def _log1p_exp(backend, z):
+    """log(1 + e^z) on arrays, as max(z, 0) + log(1 + e^-|z|): it never overflows."""
+    xp = backend.xp
+    return xp.maximum(z, 0.0) + xp.log1p(backend.exp(-xp.abs(z)))
+
+
 class Softplus(Function):
     """log(1 + e^(βx)) / β, and x itself where βx > threshold (PyTorch's cut-over, for speed and
     overflow). Written max(z, 0) + log(1 + e^-|z|) with z = βx, which never overflows; the gradient is
@@ -1146,7 +1152,7 @@ class Softplus(Function):
         z = x * beta
         self.save_for_backward(x)
         self.beta, self.threshold = beta, threshold
-        smooth = (xp.maximum(z, 0.0) + xp.log1p(self.backend.exp(-xp.abs(z)))) / beta
+        smooth = _log1p_exp(self.backend, z) / beta
         return xp.where(z > threshold, x, smooth)
 
     def backward(self, gy):
@@ -1228,9 +1234,7 @@ class Mish(Function):
 
     def forward(self, x):
         self.save_for_backward(x)
-        xp = self.xp
-        softplus = xp.maximum(x, 0.0) + xp.log1p(self.backend.exp(-xp.abs(x)))
-        return x * xp.tanh(softplus)
+        return x * self.xp.tanh(_log1p_exp(self.backend, x))
 
     def backward(self, gy):
         (x,) = self.saved_tensors
