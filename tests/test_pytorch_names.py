@@ -440,3 +440,86 @@ def test_every_integer_fill_refuses_a_value_its_dtype_cannot_hold(device):
     assert z(tt.uint8).fill_(255).tolist() == [255, 255] and z(tt.int8).fill_(-128).tolist() == [-128, -128]
     empty = tt.zeros(0, dtype=tt.int64, device=device)  # an empty index writes nothing: nothing to convert
     assert empty.scatter_(0, tt.zeros(0, dtype=tt.int64, device=device), value=float("nan")).shape == (0,)
+
+
+def test_distances_positions_and_distinct_values_as_pytorch(device):
+    """The corners of atan2, nan_to_num, cdist, cosine_similarity, searchsorted, unique and diff that the
+    catalogue's samples avoid, each against PyTorch's answer (written out)."""
+    inf, nan = float("inf"), float("nan")
+    t = lambda v, **kw: tt.tensor(v, device=device, **kw)  # noqa: E731
+    # atan2: the gradient at the origin is 0 (PyTorch's), and numbers are refused as PyTorch refuses them
+    a, b = t([0.0, 1e-200], dtype=tt.float64, requires_grad=True), t([0.0, 1e-200], dtype=tt.float64,
+                                                                      requires_grad=True)
+    tt.atan2(a, b).sum().backward()
+    assert a.grad.tolist() == [0.0, 0.0] and b.grad.tolist() == [0.0, 0.0]
+    with pytest.raises(TypeError, match="atan2: other must be a Tensor, got float"):
+        tt.atan2(a, 2.0)
+    assert tt.atan2(t([1]), t([3])).dtype is tt.float32
+    # nan_to_num: the default replacements are the dtype's limits; the gradient is 0 where x was not finite
+    for dtype in (tt.float32, tt.float64):
+        big = float(np.finfo(dtype.name).max)
+        x = t([1.0, inf, -inf, nan], dtype=dtype, requires_grad=True)
+        y = tt.nan_to_num(x)
+        assert y.tolist() == [1.0, big, -big, 0.0]
+        y.backward(t([1.0, 2.0, 3.0, 4.0], dtype=dtype))
+        assert x.grad.tolist() == [1.0, 0.0, 0.0, 0.0]
+    assert tt.nan_to_num(t([1, 2])).dtype is tt.int64
+    # cdist: p = inf gives each tied element the full gradient (PyTorch's; amax would split it)
+    x1, x2 = t([[0.0, 0.0]], requires_grad=True), t([[1.0, -1.0]])
+    tt.cdist(x1, x2, p=inf).sum().backward()
+    assert x1.grad.tolist() == [[-1.0, 1.0]]
+    x1 = t([[1.0, 2.0]], requires_grad=True)  # a zero distance has gradient 0, also for p < 1
+    for p in (2.0, 1.0, 0.5, 0.0):
+        x1.grad = None
+        tt.cdist(x1, t([[1.0, 2.0]]), p=p).sum().backward()
+        assert x1.grad.tolist() == [[0.0, 0.0]], p
+    with pytest.raises(RuntimeError, match="cdist: x1 and x2 must have one dtype, got float64 and float32"):
+        tt.cdist(t([[1.0]], dtype=tt.float64), t([[1.0]]))
+    with pytest.raises(RuntimeError, match="cdist: p must be a non-negative number"):
+        tt.cdist(t([[1.0]]), t([[1.0]]), p=-1)
+    with pytest.raises(RuntimeError, match="cdist: x1 must be a tensor of at least 2 dimensions, got"):
+        tt.cdist(t([1.0]), t([[1.0]]))
+    # cosine_similarity: a zero vector's norm is held at eps, as PyTorch's (its gradient is 1/eps-sized)
+    u, v = t([[0.0, 0.0]], dtype=tt.float64, requires_grad=True), t([[1.0, 2.0]], dtype=tt.float64)
+    c = tt.cosine_similarity(u, v)
+    c.backward()
+    assert c.tolist() == [0.0]
+    np.testing.assert_allclose(u.grad.numpy(), [[4.47213595e7, 8.94427191e7]], rtol=1e-8)
+    with pytest.raises(RuntimeError, match="cosine_similarity: expected floating-point inputs"):
+        tt.cosine_similarity(t([[1, 2]]), t([[1, 3]]))
+    # searchsorted: NaN values go past the end; sorter; side and right
+    seq = t([1.0, 2.0, 3.0])
+    assert tt.searchsorted(seq, t([nan, 2.0, -inf])).tolist() == [3, 1, 0]
+    assert tt.searchsorted(seq, 2.0, side="right").tolist() == 2  # a number gives a 0-d result
+    assert tt.searchsorted(t([3.0, 1.0, 2.0]), t([2.5]), sorter=t([1, 2, 0])).tolist() == [2]
+    assert tt.searchsorted(seq, t([2.0]), out_int32=True).dtype is tt.int32
+    with pytest.raises(RuntimeError, match="searchsorted: side='left' and right=True contradict"):
+        tt.searchsorted(seq, t([2.0]), right=True, side="left")
+    with pytest.raises(RuntimeError, match="searchsorted: sorted_sequence must be 1-d, or its leading dims"):
+        tt.searchsorted(t([[1.0, 2.0], [3.0, 4.0]]), t([1.0, 2.0]))
+    with pytest.raises(RuntimeError, match="bucketize: boundaries must be a 1-d tensor"):
+        tt.bucketize(t([1.0]), t([[1.0]]))
+    # unique: each NaN is a value of its own; inverse and counts; rows along a dim
+    values, inverse, counts = tt.unique(t([3.0, nan, 1.0, 3.0, nan]), return_inverse=True, return_counts=True)
+    np.testing.assert_array_equal(values.numpy(), [1.0, 3.0, nan, nan])
+    assert inverse.tolist() == [1, 2, 0, 1, 3] and counts.tolist() == [1, 2, 1, 1]
+    rows, inverse = t([[1, 2], [1, 2], [0, 4]]).unique(dim=0, return_inverse=True)
+    assert rows.tolist() == [[0, 4], [1, 2]] and inverse.tolist() == [1, 1, 0]
+    assert not tt.unique(t([1.0, 2.0], requires_grad=True)).requires_grad
+    with pytest.raises(RuntimeError, match="unique: a tensor of shape \\(0, 3\\) has 0-sized dims"):
+        tt.unique(tt.zeros(0, 3, device=device), dim=1)
+    # diff: bool differences are xor; n = 0 is the input itself (prepend and append left out)
+    assert tt.diff(t([True, False, False])).tolist() == [True, False]
+    assert tt.diff(t([1.0]), n=0, append=t([2.0])).tolist() == [1.0]
+    with pytest.raises(RuntimeError, match="diff: expects input to be at least one-dimensional"):
+        tt.diff(t(1.0))
+    with pytest.raises(RuntimeError, match="diff: order n must be non-negative"):
+        tt.diff(t([1.0]), n=-1)
+    with pytest.raises(RuntimeError, match="diff: prepend must have the input's 1 dimensions"):
+        tt.diff(t([1.0]), prepend=t(1.0))
+    # PyTorch's other names, and comparisons in place (the bool result in the tensor's dtype)
+    assert tt.multiply is tt.mul and tt.arctan2 is tt.atan2 and tt.concat is tt.cat and tt.less is tt.lt
+    x = t([1.0, 2.0, 3.0])
+    assert x.eq_(t([1.0, 0.0, 3.0])) is x and x.tolist() == [1.0, 0.0, 1.0] and x.dtype is tt.float32
+    assert t([1, 5]).lt_(2).tolist() == [1, 0]
+    assert t([True, True]).logical_xor_(t([True, False])).tolist() == [False, True]

@@ -60,6 +60,12 @@ FloatTensor, DoubleTensor, HalfTensor, BFloat16Tensor = (_compat.TensorType(d) f
 ByteTensor, CharTensor, ShortTensor, IntTensor, LongTensor, BoolTensor = (_compat.TensorType(d) for d in (
     uint8, int8, int16, int32, int64, bool))
 
+# PyTorch's other names for public ops (torch.multiply is torch.mul, ...)
+multiply, subtract, divide, true_divide = mul, sub, div, div  # noqa: F405
+negative, absolute, fix, arctan2 = neg, abs, trunc, atan2  # noqa: F405
+greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne  # noqa: F405
+concat = concatenate = cat  # noqa: F405
+
 __version__ = "0.1.0"
 
 

@@ -410,6 +410,7 @@ class Tensor(TensorCore):
     sigmoid, relu, gelu, silu, erf, abs = ops.sigmoid, ops.relu, ops.gelu, ops.silu, ops.erf, ops.abs
     clamp, clip, sign, neg, masked_fill = ops.clamp, ops.clip, ops.sign, ops.neg, ops.masked_fill
     isfinite, isnan, logical_not = ops.isfinite, ops.isnan, ops.logical_not
+    logical_and, logical_or, logical_xor = ops.logical_and, ops.logical_or, ops.logical_xor
     eq, ne, lt, le, gt, ge = ops.eq, ops.ne, ops.lt, ops.le, ops.gt, ops.ge
     sum, mean, var, std, prod, logsumexp = ops.sum, ops.mean, ops.var, ops.std, ops.prod, ops.logsumexp
     max, min, amax, amin, argmax, argmin = ops.max, ops.min, ops.amax, ops.amin, ops.argmax, ops.argmin
@@ -432,10 +433,12 @@ class Tensor(TensorCore):
     log2, log10, exp2 = ops.log2, ops.log10, ops.exp2
     tile, narrow, unflatten, repeat_interleave = ops.tile, ops.narrow, ops.unflatten, ops.repeat_interleave
     movedim, moveaxis = ops.movedim, ops.moveaxis
+    atan2, nan_to_num, diff, unique = ops.atan2, ops.nan_to_num, ops.diff, ops.unique
     # PyTorch's other names for the same ops
     multiply, subtract, divide, true_divide = ops.mul, ops.sub, ops.div, ops.div
     negative, absolute, fix = ops.neg, ops.abs, ops.trunc
     greater, greater_equal, less, less_equal, not_equal = ops.gt, ops.ge, ops.lt, ops.le, ops.ne
+    arctan2 = ops.atan2
 
     def where(self, condition, other):
         """This tensor where ``condition`` holds, else ``other``: ``where(condition, self, other)``."""
@@ -607,7 +610,10 @@ for _name in ("abs", "absolute", "neg", "negative", "exp", "exp2", "expm1", "log
               "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "relu", "erf", "reciprocal", "square", "sign",
               "floor", "ceil", "trunc", "fix", "round", "pow", "remainder", "floor_divide", "lerp",
               "clamp_min", "clamp_max", "clip", "tril", "triu", "multiply", "subtract", "divide",
-              "true_divide"):
+              "true_divide", "atan2", "arctan2", "nan_to_num",
+              # comparisons and logic: the bool result converted to x's dtype (1 or 0), as PyTorch
+              "eq", "ne", "lt", "le", "gt", "ge", "greater", "greater_equal", "less", "less_equal",
+              "not_equal", "logical_and", "logical_or", "logical_xor", "logical_not"):
     setattr(Tensor, f"{_name}_", _in_place(_name, getattr(Tensor, _name)))
 del _name
 

@@ -98,9 +98,10 @@ def _rank(args) -> int:
       ew.Erf, ew.Gelu, ew.GeluTanh, ew.Abs, ew.Sign, ew.Clamp, ew.Where, ew.Compare,
       ew.ValueTest, Cast, Clone, ToDevice, forward_ad.DropTangent, ew.Log1p, ew.Expm1, ew.Reciprocal,
       ew.Rounding, ew.FloorDivide, ew.Remainder, ew.Log2, ew.Log10, ew.Exp2, ew.Softplus,
-      ew.Hardswish, ew.Mish)
+      ew.Hardswish, ew.Mish, ew.Atan2, ew.NanToNum, ew.Nonzero, linalg.MaxAbsDistance)
 def elementwise(cls, args, kwargs, levels):
-    """Batch dims in front, logical dims padded to one rank: NumPy's broadcasting lines them up."""
+    """Batch dims in front, logical dims padded to one rank: NumPy's broadcasting lines them up (and an op
+    over the last dim only, as MaxAbsDistance, never sees them)."""
     r = _rank(args)
     return cls.apply(*[align(a, levels, r) if _is_tensor(a) else a for a in args], **kwargs)
 

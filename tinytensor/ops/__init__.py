@@ -5,6 +5,7 @@ from .elementwise import (
     abs,
     add,
     allclose,
+    atan2,
     ceil,
     clamp,
     clip,
@@ -46,6 +47,7 @@ from .elementwise import (
     minimum,
     mish,
     mul,
+    nan_to_num,
     ne,
     neg,
     pow,
@@ -77,9 +79,9 @@ from .indexing import (
     scatter,
     scatter_add,
 )
-from .linalg import bmm, dot, einsum, matmul, mm, outer
+from .linalg import bmm, cdist, cosine_similarity, dot, einsum, matmul, mm, outer
 from .nn import dropout, embedding, log_softmax, one_hot, softmax
-from .rearrange import flip, repeat, repeat_interleave, roll, t, tile
+from .rearrange import cartesian_prod, diff, flip, repeat, repeat_interleave, roll, t, tile
 from .reduction import (
     amax,
     amin,
@@ -122,24 +124,25 @@ from .shape import (
     unsqueeze,
     view,
 )
-from .sorting import argsort, sort, topk
+from .sorting import argsort, bucketize, searchsorted, sort, topk, unique
 
 # The public ops: tinytensor re-exports exactly these, and the conformance catalogue is checked
 # against them (cast, sum_to and getitem are internal: Tensor.to, broadcasting and x[i] reach them;
 # repeat is Tensor.repeat only, as in PyTorch).
 __all__ = [
-    "abs", "add", "allclose", "amax", "amin", "argmax", "argmin", "argsort", "bernoulli", "bmm",
-    "broadcast_shapes", "broadcast_to", "cat", "ceil", "chunk", "clamp", "clip", "cos", "cumprod",
-    "cumsum", "div", "dot", "dropout", "einsum", "elu", "embedding", "eq", "erf", "exp", "exp2", "expand",
-    "expm1", "flatten", "flip", "floor", "floor_divide", "gather", "ge", "gelu", "glu", "gt", "hardswish",
-    "hardtanh", "index_add", "index_fill", "index_select", "isclose", "isfinite", "isinf", "isnan", "le",
-    "leaky_relu", "lerp", "log", "log10", "log1p", "log2", "log_softmax", "logical_and", "logical_not",
-    "logical_or", "logical_xor", "logsigmoid", "logsumexp", "lt", "masked_fill", "masked_select",
-    "matmul", "max", "maximum", "mean", "meshgrid", "min", "minimum", "mish", "mm", "moveaxis", "movedim",
-    "mul", "multinomial", "narrow", "ne", "neg", "nonzero", "norm", "one_hot", "outer", "pad", "permute",
-    "pow", "prod", "reciprocal", "relu", "relu6", "remainder", "repeat_interleave", "reshape", "roll",
-    "round", "rsqrt", "scatter", "scatter_add", "sigmoid", "sign", "silu", "sin", "softmax", "softplus",
-    "sort", "split", "sqrt", "square", "squeeze", "stack", "std", "sub", "sum", "swapaxes", "t", "tanh",
-    "tile", "topk", "transpose", "tril", "triu", "trunc", "unbind", "unflatten", "unsqueeze", "var",
-    "view", "where",
+    "abs", "add", "allclose", "amax", "amin", "argmax", "argmin", "argsort", "atan2", "bernoulli", "bmm",
+    "broadcast_shapes", "broadcast_to", "bucketize", "cartesian_prod", "cat", "cdist", "ceil", "chunk",
+    "clamp", "clip", "cos", "cosine_similarity", "cumprod", "cumsum", "diff", "div", "dot", "dropout",
+    "einsum", "elu", "embedding", "eq", "erf", "exp", "exp2", "expand", "expm1", "flatten", "flip", "floor",
+    "floor_divide", "gather", "ge", "gelu", "glu", "gt", "hardswish", "hardtanh", "index_add", "index_fill",
+    "index_select", "isclose", "isfinite", "isinf", "isnan", "le", "leaky_relu", "lerp", "log", "log10",
+    "log1p", "log2", "log_softmax", "logical_and", "logical_not", "logical_or", "logical_xor", "logsigmoid",
+    "logsumexp", "lt", "masked_fill", "masked_select", "matmul", "max", "maximum", "mean", "meshgrid",
+    "min", "minimum", "mish", "mm", "moveaxis", "movedim", "mul", "multinomial", "nan_to_num", "narrow",
+    "ne", "neg", "nonzero", "norm", "one_hot", "outer", "pad", "permute", "pow", "prod", "reciprocal",
+    "relu", "relu6", "remainder", "repeat_interleave", "reshape", "roll", "round", "rsqrt", "scatter",
+    "scatter_add", "searchsorted", "sigmoid", "sign", "silu", "sin", "softmax", "softplus", "sort", "split",
+    "sqrt", "square", "squeeze", "stack", "std", "sub", "sum", "swapaxes", "t", "tanh", "tile", "topk",
+    "transpose", "tril", "triu", "trunc", "unbind", "unflatten", "unique", "unsqueeze", "var", "view",
+    "where",
 ]

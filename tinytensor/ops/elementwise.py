@@ -4,6 +4,8 @@ from __future__ import annotations
 import builtins
 import math
 
+import numpy as np
+
 from ..autograd.dual import add as add_tangents
 from ..autograd.function import Function
 from ..autograd.tensor_core import TensorCore
@@ -619,6 +621,13 @@ class Sign(_PiecewiseConstant):
         return y
 
 
+class Nonzero(_PiecewiseConstant):
+    """1 where x != 0 (NaN too), else 0, in x's dtype: the terms of the 0-"norm", a count of nonzeros."""
+
+    def forward(self, x):
+        return self.backend.astype(x != 0, self.backend.dtype_of(x))
+
+
 class Clamp(Function):
     def forward(self, x, lo, hi):
         self.save_for_backward(x)
@@ -920,6 +929,76 @@ def floor_divide(a, b):
 def remainder(a, b):
     """a - b·floor(a / b) (``a % b``; the sign of b, as Python and PyTorch); integer division by 0 raises."""
     return Remainder.apply(*_integer_division(a, b, "remainder"))
+
+
+class Atan2(_Binary):
+    """The angle of the point (b, a): atan(a / b) in the right quadrant. d/da = b / r², d/db = -a / r²
+    with r² = a² + b², and 0 where r² is 0 (PyTorch's: the origin has no direction)."""
+
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return self.xp.atan2(a, b)
+
+    @staticmethod
+    def _inverse_r2(a, b):
+        r2 = a * a + b * b
+        return where(r2 == 0, 0.0, 1.0 / r2)  # multiplied in, as PyTorch: an inf gy at the origin is NaN
+
+    def backward(self, gy):
+        a, b = self.saved_tensors
+        inv = self._inverse_r2(a, b)
+        return self.reduce(gy * b * inv if self.needs_input_grad[0] else None,
+                           gy * -a * inv if self.needs_input_grad[1] else None)
+
+    def jvp(self, ta, tb):
+        a, b = self.primals
+        inv = self._inverse_r2(a, b)
+        return self.spread(add_tangents(None if ta is None else ta * b * inv,
+                                        None if tb is None else tb * -a * inv))
+
+
+def atan2(input, other):
+    """The angle of (other, input) in (-π, π], elementwise and broadcasting (``torch.atan2``; integer
+    tensors give the default float dtype). Both operands are tensors, as PyTorch's."""
+    for name, v in (("input", input), ("other", other)):
+        if not isinstance(v, TensorCore):
+            raise TypeError(f"atan2: {name} must be a Tensor, got {type(v).__name__} (as PyTorch); wrap a "
+                            f"number with x.new_tensor(value)")
+    a, b = binary(input, other, "atan2")  # promoted first, as PyTorch: int64 with a 0-d float64 is float64
+    return Atan2.apply(floating(a), floating(b))
+
+
+class NanToNum(Function):
+    """NaN, +inf and -inf replaced by finite numbers. The gradient passes where x is finite and is 0
+    elsewhere, multiplied in as PyTorch's (an inf gy at a replaced element gives NaN)."""
+
+    def forward(self, x, nan, posinf, neginf):
+        self.save_for_backward(x)
+        xp, b = self.xp, self.backend
+        dt = b.dtype_of(x)
+        fill = lambda v: b.full((), v, dt)  # noqa: E731
+        x = xp.where(xp.isnan(x), fill(nan), x)
+        x = xp.where(x == math.inf, fill(posinf), x)
+        return xp.where(x == -math.inf, fill(neginf), x)
+
+    def backward(self, gy):
+        (x,) = self.saved_tensors
+        return gy * cast(isfinite(x), gy.dtype), None, None, None
+
+    def jvp(self, tx, *_):
+        return tx * cast(isfinite(self.primals[0]), tx.dtype)
+
+
+def nan_to_num(input, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None):
+    """input with NaN replaced by ``nan``, +inf by ``posinf`` and -inf by ``neginf`` (default: the dtype's
+    largest and lowest finite values), as ``torch.nan_to_num``. Integer and bool tensors have no such
+    values and come back as copies."""
+    if not input.dtype.is_floating_point:
+        return _copy(input)
+    info = np.finfo(input.dtype.name)
+    posinf = float(info.max) if posinf is None else posinf
+    neginf = float(info.min) if neginf is None else neginf
+    return NanToNum.apply(input, float(nan), float(posinf), float(neginf))
 
 
 # ---- selection ------------------------------------------------------------------------------

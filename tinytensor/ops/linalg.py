@@ -8,8 +8,9 @@ from ..autograd.function import Function
 from ..autograd.tensor_core import TensorCore
 from ..dtypes import bool_, int64, promote
 from ._operands import binary, cast, like
-from .broadcast import broadcast_shapes, sum_to
-from .elementwise import where
+from .broadcast import broadcast_shapes, broadcast_to, sum_to
+from .elementwise import abs, clamp, sign, where
+from .reduction import norm
 
 
 class MatMul(Function):
@@ -198,3 +199,81 @@ def einsum(spec: str, *operands):
     if dtype is bool_ and set(ins) - set(out) - {","}:
         dtype = int64
     return Einsum.apply(*(cast(t, dtype) for t in operands), spec=spec)
+
+
+# ---- distances and similarities -------------------------------------------------------------------
+
+_CDIST_MODES = (
+    "use_mm_for_euclid_dist_if_necessary", "use_mm_for_euclid_dist", "donot_use_mm_for_euclid_dist",
+)
+
+
+class MaxAbsDistance(Function):
+    """max |d| over the last dim, with PyTorch's cdist gradient: sign(d) at *every* element that reaches
+    the maximum (amax splits ties instead), multiplied in as PyTorch's."""
+
+    def forward(self, d):
+        y = self.xp.max(self.xp.abs(d), axis=-1)
+        self.save_for_backward(d, y)
+        return y
+
+    @staticmethod
+    def _ties(d, y):
+        return cast(abs(d) == y.unsqueeze(-1), d.dtype) * sign(d)
+
+    def backward(self, gy):
+        d, y = self.saved_tensors
+        return gy.unsqueeze(-1) * self._ties(d, y)
+
+    def jvp(self, td):
+        return (td * self._ties(self.primals[0], self.result)).sum(-1)
+
+
+def cdist(x1, x2, p: float = 2.0, compute_mode: str = "use_mm_for_euclid_dist_if_necessary"):
+    """The p-norm distance between every row of x1 (..., P, M) and every row of x2 (..., R, M): a
+    (..., P, R) tensor, the batch dims broadcasting (``torch.cdist``). A zero distance has gradient 0;
+    p = inf gives every tied element the full gradient, as PyTorch's. Computed directly for every
+    compute_mode (PyTorch's matrix-product form for p = 2 rounds differently at ~1e-7 in float32) from a
+    (..., P, R, M) difference."""
+    for name, t in (("x1", x1), ("x2", x2)):
+        if not isinstance(t, TensorCore) or t.ndim < 2:
+            raise RuntimeError(f"cdist: {name} must be a tensor of at least 2 dimensions, got "
+                               f"{tuple(t.shape) if isinstance(t, TensorCore) else type(t).__name__}")
+        if not t.dtype.is_floating_point:
+            raise RuntimeError(f"cdist: only floating-point dtypes are supported, {name} is {t.dtype.name}; "
+                               f"convert it first, e.g. {name}.float()")
+    if x1.shape[-1] != x2.shape[-1]:
+        raise RuntimeError(f"cdist: x1 and x2 must have the same number of columns, got shapes "
+                           f"{tuple(x1.shape)} and {tuple(x2.shape)}")
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or p < 0:
+        raise RuntimeError(f"cdist: p must be a non-negative number, got {p!r}")
+    if compute_mode not in _CDIST_MODES:
+        raise ValueError(f"cdist: compute_mode must be one of {_CDIST_MODES}, got {compute_mode!r}")
+    if x1.dtype is not x2.dtype and not (x1.shape[-2] and x2.shape[-2] and x1.shape[-1]):
+        x2 = cast(x2, x1.dtype)  # no distances to compute: PyTorch checks no dtypes, and answers in x1's
+    if x1.dtype is not x2.dtype:
+        raise RuntimeError(f"cdist: x1 and x2 must have one dtype, got {x1.dtype.name} and {x2.dtype.name} "
+                           f"(as PyTorch); convert one, e.g. x2.to(x1.dtype)")
+    d = x1.unsqueeze(-2) - x2.unsqueeze(-3)  # (..., P, R, M)
+    if p == math.inf:  # (rows of no columns are 0 apart)
+        return MaxAbsDistance.apply(d) if d.shape[-1] else d.sum(-1)
+    return norm(d, p, -1)
+
+
+def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8):
+    """Σ x1·x2 / (‖x1‖ ‖x2‖) along dim, after broadcasting, with each norm held at eps or above:
+    (x1 / max(‖x1‖, eps)) · (x2 / max(‖x2‖, eps)), PyTorch's formula (``torch.cosine_similarity``,
+    ``F.cosine_similarity``); integer and bool inputs are refused, as PyTorch's.
+
+    Where a norm is held at eps its gradient here is 0, the derivative of what is computed. PyTorch
+    clamps in place without recording it, so its gradient there treats the norm as ‖x‖ divided by the
+    clamped value; the two agree for every vector whose norm is above eps, and for zero vectors."""
+    shape = broadcast_shapes(x1.shape, x2.shape, op="cosine_similarity")
+    # broadcast first, then promoted (PyTorch's order: a 0-d float64 widens a float32 vector here)
+    x1, x2 = binary(broadcast_to(x1, shape), broadcast_to(x2, shape), "cosine_similarity")
+    if not x1.dtype.is_floating_point:
+        raise RuntimeError(f"cosine_similarity: expected floating-point inputs, the common dtype is "
+                           f"{x1.dtype.name} (as PyTorch); convert them first, e.g. x1.float()")
+    n1 = clamp(norm(x1, 2, dim, keepdim=True), min=eps)
+    n2 = clamp(norm(x2, 2, dim, keepdim=True), min=eps)
+    return ((x1 / n1) * (x2 / n2)).sum(dim)

@@ -182,3 +182,54 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
                            "entries the repeats give")
     index = like(input, input.backend.from_host(positions))
     return index_select(input if input.ndim else reshape(input, (1,)), d, index)
+
+
+def diff(input, n: int = 1, dim: int = -1, prepend=None, append=None):
+    """The n-th forward difference along dim, out[i] = x[i + 1] - x[i] applied n times, after
+    ``prepend`` and ``append`` are joined on (``torch.diff``). Bool tensors differ by logical xor, as
+    PyTorch's; each difference has one entry fewer, down to none."""
+    from .elementwise import logical_xor, sub
+    from .shape import cat, narrow
+
+    n = operator.index(n)
+    if input.ndim == 0:
+        raise RuntimeError("diff: expects input to be at least one-dimensional (got a 0-d tensor)")
+    if n < 0:
+        raise RuntimeError(f"diff: order n must be non-negative, got {n}")
+    # PyTorch's order of checks: the dim (unless n = 0), then the dims of prepend and append
+    d = normalize_dim(dim, input.ndim, "diff", input.shape) if n else None
+    parts = [input]
+    for name, extra in (("prepend", prepend), ("append", append)):
+        if extra is None:
+            continue
+        if not hasattr(extra, "array"):
+            raise TypeError(f"diff: {name} must be a Tensor, got {type(extra).__name__}")
+        if extra.ndim != input.ndim:
+            raise RuntimeError(f"diff: {name} must have the input's {input.ndim} dimensions, got shape "
+                               f"{tuple(extra.shape)} for input shape {tuple(input.shape)}")
+        parts.insert(0 if name == "prepend" else len(parts), extra)
+    if n == 0:  # the input itself, whatever dim and the lengths of prepend and append (PyTorch's)
+        return input.clone()
+    x = cat(parts, d) if len(parts) > 1 else input
+    step = logical_xor if x.dtype.name == "bool" else sub
+    for _ in range(n):
+        length = max(x.shape[d] - 1, 0)
+        if length == 0:
+            return narrow(x, d, 0, 0)
+        x = step(narrow(x, d, 1, length), narrow(x, d, 0, length))
+    return x
+
+
+def cartesian_prod(*tensors):
+    """Every combination of one entry from each 1-d tensor, as the rows of an (N, len(tensors)) tensor
+    in itertools.product's order; one tensor comes back as itself (``torch.cartesian_prod``)."""
+    from .shape import meshgrid, reshape, stack
+
+    for i, t in enumerate(tensors):
+        if not hasattr(t, "array") or t.ndim != 1:
+            raise RuntimeError(f"cartesian_prod: expects 1-d tensors, got "
+                               f"{tuple(t.shape) if hasattr(t, 'shape') else type(t).__name__}"
+                               f" at position {i}")
+    if len(tensors) == 1:
+        return tensors[0]
+    return stack([reshape(g, (-1,)) for g in meshgrid(*tensors, indexing="ij")], 1)

@@ -11,7 +11,7 @@ from ..dtypes import int64
 from ._operands import floating, like
 from .broadcast import broadcast_to
 from .dims import normalize_dim, normalize_dims
-from .elementwise import exp, isnan, maximum, minimum, select, where
+from .elementwise import Nonzero, exp, isnan, maximum, minimum, select, where
 
 
 def _kept_shape(shape, dims):
@@ -289,8 +289,8 @@ def norm(x, p=2, dim=None, keepdim: bool = False):
         return amax(a, dim, keepdim)
     if p == -math.inf:
         return amin(a, dim, keepdim)
-    if p == 0:
-        return sum((x != 0).to(dtype=x.dtype), dim, keepdim)
+    if p == 0:  # a count: its gradient is 0 (a result that requires grad, as PyTorch's)
+        return sum(Nonzero.apply(x), dim, keepdim)
     if p == 1:
         return sum(a, dim, keepdim)
     if p == 2:

@@ -317,6 +317,20 @@ def _binary(symbol: str | None, scalars=("float", "int", "bool")):
     return draw
 
 
+def _constant_other(scalars: bool):
+    """A second operand that needs no gradient, for comparisons in place: with one that does, PyTorch
+    records some (eq_: a zero gradient) and not others (logical_and_), and marks an integer result as
+    requiring grad; tinytensor's comparison results never require grad. (PyTorch's logical_*_ take no
+    numbers.)"""
+
+    def draw(ctx: Ctx, x: Value) -> Call:
+        if scalars and ctx.rare(30):
+            return Call((x.code, ctx.scalar(("float", "int", "bool"))))
+        return Call((x.code, ctx.leaf(ctx.broadcast_partner(x.shape), ctx.dtype((x.dtype,) + FLOATS), False)))
+
+    return draw
+
+
 def _pow(ctx: Ctx, x: Value) -> Call:
     if ctx.rare(40):  # exponents where PyTorch has conventions: x ** 0 at 0, x ** 0.5 at 0, x ** -1
         return Call((x.code, ctx.choice((0, 0.0, 1, 2, 3, 0.5, -1, -1.0, 2.5, True, False))))
@@ -861,6 +875,98 @@ def _meshgrid(ctx: Ctx, x: Value) -> Call:
                 torch_src=(src + ", {kw})").replace("{lib}", "torch"), next_index=ctx.int(0, len(others)))
 
 
+def _atan2(ctx: Ctx, x: Value) -> Call:
+    """atan2(x, a leaf); the leaf needs no gradient when x is bool: PyTorch's backward negates the first
+    operand for the second's gradient, and a bool one makes it raise."""
+    dtype = ctx.dtype((x.dtype,) + FLOATS)
+    grad = False if x.dtype == "bool" else None
+    return Call((x.code, ctx.leaf(ctx.broadcast_partner(x.shape), dtype, grad)))
+
+
+def _nan_to_num(ctx: Ctx, x: Value) -> Call:
+    kw = {k: ctx.choice((0.0, 1.5, -2.0, 1e3)) for k in ("nan", "posinf", "neginf") if ctx.rare(40)}
+    return Call((x.code,), kw)
+
+
+def _diff(ctx: Ctx, x: Value) -> Call:
+    """n differences along a dim, with prepend/append leaves of x's dims (rarely of other dims)."""
+    n = ctx.int(0, 3) if not ctx.rare(5) else -1
+    d = ctx.dim(x.ndim) if n else ctx.int(-max(x.ndim, 1), max(x.ndim, 1) - 1)  # (n = 0: PyTorch checks
+    kw = {"n": n, "dim": d}  # some out-of-range dims and not others)
+    for name in ("prepend", "append"):
+        if ctx.rare(30):
+            shape = list(x.shape)
+            if shape and -len(shape) <= d < len(shape):
+                shape[d] = ctx.int(0, 2)
+            shape = shape if not ctx.rare(10) else shape + [1]
+            kw[name] = ctx.leaf(tuple(shape), ctx.dtype((x.dtype,) + FLOATS))
+    return Call((x.code,), kw)
+
+
+def _cdist(ctx: Ctx, x: Value) -> Call:
+    """x against a leaf of R rows with x's columns (rarely other columns), batch dims broadcasting."""
+    lead = ctx.broadcast_partner(x.shape[:-2]) if x.ndim >= 2 else ()
+    m = x.shape[-1] if x.ndim and not ctx.rare(5) else ctx.int(1, 3)
+    other = ctx.leaf(lead + (ctx.side(), m), x.dtype)  # (PyTorch checks the dtypes only where it computes)
+    return Call((x.code, other), {"p": ctx.choice((2.0, 2.0, 1.0, 0.0, 3.0, 0.5, math.inf))})
+
+
+def _cosine_similarity(ctx: Ctx, x: Value) -> Call:
+    # the default eps only: where a norm is clamped to eps, PyTorch's gradient treats it as unclamped (see
+    # cosine_similarity) and an inf upstream gradient gives NaN there (tinytensor: ±inf)
+    kw = {"dim": ctx.dim(x.ndim)}
+    return Call((x.code, ctx.leaf(ctx.broadcast_partner(x.shape), ctx.dtype((x.dtype,) + FLOATS))), kw)
+
+
+def _cartesian_prod(ctx: Ctx, x: Value) -> Call:
+    """The chain value flattened to 1-d, with zero to two 1-d leaves of its dtype."""
+    others = tuple(ctx.leaf((ctx.int(0, 3),), x.dtype) for _ in range(ctx.int(0, 2)))
+    src = "{lib}.cartesian_prod({a[0]}.reshape(-1)" + "".join(f", {{a[{i + 1}]}}" for i in range(len(others)))
+    return Call((x.code, *others), tt_src=src.replace("{lib}", "tt") + ")",
+                torch_src=src.replace("{lib}", "torch") + ")")
+
+
+def _sorted_leaf(ctx: Ctx, shape: tuple, dtype: str) -> Code:
+    """A leaf sorted along its last dim, with ties and infinities; no NaN (PyTorch's answer for a NaN in
+    the sequence depends on its binary search's path)."""
+    a = ctx.values(shape, dtype if dtype != "bool" else "int64")
+    a = np.sort(np.where(np.isnan(a), np.inf, a), axis=-1) if shape else None  # (searchsorted's docstring)
+    return ctx.leaf(shape, dtype if dtype != "bool" else "int64", False, a)
+
+
+def _searchsorted(ctx: Ctx, x: Value) -> Call:
+    """x's values in a sorted leaf: 1-d, or with x's leading dims (rarely other ones); left or right."""
+    n = ctx.int(0, 4)
+    lead = () if ctx.rare(50) or not x.ndim else x.shape[:-1]
+    seq = _sorted_leaf(ctx, (lead + (n,)) if not ctx.rare(5) else (), ctx.choice((x.dtype,) + FLOATS))
+    kw = {}
+    if ctx.rare(50):
+        kw["right"] = ctx.choice((False, True))
+    elif ctx.rare(30):
+        kw["side"] = ctx.choice(("left", "right"))
+    if ctx.rare(10):
+        kw["out_int32"] = True
+    return Call((seq, x.code), kw)
+
+
+def _bucketize(ctx: Ctx, x: Value) -> Call:
+    boundaries = _sorted_leaf(ctx, (ctx.int(0, 4),) if not ctx.rare(5) else (2, 2),
+                              ctx.choice((x.dtype,) + FLOATS))
+    return Call((x.code, boundaries), {"right": ctx.choice((False, True))})
+
+
+def _unique(ctx: Ctx, x: Value) -> Call:
+    """PyTorch marks unique's values as requiring grad (with a derivative that raises); tinytensor's have
+    none, so both sides get x detached."""
+    kw = {"return_inverse": ctx.choice((False, True)), "return_counts": ctx.choice((False, True))}
+    if ctx.rare(40):
+        kw["dim"] = ctx.dim(x.ndim)
+    src = "{lib}.unique({a[0]}.detach(), {kw})"
+    n_out = 1 + kw["return_inverse"] + kw["return_counts"]
+    return Call((x.code,), kw, tt_src=src.replace("{lib}", "tt"), torch_src=src.replace("{lib}", "torch"),
+                next_index=ctx.int(0, n_out - 1))
+
+
 def _sort_like(kind: str):
     """sort/argsort; PyTorch's default sort is not stable, so its side asks for stable=True: the
     answer tinytensor gives either way."""
@@ -1098,6 +1204,14 @@ def _build_table() -> dict:
         FuzzOp("moveaxis", _movedim, inputs=DTYPES), FuzzOp("unflatten", _unflatten, inputs=DTYPES),
         FuzzOp("tile", _tile, inputs=DTYPES), FuzzOp("repeat_interleave", _repeat_interleave, inputs=DTYPES),
         FuzzOp("meshgrid", _meshgrid, inputs=DTYPES),
+        FuzzOp("atan2", _atan2, inputs=DTYPES),
+        FuzzOp("arctan2", _atan2, tt_src="{a[0]}.arctan2({a[1]})", torch_src="{a[0]}.arctan2({a[1]})"),
+        FuzzOp("nan_to_num", _nan_to_num, inputs=DTYPES),
+        FuzzOp("diff", _diff, inputs=DTYPES),
+        FuzzOp("cdist", _cdist), FuzzOp("cosine_similarity", _cosine_similarity, inputs=DTYPES),
+        FuzzOp("cartesian_prod", _cartesian_prod, inputs=DTYPES),
+        FuzzOp("searchsorted", _searchsorted, inputs=DTYPES), FuzzOp("bucketize", _bucketize, inputs=DTYPES),
+        FuzzOp("unique", _unique, inputs=DTYPES),
         FuzzOp("repeat", _repeat, tt_src="{a[0]}.repeat({rest})", torch_src="{a[0]}.repeat({rest})",
                inputs=DTYPES),
         _method("contiguous"),
@@ -1120,6 +1234,12 @@ def _build_table() -> dict:
             "floor", "ceil", "trunc", "fix", "round")),
         *(_inplace_of(f"{n}_", _binary(None)) for n in (
             "pow", "remainder", "multiply", "subtract", "divide", "true_divide")),
+        *(_inplace_of(f"{n}_", _atan2) for n in ("atan2", "arctan2")),
+        *(_inplace_of(f"{n}_", _constant_other(True)) for n in (
+            "eq", "ne", "lt", "le", "gt", "ge", "greater", "greater_equal", "less", "less_equal",
+            "not_equal")),
+        *(_inplace_of(f"{n}_", _constant_other(False)) for n in ("logical_and", "logical_or", "logical_xor")),
+        _inplace_of("logical_not_", _unary), _inplace_of("nan_to_num_", _nan_to_num),
         _inplace_of("clamp_min_", _bound), _inplace_of("clamp_max_", _bound),
         _inplace_of("clip_", _plain(_clamp)), _inplace_of("tril_", _plain(_tri)),
         _inplace_of("triu_", _plain(_tri)), _inplace_of("cumsum_", _plain(_scan)),
@@ -1410,6 +1530,10 @@ TORCH_PATH_DEPENDENT: dict = {
     "hardtanh": "the gradient at NaN is 0 in a float64 vector lane and gy in the scalar tail",
     "relu6": "hardtanh(x, 0, 6): its gradient at NaN, the same",
     "gelu": "gelu(inf) is NaN in float32 (the vectorised erf) and inf in float64; tinytensor gives inf",
+    # not path-dependent, but known differences at inf/NaN inputs, compared up to them the same way
+    "cdist": "PyTorch's p = 0 counts a NaN difference as NaN (tinytensor: as nonzero); its inf gradients",
+    "cosine_similarity": "PyTorch's gradient at an inf or NaN element (NaN everywhere along dim)",
+    "unique": "along a dim, PyTorch orders slices holding NaN by its sort's comparisons (NaN < x is False)",
 }
 
 

@@ -68,6 +68,9 @@ NON_DIFFERENTIABLE: dict[str, str] = {
     "multinomial": "drawn category indices: int64 result",
     "one_hot": "int64 result from int64 indices",
     "broadcast_shapes": "works on shapes (tuples of ints), not on tensors",
+    "searchsorted": "insertion positions: int64 result",
+    "bucketize": "bucket indices: int64 result",
+    "unique": "distinct values, as PyTorch's (its unique has no derivative)",
 }
 
 

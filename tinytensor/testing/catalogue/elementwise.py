@@ -166,6 +166,23 @@ def _np_sign(x):
     return np.where(np.isnan(x), 0.0, np.sign(x)) if x.dtype.kind == "f" else np.sign(x)
 
 
+def _atan2_sample(d: Draw) -> Sample:
+    """Two broadcasting tensors; the first (y) >= 0.5 from 0, so that no central difference crosses the
+    negative x-axis, where atan2 jumps by 2π."""
+    sa, sb = d.broadcast_shapes(2)
+    return Sample((d.array(sa, "nonzero"), d.array(sb)), dict(how=d.choice(("fn", "method"))))
+
+
+def _nan_to_num_sample(d: Draw) -> Sample:
+    """Finite values (gradient-checked: 1 everywhere), or a third inf, -inf or NaN (forward only). The
+    replacements are given: the default ones, the dtype's limits, differ between float32 and the float64
+    reference (tests/test_pytorch_names.py checks them against PyTorch)."""
+    nonfinite = d.boolean()
+    params = dict(zip(("nan", "posinf", "neginf"), d.choice(((0.0, 1e3, -1e3), (1.5, 7.0, -2.5)))))
+    return Sample((d.array(d.shape(), "nonfinite" if nonfinite else "real"),), params,
+                  diff=(False,) if nonfinite else None)
+
+
 # ---- clamp, where, masked_fill ----------------------------------------------------------------
 
 def _clamp_sample(d: Draw) -> Sample:
@@ -268,6 +285,12 @@ SPECS: list[OpSpec] = [
            lambda torch, x: functional(torch).mish(x)),
     OpSpec("glu", lambda x, dim: tt.glu(x, dim), _np_glu, _glu_sample,
            lambda torch, x, dim: functional(torch).glu(x, dim)),
+    OpSpec("atan2", lambda a, b, how: tt.atan2(a, b) if how == "fn" else a.atan2(b),
+           lambda a, b, how: np.arctan2(a, b), _atan2_sample, lambda torch, a, b, how: torch.atan2(a, b)),
+    OpSpec("nan_to_num", lambda x, nan, posinf, neginf: tt.nan_to_num(x, nan, posinf, neginf),
+           lambda x, nan, posinf, neginf: np.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf),
+           _nan_to_num_sample,
+           lambda torch, x, nan, posinf, neginf: torch.nan_to_num(x, nan, posinf, neginf)),
     OpSpec("abs", tt.abs, np.abs, unary_sample("distinct"), lambda torch, x: torch.abs(x)),
     OpSpec("sign", tt.sign, _np_sign, _sign_sample, same(lambda x: x.sign())),
     # ---- clamp, selection -------------------------------------------------------------------

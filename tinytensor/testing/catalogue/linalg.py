@@ -54,7 +54,39 @@ def _mm_sample(ndim: int):
     return sample
 
 
+def _cdist_sample(d: Draw) -> Sample:
+    """x1 (..., P, M) and x2 (..., R, M) with broadcasting batch dims; distinct values, so that no
+    difference is 0 (norm's kink) and p = inf has no ties."""
+    b1, b2 = d.broadcast_shapes(2, max_dims=2)
+    m = d.integers(1, 3)
+    x1 = d.array(b1 + (d.integers(1, 3), m), "distinct")
+    x2 = d.array(b2 + (d.integers(1, 3), m), "distinct_shifted")
+    return Sample((x1, x2), dict(p=d.choice((2.0, 2.0, 1.0, 3.0, 0.5, 0.0, np.inf))))
+
+
+def _np_cdist(x1, x2, p):
+    diff = x1[..., :, None, :] - x2[..., None, :, :]
+    return np.linalg.norm(diff, ord=p, axis=-1)
+
+
+def _cosine_sample(d: Draw) -> Sample:
+    sa = d.shape(1)
+    sb = tuple(1 if d.integers(0, 3) == 0 else s for s in sa)[d.integers(0, len(sa) - 1):]
+    return Sample((d.array(sa), d.array(sb)), dict(dim=d.integers(-len(sa), len(sa) - 1)))
+
+
+def _np_cosine(a, b, dim, eps=1e-8):
+    a, b = np.broadcast_arrays(a, b)
+    na = np.maximum(np.linalg.norm(a, axis=dim, keepdims=True), eps)
+    nb = np.maximum(np.linalg.norm(b, axis=dim, keepdims=True), eps)
+    return np.sum((a / na) * (b / nb), axis=dim)
+
+
 SPECS: list[OpSpec] = [
+    OpSpec("cdist", lambda a, b, p: tt.cdist(a, b, p), _np_cdist, _cdist_sample,
+           lambda torch, a, b, p: torch.cdist(a, b, p), **LOOSE),
+    OpSpec("cosine_similarity", lambda a, b, dim: tt.cosine_similarity(a, b, dim), _np_cosine, _cosine_sample,
+           lambda torch, a, b, dim: torch.cosine_similarity(a, b, dim), **LOOSE),
     OpSpec("matmul", lambda a, b, how: a @ b if how == "op" else tt.matmul(a, b),
            lambda a, b, how: np.matmul(a, b), _matmul_sample,
            lambda torch, a, b, how: torch.matmul(a, b), **LOOSE),

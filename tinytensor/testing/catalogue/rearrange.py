@@ -54,7 +54,55 @@ def _np_view(x, view):
     return x if view == "none" else np.swapaxes(x, -1, -2) if view == "mT" else x[..., ::2]
 
 
+def _diff_sample(d: Draw) -> Sample:
+    """n = 0..3 differences along a dim, with an optional prepend and append (of the input's dims, any
+    length along dim); bool inputs (logical xor) forward only."""
+    shape = d.shape(1)
+    dim = d.integers(-len(shape), len(shape) - 1)
+    extras = {}
+    for name in ("prepend", "append"):
+        if d.integers(0, 2):
+            extra = list(shape)
+            extra[dim] = d.integers(1, 2)
+            extras[name] = tuple(extra)
+    kind = d.choice(("float", "float", "bool"))
+    arrays = [d.array(shape)] + [d.array(s) for s in extras.values()]
+    if kind == "bool":
+        arrays = [a > 0 for a in arrays]
+    n = d.integers(0, 3)
+    unused = (True,) + (False,) * len(extras) if n == 0 and kind == "float" else None  # n = 0 leaves them out
+    return Sample(tuple(arrays), dict(n=n, dim=dim, extras=tuple(extras)), diff=unused)
+
+
+def _with_extras(xs, extras):
+    return xs[0], dict(zip(extras, xs[1:]))
+
+
+def _diff(*xs, n, dim, extras):
+    x, kw = _with_extras(xs, extras)
+    return tt.diff(x, n, dim, **kw) if n % 2 else x.diff(n, dim, **kw)
+
+
+def _np_diff(*xs, n, dim, extras):
+    x, kw = _with_extras(xs, extras)
+    return np.diff(x, n, axis=dim, **kw)
+
+
+def _cartesian_sample(d: Draw) -> Sample:
+    return Sample(tuple(d.array((d.integers(0, 3),)) for _ in range(d.integers(1, 3))))
+
+
+def _np_cartesian(*xs):
+    if len(xs) == 1:
+        return xs[0].copy()
+    return np.stack([g.reshape(-1) for g in np.meshgrid(*xs, indexing="ij")], axis=1)
+
+
 SPECS: list[OpSpec] = [
+    OpSpec("diff", _diff, _np_diff, _diff_sample,
+           lambda torch, *xs, n, dim, extras: torch.diff(xs[0], n, dim, **_with_extras(xs, extras)[1])),
+    OpSpec("cartesian_prod", tt.cartesian_prod, _np_cartesian, _cartesian_sample,
+           lambda torch, *xs: torch.cartesian_prod(*xs)),
     OpSpec("t", tt.t, lambda x: x.T if x.ndim == 2 else x, _t_sample, lambda torch, x: torch.t(x)),
     OpSpec("t_method", lambda x: x.t(), lambda x: x.T if x.ndim == 2 else x, _t_sample,
            lambda torch, x: x.t(), op="t"),

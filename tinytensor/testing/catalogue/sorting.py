@@ -73,7 +73,63 @@ def _torch_topk(torch, x, k, dim, largest):
     return out.values, out.indices
 
 
+def _searchsorted_sample(d: Draw) -> Sample:
+    """A sequence sorted along its last dim (1-d, or with values' leading dims), values that tie with
+    its entries, left or right."""
+    values = d.array(d.shape(1), "ties")
+    lead = values.shape[:-1] if d.boolean() else ()
+    seq = np.sort(d.array(lead + (d.integers(1, 4),), "ties"), axis=-1)
+    return Sample((seq, values), dict(right=d.boolean()))
+
+
+def _np_searchsorted(seq, values, right):
+    side = "right" if right else "left"
+    if seq.ndim == 1:
+        return np.searchsorted(seq, values, side=side).astype(np.int64)
+    rows = [np.searchsorted(s, v, side=side) for s, v in zip(seq.reshape(-1, seq.shape[-1]),
+                                                              values.reshape(-1, values.shape[-1]))]
+    return np.stack(rows).reshape(values.shape).astype(np.int64)
+
+
+def _bucketize_sample(d: Draw) -> Sample:
+    boundaries = np.sort(d.array((d.integers(1, 4),), "ties"))
+    return Sample((d.array(d.shape(), "ties"), boundaries), dict(right=d.boolean()))
+
+
+def _unique_sample(d: Draw) -> Sample:
+    """Repeated values (whole numbers), a dim or none, the optional outputs; bool inputs too."""
+    shape = d.shape()
+    x = d.array(shape, "ties")
+    x = np.asarray(x > 0) if d.integers(0, 4) == 0 else x
+    dim = d.integers(-len(shape), len(shape) - 1) if shape and d.boolean() else None
+    return Sample((x,), dict(dim=dim, inverse=d.boolean(), counts=d.boolean()))
+
+
+def _np_unique(x, dim, inverse, counts):
+    values, inv, cnt = np.unique(x, return_inverse=True, return_counts=True, axis=dim)
+    inv = inv.reshape(x.shape if dim is None else (-1,)).astype(np.int64)
+    return (values,) + ((inv,) if inverse else ()) + ((cnt.astype(np.int64),) if counts else ())
+
+
+def _unique(x, dim, inverse, counts):
+    out = x.unique(return_inverse=inverse, return_counts=counts, dim=dim)
+    return out if isinstance(out, tuple) else (out,)
+
+
+def _torch_unique(torch, x, dim, inverse, counts):
+    out = torch.unique(x, return_inverse=inverse, return_counts=counts, dim=dim)
+    return out if isinstance(out, tuple) else (out,)
+
+
 SPECS: list[OpSpec] = [
+    OpSpec("searchsorted", lambda seq, v, right: tt.searchsorted(seq, v, right=right), _np_searchsorted,
+           _searchsorted_sample, lambda torch, seq, v, right: torch.searchsorted(seq, v, right=right),
+           differentiable=False),
+    OpSpec("bucketize", lambda x, b, right: tt.bucketize(x, b, right=right),
+           lambda x, b, right: np.searchsorted(b, x, side="right" if right else "left").astype(np.int64),
+           _bucketize_sample, lambda torch, x, b, right: torch.bucketize(x, b, right=right),
+           differentiable=False),
+    OpSpec("unique", _unique, _np_unique, _unique_sample, _torch_unique, differentiable=False),
     OpSpec("sort", _sort, _np_sort, _sort_sample("distinct"), _torch_sort),
     # ties: stable on both sides; forward only (the derivative at a tie does not exist)
     OpSpec("sort_ties", _sort, _np_sort, _sort_sample("ties", diff=False), _torch_sort, differentiable=False,
