@@ -1205,7 +1205,6 @@ def _build_table() -> dict:
         FuzzOp("tile", _tile, inputs=DTYPES), FuzzOp("repeat_interleave", _repeat_interleave, inputs=DTYPES),
         FuzzOp("meshgrid", _meshgrid, inputs=DTYPES),
         FuzzOp("atan2", _atan2, inputs=DTYPES),
-        FuzzOp("arctan2", _atan2, tt_src="{a[0]}.arctan2({a[1]})", torch_src="{a[0]}.arctan2({a[1]})"),
         FuzzOp("nan_to_num", _nan_to_num, inputs=DTYPES),
         FuzzOp("diff", _diff, inputs=DTYPES),
         FuzzOp("cdist", _cdist), FuzzOp("cosine_similarity", _cosine_similarity, inputs=DTYPES),
