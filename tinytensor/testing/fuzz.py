@@ -557,6 +557,8 @@ def _getitem(ctx: Ctx, x: Value) -> Call:
 def _cat_like(ctx: Ctx, x: Value, stack: bool) -> list:
     tensors = [x.code]
     d = ctx.dim(x.ndim, extra=1 if stack else 0)
+    if not stack and x.shape == (0,):  # PyTorch's cat skips 1-d empty tensors, their dim check too (a
+        d = ctx.int(-1, 0)  # legacy rule); tinytensor checks the dim of every tensor
     for _ in range(ctx.int(0, 2)):
         shape = list(x.shape)
         if not stack and shape and -len(shape) <= d < len(shape):
