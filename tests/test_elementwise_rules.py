@@ -60,10 +60,28 @@ UP = [inf, nan, 1.0, -inf, inf, nan, 1.0, 1.0, inf, nan]
     ("hardswish", tt.hardswish, torch.nn.functional.hardswish),
     ("hardswish_at_3", lambda x: tt.hardswish(x * 3.0), lambda x: torch.nn.functional.hardswish(x * 3.0)),
     ("mish", tt.mish, torch.nn.functional.mish),
+    ("selu", tt.selu, torch.selu),
+    ("celu", lambda x: tt.celu(x, 0.5), lambda x: torch.celu(x, 0.5)),
+    ("softsign", tt.softsign, torch.nn.functional.softsign),
+    ("tanhshrink", tt.tanhshrink, torch.nn.functional.tanhshrink),
+    ("threshold", lambda x: tt.threshold(x, 0.0, 2.0), lambda x: torch.threshold(x, 0.0, 2.0)),
+    # (hardshrink's, softshrink's gradients at NaN depend on PyTorch's code path: fuzz.TORCH_PATH_DEPENDENT)
 ])
 def test_unary_gradients_with_inf_and_nan_match_pytorch(device, name, fn_tt, fn_torch):
     (ours,), (theirs,) = _grads(fn_tt, fn_torch, device, UP, X)
     _same(ours, theirs)
+
+
+def test_prelu_gradients_are_selected_as_pytorch(device):
+    """An inf or NaN weight never reaches a positive x's gradient; one weight per channel sums over the
+    rest."""
+    x = [[1.0, -2.0, 0.0, nan, inf], [-inf, 3.0, -0.0, -1.0, 2.0]]
+    for w in ([inf, nan], [0.25], [nan]):
+        up = np.ones((2, 5)) if len(w) == 1 else [[1.0, inf, 1.0, 1.0, 1.0], [1.0, 1.0, nan, 2.0, 1.0]]
+        ours, theirs = _grads(lambda a, b: tt.prelu(a.t(), b), lambda a, b: torch.prelu(a.t(), b), device,
+                              np.asarray(up).T, x, w)
+        for o, t in zip(ours, theirs):
+            _same(o, t)
 
 
 A = [1.0, nan, 2.0, inf, -inf, nan, 1.0, 3.0, 0.0, -1.0]

@@ -1,8 +1,8 @@
-"""Conv1d/Conv2d, MaxPool2d/AvgPool2d, BatchNorm1d/2d, Flatten/Unflatten and F.normalize/pad/one_hot
-against their PyTorch twins with copied weights (outputs, input and parameter gradients, running
-stats, eval mode) on every device, hypothesis-drawn convolutions and poolings vs torch, float64
-gradient checks of the modules (first and second order), PyTorch's names/shapes/init, and the errors
-for bad input."""
+"""Conv1d/Conv2d, MaxPool2d/AvgPool2d, AdaptiveAvgPool1d/2d, BatchNorm1d/2d, GroupNorm, Flatten/Unflatten
+and F.normalize/pad/one_hot against their PyTorch twins with copied weights (outputs, input and parameter
+gradients, running stats, eval mode) on every device, hypothesis-drawn convolutions and poolings vs torch,
+float64 gradient checks of the modules (first and second order), PyTorch's names/shapes/init, and the
+errors for bad input."""
 import math
 
 import numpy as np
@@ -276,6 +276,59 @@ def test_avg_pool2d_matches_torch(device, dtype, kwargs, shape):
     assert repr(ours) == repr(theirs)
 
 
+ADAPTIVE_CASES = [  # (module name, output_size, input shape)
+    ("AdaptiveAvgPool1d", 3, (2, 3, 7)),  # overlapping bins
+    ("AdaptiveAvgPool1d", 1, (2, 3, 5)),  # global: a mean
+    ("AdaptiveAvgPool1d", 4, (2, 3, 8)),  # bins that tile: a reshape and a mean
+    ("AdaptiveAvgPool1d", (2,), (2, 3, 5)),
+    ("AdaptiveAvgPool1d", 9, (2, 3, 4)),  # more bins than inputs
+    ("AdaptiveAvgPool1d", 5, (3, 7)),  # unbatched
+    ("AdaptiveAvgPool2d", 1, (2, 3, 7, 5)),
+    ("AdaptiveAvgPool2d", (3, 2), (2, 3, 7, 5)),
+    ("AdaptiveAvgPool2d", (None, 3), (2, 3, 7, 5)),  # None keeps that size
+    ("AdaptiveAvgPool2d", (4, None), (3, 6, 6)),  # unbatched
+    ("AdaptiveAvgPool2d", (10, 11), (1, 2, 7, 5)),
+    ("AdaptiveAvgPool2d", (2, 4), (1, 2, 4, 8)),
+    ("AdaptiveAvgPool2d", 5, (1, 2, 5, 5)),  # identity
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name, output_size, shape", ADAPTIVE_CASES, ids=str)
+def test_adaptive_avg_pool_matches_torch(device, dtype, name, output_size, shape):
+    ours, theirs = getattr(nn, name)(output_size), getattr(torch.nn, name)(output_size)
+    compare_module(ours, theirs, x_of(*shape), dtype, device)
+    assert repr(ours) == repr(theirs)
+    f = getattr(F, name.replace("AdaptiveAvgPool", "adaptive_avg_pool"))
+    tf = getattr(TF, name.replace("AdaptiveAvgPool", "adaptive_avg_pool"))
+    y = f(tt.tensor(x_of(*shape).astype(dtype), device=device), output_size)
+    close(y, tf(torch.tensor(x_of(*shape).astype(dtype)), output_size), dtype, "functional")
+
+
+@settings(max_examples=25, deadline=None)
+@given(size=st.tuples(st.integers(1, 9), st.integers(1, 9)),
+       out=st.tuples(st.integers(1, 10), st.integers(1, 10)), seed=st.integers(0, 2 ** 16))
+def test_adaptive_avg_pool2d_hypothesis_matches_torch(device, size, out, seed):
+    compare_module(nn.AdaptiveAvgPool2d(out), torch.nn.AdaptiveAvgPool2d(out), x_of(2, 2, *size, seed=seed),
+                   "float64", device)
+
+
+@pytest.mark.parametrize("pool", [nn.AdaptiveAvgPool1d(3), nn.AdaptiveAvgPool2d((3, 2)),
+                                  nn.AdaptiveAvgPool2d(1), nn.AdaptiveAvgPool2d((2, None))], ids=repr)
+def test_adaptive_avg_pool_gradcheck(device, pool):
+    x = rand(1, 2, 5, device=device) if isinstance(pool, nn.AdaptiveAvgPool1d) else rand(1, 2, 5, 4,
+                                                                                        device=device)
+    assert gradcheck(lambda x: pool(x), [x])
+    assert gradgradcheck(lambda x: pool(x) * pool(x), [x])
+
+
+def test_adaptive_avg_pool_global_is_the_mean(device):
+    x = rand(2, 3, 5, 4, device=device, requires_grad=False)
+    np.testing.assert_allclose(F.adaptive_avg_pool2d(x, 1).numpy(), x.mean(dim=(2, 3), keepdim=True).numpy(),
+                               rtol=1e-15, atol=0)
+    assert F.adaptive_avg_pool2d(x, (0, 2)).shape == (2, 3, 0, 2)  # an empty output, as torch's
+
+
 def every_window_holds_input(size, k, s, d, p, ceil_mode):
     """Whether each pooling window reads at least one input element. Where one reads only padding
     (possible with dilation), torch's max_pool2d sends that window's gradient to an element outside
@@ -434,6 +487,53 @@ def test_functional_batch_norm_matches_torch(device):
     close(y, TF.batch_norm(torch.tensor(a), None, None, training=True), "float64", "no running stats")
 
 
+# ---- GroupNorm vs torch ------------------------------------------------------------------------------
+
+GN_CASES = [(2, 4, (3, 4)), (2, 6, (2, 6, 5)), (3, 6, (2, 6, 3, 4)), (1, 4, (2, 4, 3)), (4, 4, (2, 4, 2, 3)),
+            (2, 4, (1, 4, 2, 2, 2))]  # (num_groups, num_channels, input shape)
+GN_KWARGS = [dict(), dict(eps=1e-3), dict(affine=False), dict(bias=False)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kwargs", GN_KWARGS, ids=str)
+@pytest.mark.parametrize("groups, channels, shape", GN_CASES, ids=str)
+def test_group_norm_matches_torch(device, dtype, kwargs, groups, channels, shape):
+    theirs = randomize_(torch.nn.GroupNorm(groups, channels, **kwargs).to(getattr(torch, dtype)))
+    ours = nn.GroupNorm(groups, channels, **kwargs, dtype=getattr(tt, dtype), device=device)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    copy_state(ours, theirs, device)
+    compare_module(ours, theirs, x_of(*shape, scale=2.0) + 1.0, dtype, device)
+    ours.eval()
+    theirs.eval()  # no running stats: eval() computes the same
+    ours.zero_grad()
+    theirs.zero_grad()
+    compare_module(ours, theirs, x_of(*shape, seed=4), dtype, device)
+    assert repr(ours) == repr(theirs)
+
+
+def test_group_norm_init_and_names():
+    gn, theirs = nn.GroupNorm(3, 6), torch.nn.GroupNorm(3, 6)
+    assert [(n, p.shape) for n, p in gn.named_parameters()] == [(n, tuple(p.shape))
+                                                                for n, p in theirs.named_parameters()]
+    assert np.all(gn.weight.numpy() == 1) and np.all(gn.bias.numpy() == 0) and gn.weight.dtype is tt.float32
+    assert list(nn.GroupNorm(3, 6, affine=False).state_dict()) == []
+    assert [n for n, _ in nn.GroupNorm(3, 6, bias=False).named_parameters()] == ["weight"]
+
+
+def test_group_norm_gradcheck(device):
+    gn = perturb_(nn.GroupNorm(2, 4, dtype=tt.float64, device=device))
+    x = rand(2, 4, 3, device=device, scale=2.0)
+    assert module_gradcheck(gn, [x])
+    assert gradgradcheck(lambda x: gn(x), [x])
+
+
+def test_functional_group_norm_matches_torch(device):
+    a, w = x_of(3, 6, 4, scale=2.0), x_of(6, seed=1)
+    y = F.group_norm(tt.tensor(a, device=device), 3, tt.tensor(w, device=device), eps=1e-3)
+    close(y, TF.group_norm(torch.tensor(a), 3, torch.tensor(w), eps=1e-3), "float64", "weight, no bias")
+    close(F.group_norm(tt.tensor(a, device=device), 2), TF.group_norm(torch.tensor(a), 2), "float64", "plain")
+
+
 # ---- Flatten / Unflatten, F.normalize / pad / one_hot ----------------------------------------------
 
 @pytest.mark.parametrize("args", [(), (0,), (1, 2), (2, -1), (0, -2)], ids=str)
@@ -493,10 +593,11 @@ def test_pad_and_one_hot_match_torch(device):
 def test_reached_as_torch_nn():
     import tinytensor.nn as tnn
 
-    for name in ("Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Flatten",
-                 "Unflatten"):
+    for name in ("Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
+                 "BatchNorm1d", "BatchNorm2d", "GroupNorm", "Flatten", "Unflatten"):
         assert getattr(tnn, name) is getattr(nn, name)
-    for name in ("conv1d", "conv2d", "max_pool2d", "avg_pool2d", "batch_norm", "normalize", "pad", "one_hot"):
+    for name in ("conv1d", "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
+                 "batch_norm", "group_norm", "normalize", "pad", "one_hot"):
         assert getattr(tnn.functional, name) is getattr(F, name)
 
 
@@ -587,6 +688,45 @@ def test_batch_norm_errors():
         nn.BatchNorm2d(3)(tt.randn(2, 3, 2, 2, dtype=tt.float64))
     with pytest.raises(ValueError, match="running_mean and running_var are needed when training=False"):
         F.batch_norm(tt.randn(2, 3), None, None)
+
+
+def test_adaptive_avg_pool_errors():
+    with pytest.raises(RuntimeError, match=r"AdaptiveAvgPool2d: expected a 3-D \(C, H, W\) unbatched or 4-D "
+                                           r"\(B, C, H, W\) batched input, got shape \(4, 4\)"):
+        nn.AdaptiveAvgPool2d(2)(tt.randn(4, 4))
+    with pytest.raises(RuntimeError, match=r"adaptive_avg_pool1d: expected a 2-D \(C, L\) unbatched or 3-D"):
+        F.adaptive_avg_pool1d(tt.randn(1, 2, 4, 4), 2)
+    with pytest.raises(ValueError, match=r"adaptive_avg_pool2d: output_size must be >= 0, got \(-1, 2\)"):
+        F.adaptive_avg_pool2d(tt.randn(1, 2, 4, 4), (-1, 2))
+    with pytest.raises(TypeError, match="adaptive_avg_pool2d: output_size must be an int or a tuple of 2"):
+        F.adaptive_avg_pool2d(tt.randn(1, 2, 4, 4), (2, 2, 2))
+    with pytest.raises(TypeError, match="AdaptiveAvgPool1d: expected a floating-point input"):
+        nn.AdaptiveAvgPool1d(2)(tt.ones(1, 2, 4, dtype=tt.int64))
+    with pytest.raises(RuntimeError, match=r"adaptive_avg_pool2d: expected an input with non-zero spatial "
+                                           r"sizes, got shape \(1, 2, 0, 4\)"):
+        F.adaptive_avg_pool2d(tt.randn(1, 2, 0, 4), 2)
+
+
+def test_group_norm_errors():
+    with pytest.raises(ValueError, match=r"GroupNorm: num_channels \(5\) must be divisible by num_groups "
+                                         r"\(2\)"):
+        nn.GroupNorm(2, 5)
+    with pytest.raises(RuntimeError, match=r"group_norm: the 5 channels of the input of shape \(2, 5, 3\) "
+                                           r"\(dim 1\) must be divisible by num_groups=2"):
+        F.group_norm(tt.randn(2, 5, 3), 2)
+    with pytest.raises(RuntimeError, match=r"group_norm: weight has shape \(4,\) but the input of shape "
+                                           r"\(2, 6, 3\) has 6 channels"):
+        nn.GroupNorm(2, 4)(tt.randn(2, 6, 3))
+    with pytest.raises(RuntimeError, match=r"group_norm: expected an input \(B, C, ...\) with at least 2 "
+                                           r"dimensions, got shape \(6,\)"):
+        F.group_norm(tt.randn(6), 2)
+    with pytest.raises(ValueError, match=r"group_norm: expected more than 1 value per group, got input of "
+                                         r"shape \(1, 2, 1\) and num_groups=2"):
+        F.group_norm(tt.randn(1, 2, 1), 2)
+    with pytest.raises(TypeError, match="group_norm: the input is tinytensor.float64 but the parameters are"):
+        nn.GroupNorm(2, 4)(tt.randn(2, 4, 3, dtype=tt.float64))
+    with pytest.raises(RuntimeError, match="group_norm: the input is on strict but the parameters are on"):
+        nn.GroupNorm(2, 4)(tt.randn(2, 4, 3, device="strict"))
 
 
 def test_flatten_unflatten_errors():

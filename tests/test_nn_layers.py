@@ -1,10 +1,12 @@
 """tinytensor_nn layers, functional ops and init: float64 gradient checks on every device, PyTorch's
-parameter names/shapes/init, Module state handling and the errors for bad input."""
+parameter names/shapes/init, Module state handling and the errors for bad input; ParameterList,
+ParameterDict, CosineSimilarity and PairwiseDistance against PyTorch (the tests taking ``torch``)."""
 import math
 
 import numpy as np
 import pytest
-from _nn_testing import perturb_
+from _nn_testing import TOL, close, perturb_
+from _torch import require_torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -13,6 +15,14 @@ import tinytensor_nn as nn
 import tinytensor_nn.functional as F
 from tinytensor.autograd import gradcheck, gradgradcheck
 from tinytensor_nn import init
+
+DTYPES = ["float64", "float32"]
+
+
+@pytest.fixture
+def torch():
+    """torch for the parity tests here (skipped where it is missing, as tests/_torch.py says)."""
+    return require_torch()
 
 
 def rand(*shape, device="cpu", seed=0, requires_grad=True, scale=1.0):
@@ -411,3 +421,205 @@ def test_module_to_keeps_integer_buffers(device):
         m = WithBuffers().to(device).to(dtype_arg)
         assert m.idx.dtype is tt.int64 and m.scale.dtype is tt.float64 and m.lin.weight.dtype is tt.float64
         assert m.idx.device == m.lin.weight.device == tt.zeros(1, device=device).device
+
+
+# ---- ParameterList / ParameterDict vs torch -----------------------------------------------------------
+
+def twin_arrays(*shapes, dtype="float64"):
+    return [np.random.default_rng(i).standard_normal(s).astype(dtype) for i, s in enumerate(shapes)]
+
+
+def test_parameter_list_matches_torch(torch, device):
+    a, b, c = twin_arrays((2, 3), (4,), (3, 3))
+    ours = nn.ParameterList([tt.tensor(a, device=device), nn.Parameter(tt.tensor(b, device=device))])
+    theirs = torch.nn.ParameterList([torch.tensor(a), torch.nn.Parameter(torch.tensor(b))])
+    ours.append(tt.tensor(c, device=device)).extend([tt.tensor(b, device=device)])
+    theirs.append(torch.tensor(c)).extend([torch.tensor(b)])
+    assert len(ours) == len(theirs) == 4
+    assert [(n, p.shape) for n, p in ours.named_parameters()] == [(n, tuple(p.shape))
+                                                                  for n, p in theirs.named_parameters()]
+    assert all(type(p) is nn.Parameter and p.requires_grad and p.is_leaf for p in ours)  # wrapped
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["0", "1", "2", "3"]
+    assert ours[-1].shape == ours[1].shape == (4,) and ours[-4] is ours[0]
+    assert [p.shape for p in ours[1:3]] == [(4,), (3, 3)] and isinstance(ours[::2], nn.ParameterList)
+    ours[0] = tt.zeros(5, device=device)  # replaced, and wrapped
+    theirs[0] = torch.zeros(5)
+    assert type(ours[0]) is nn.Parameter and ours[0].shape == (5,) and len(ours) == 4
+    ours += [tt.ones(1, device=device)]
+    assert len(ours) == 5 and list(ours.state_dict())[-1] == "4"
+    theirs.append(torch.ones(1))
+    shown = repr(ours).replace(f" ({ours[0].device})", "")  # a device other than the CPU is named
+    assert shown.replace("tinytensor.", "torch.") == repr(theirs)
+    result = ours.load_state_dict({k: tt.tensor(v.detach().numpy(), device=device)
+                                   for k, v in theirs.state_dict().items()})
+    assert result.missing_keys == [] and result.unexpected_keys == []
+    ours.float()
+    assert all(p.dtype is tt.float32 for p in ours.parameters())
+
+
+def test_parameter_dict_matches_torch(torch, device):
+    from collections import OrderedDict
+
+    a, b, c = twin_arrays((2, 3), (4,), (3,))
+    ours = nn.ParameterDict({"shift": tt.tensor(b, device=device), "scale": tt.tensor(a, device=device)})
+    theirs = torch.nn.ParameterDict({"shift": torch.tensor(b), "scale": torch.tensor(a)})
+    assert list(ours.keys()) == list(theirs.keys()) == ["scale", "shift"]  # a plain dict: sorted, as torch
+    ours.update(OrderedDict([("z", tt.tensor(c, device=device)), ("a", tt.tensor(c, device=device))]))
+    theirs.update(OrderedDict([("z", torch.tensor(c)), ("a", torch.tensor(c))]))
+    ours.update([("m", nn.Parameter(tt.tensor(c, device=device)))])  # pairs, in their order
+    theirs.update([("m", torch.nn.Parameter(torch.tensor(c)))])
+    ours["n"] = tt.tensor(b, device=device)
+    theirs["n"] = torch.tensor(b)
+    assert list(ours) == list(theirs) == ["scale", "shift", "z", "a", "m", "n"]
+    assert [(n, p.shape) for n, p in ours.named_parameters()] == [(n, tuple(p.shape))
+                                                                  for n, p in theirs.named_parameters()]
+    assert all(type(p) is nn.Parameter and p.requires_grad for p in ours.values())
+    assert [k for k, _ in ours.items()] == list(ours.keys()) and len(ours) == len(theirs) == 6
+    assert "z" in ours and "q" not in ours and ours.get("q") is None and ours.get("z") is ours["z"]
+    del ours["z"]
+    del theirs["z"]
+    assert ours.pop("a").shape == (3,) and theirs.pop("a").shape == (3,)
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["scale", "shift", "m", "n"]
+    assert repr(ours).replace(f" ({ours['m'].device})", "") == repr(theirs)
+    assert not hasattr(ours, "z")
+    ours.double()
+    assert ours["scale"].dtype is tt.float64
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_parameter_containers_train_as_torch(torch, device, dtype):
+    """A module whose weights live in a ParameterList and a ParameterDict: the same outputs and
+    gradients as its PyTorch twin with the same numbers."""
+    w1, w2, b, x = twin_arrays((3, 4), (4, 2), (2,), (5, 3), dtype=dtype)
+
+    def build(lib, lib_nn, new):
+        class Net(lib_nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.ws = lib_nn.ParameterList([new(w1), new(w2)])
+                self.extra = lib_nn.ParameterDict({"bias": new(b)})
+
+            def forward(self, x):
+                for w in self.ws[:-1]:
+                    x = lib.tanh(x @ w)
+                return x @ self.ws[-1] + self.extra["bias"]
+
+        return Net()
+
+    ours = build(tt, nn, lambda a: tt.tensor(a, device=device))
+    theirs = build(torch, torch.nn, torch.tensor)
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()] == [
+        "ws.0", "ws.1", "extra.bias"]
+    y, ty = ours(tt.tensor(x, device=device)), theirs(torch.tensor(x))
+    close(y, ty, dtype, "output")
+    (y * y).sum().backward()
+    (ty * ty).sum().backward()
+    for (name, p), tp in zip(ours.named_parameters(), theirs.parameters()):
+        close(p.grad, tp.grad, dtype, f"grad of {name}")
+
+
+def test_parameter_container_errors():
+    pl = nn.ParameterList([tt.zeros(2)])
+    with pytest.raises(IndexError, match="ParameterList: index 1 is out of range for a list of length 1"):
+        pl[1]
+    with pytest.raises(IndexError, match="index -2 is out of range"):
+        pl[-2] = tt.zeros(2)
+    with pytest.raises(TypeError, match="ParameterList.extend should be called with an iterable, but got "
+                                        "Tensor"):
+        pl.extend(tt.zeros(3))
+    with pytest.raises(TypeError, match="ParameterList: cannot assign 'int' as parameter '0'"):
+        pl[0] = 3  # a parameter's slot takes only a Parameter or None, as torch's
+    pd = nn.ParameterDict()
+    with pytest.raises(TypeError, match=r"ParameterDict: keys must be strings, got 1 \(int\)"):
+        pd[1] = tt.zeros(2)
+    with pytest.raises(TypeError, match="ParameterDict.update should be called with an iterable of key/value "
+                                        "pairs, but got int"):
+        pd.update(3)
+    with pytest.raises(ValueError, match=r"ParameterDict.update: sequence element #1 must be a \(key, "
+                                         r"value\) pair"):
+        pd.update([("a", tt.zeros(1)), ("b",)])
+    with pytest.raises(RuntimeError, match="ParameterDict should not be called"):
+        pd(tt.zeros(1))
+    with pytest.raises(AttributeError, match="'ParameterDict' object has no attribute 'missing'"):
+        pd["missing"]  # as torch's
+
+
+# ---- CosineSimilarity / PairwiseDistance vs torch ------------------------------------------------------
+
+def compare_pair(ours, theirs, shapes, dtype, device, torch):
+    """ours(x1, x2) and theirs on the same numbers: outputs and both inputs' gradients agree."""
+    a, b = twin_arrays(*shapes, dtype=dtype)
+    x1, x2 = (tt.tensor(v, device=device, requires_grad=True) for v in (a, b))
+    t1, t2 = (torch.tensor(v, requires_grad=True) for v in (a, b))
+    y, ty = ours(x1, x2), theirs(t1, t2)
+    close(y, ty, dtype, "output")
+    g = np.random.default_rng(7).standard_normal(tuple(ty.shape)).astype(dtype)
+    y.backward(tt.tensor(g, device=device))
+    ty.backward(torch.tensor(g))
+    close(x1.grad, t1.grad, dtype, "x1 grad")
+    close(x2.grad, t2.grad, dtype, "x2 grad")
+    assert repr(ours) == repr(theirs)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kwargs, shapes", [
+    (dict(), [(4, 5), (4, 5)]), (dict(dim=-1), [(2, 3, 5), (2, 3, 5)]),
+    (dict(dim=0, eps=1e-3), [(6, 2), (6, 2)]), (dict(), [(3, 4, 2), (1, 4, 1)]),  # broadcast
+], ids=str)
+def test_cosine_similarity_matches_torch(torch, device, dtype, kwargs, shapes):
+    compare_pair(nn.CosineSimilarity(**kwargs), torch.nn.CosineSimilarity(**kwargs), shapes, dtype, device,
+                 torch)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kwargs, shapes", [
+    (dict(), [(4, 5), (4, 5)]), (dict(p=1.0), [(2, 3, 5), (2, 3, 5)]),
+    (dict(p=3.0, keepdim=True), [(4, 5), (4, 5)]), (dict(p=math.inf), [(4, 5), (4, 5)]),
+    (dict(eps=1e-2), [(5,), (3, 5)]),  # broadcast
+    (dict(p=0.5), [(3, 4), (3, 4)]), (dict(keepdim=True), [(6,), (6,)]),
+], ids=str)
+def test_pairwise_distance_matches_torch(torch, device, dtype, kwargs, shapes):
+    compare_pair(nn.PairwiseDistance(**kwargs), torch.nn.PairwiseDistance(**kwargs), shapes, dtype, device,
+                 torch)
+
+
+def test_pairwise_distance_of_equal_rows_and_scalars(torch, device):
+    """x1 = x2: the distance is ‖eps‖ (eps added to each difference), with torch's finite gradient."""
+    a = np.arange(6.0).reshape(2, 3)
+    x, tx = tt.tensor(a, device=device, requires_grad=True), torch.tensor(a, requires_grad=True)
+    y, ty = F.pairwise_distance(x, tt.tensor(a, device=device)), torch.pairwise_distance(tx, torch.tensor(a))
+    close(y, ty, "float64", "equal rows")
+    y.sum().backward()
+    ty.sum().backward()
+    close(x.grad, tx.grad, "float64", "equal rows grad")
+    s = F.pairwise_distance(tt.tensor(1.0, dtype=tt.float64), tt.tensor(3.0, dtype=tt.float64))
+    np.testing.assert_allclose(s.numpy(), torch.pairwise_distance(torch.tensor(1.0, dtype=torch.float64),
+                                                                  torch.tensor(3.0, dtype=torch.float64)),
+                               **TOL["float64"])
+
+
+def test_distance_gradcheck(device):
+    x1, x2 = rand(3, 4, device=device), rand(3, 4, device=device, seed=1)
+    for layer in (nn.CosineSimilarity(), nn.PairwiseDistance(), nn.PairwiseDistance(p=3.0, keepdim=True)):
+        assert gradcheck(layer, [x1, x2])
+        assert gradgradcheck(layer, [x1, x2])
+
+
+def test_distance_errors():
+    with pytest.raises(ValueError, match=r"pairwise_distance: shapes \(3, 4\), \(3, 5\) are not "
+                                         r"broadcastable"):
+        nn.PairwiseDistance()(tt.randn(3, 4), tt.randn(3, 5))
+    with pytest.raises(ValueError, match=r"cosine_similarity: shapes \(3, 4\), \(3, 5\) are not "
+                                         r"broadcastable"):
+        nn.CosineSimilarity()(tt.randn(3, 4), tt.randn(3, 5))
+    with pytest.raises(RuntimeError, match="cosine_similarity: expected floating-point inputs"):
+        F.cosine_similarity(tt.tensor([[1, 2]]), tt.tensor([[3, 4]]))
+
+
+def test_new_names_reached_as_torch_nn():
+    import tinytensor.nn as tnn
+
+    for name in ("ParameterList", "ParameterDict", "CosineSimilarity", "PairwiseDistance"):
+        assert getattr(tnn, name) is getattr(nn, name)
+    for name in ("cosine_similarity", "pairwise_distance"):
+        assert getattr(tnn.functional, name) is getattr(F, name) and name in F.__all__

@@ -106,16 +106,82 @@ def test_embedding(dtype, padding_idx):
                                         ("LogSoftmax", (1,)), ("LeakyReLU", (0.2,)), ("ELU", (0.5,)),
                                         ("Hardtanh", (-2.0, 2.0)), ("ReLU6", ()), ("Hardswish", ()),
                                         ("Mish", ()), ("Softplus", (2.0, 3.0)), ("LogSigmoid", ()),
-                                        ("GLU", (1,))])
+                                        ("GLU", (1,)), ("SELU", ()), ("CELU", (0.5,)),
+                                        ("Threshold", (0.3, -2.0)), ("Softsign", ()), ("Tanhshrink", ()),
+                                        ("Hardshrink", (0.4,)), ("Softshrink", (0.75,)), ("Softmin", (1,))])
 def test_activations(dtype, name, args):
     ours, theirs = getattr(nn, name)(*args), getattr(torch.nn, name)(*args)
     assert repr(ours) == repr(theirs)
     compare_module(ours, theirs, x_of(3, 4, scale=3.0), dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("args", [(), (4, 0.1)])
+def test_prelu_learns_one_weight_or_one_per_channel(dtype, args):
+    ours, theirs = nn.PReLU(*args, dtype=getattr(tt, dtype)), torch.nn.PReLU(*args)
+    assert repr(ours) == repr(theirs)
+    compare_module(ours, theirs, x_of(3, 4, scale=3.0), dtype)
+
+
+def test_hardsigmoid_matches_pytorch_and_its_float64_gradient_is_exact():
+    """The values agree in both dtypes and the float32 gradient too; PyTorch's float64 gradient multiplies
+    by float32's 1/6 (a relative error of 3e-8), tinytensor's by 1/6 itself."""
+    assert repr(nn.Hardsigmoid(inplace=True)) == repr(torch.nn.Hardsigmoid(inplace=True)) == "Hardsigmoid()"
+    compare_module(nn.Hardsigmoid(), torch.nn.Hardsigmoid(), x_of(3, 4, scale=3.0), "float32")
+    a = np.array([-4.0, -3.0, -1.0, 0.5, 2.9, 3.0])
+    x, tx = tt.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    y, ty = F.hardsigmoid(x), torch.nn.functional.hardsigmoid(tx)
+    np.testing.assert_array_equal(y.numpy(), ty.detach().numpy())
+    y.sum().backward()
+    ty.sum().backward()
+    inside = np.array([0, 0, 1, 1, 1, 0.0])
+    np.testing.assert_array_equal(x.grad.numpy(), inside / 6)
+    np.testing.assert_array_equal(tx.grad.numpy(), inside * float(np.float32(1 / 6)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax2d_is_softmax_over_channels(dtype):
+    ours, theirs = nn.Softmax2d(), torch.nn.Softmax2d()
+    assert repr(ours) == repr(theirs)
+    compare_module(ours, theirs, x_of(2, 3, 4, 5), dtype)
+    compare_module(ours, theirs, x_of(3, 4, 5), dtype)
+    with pytest.raises(ValueError, match=r"Softmax2d: expected a 3-d or 4-d input .* got shape \(3, 4\)"):
+        ours(tt.zeros(3, 4))
+
+
+@pytest.mark.parametrize("bad, error, match", [
+    (lambda: F.prelu(tt.zeros(2, 3), tt.zeros(4)), RuntimeError, r"prelu: a weight of shape \(4,\) for an "
+     r"input of shape \(2, 3\): expected a scalar or a 1-d tensor of 1 or 3 weights"),
+    (lambda: F.prelu(tt.zeros(2, 3), tt.zeros(3, 1)), RuntimeError, r"prelu: a weight of shape \(3, 1\)"),
+    (lambda: F.prelu(tt.zeros(2, 3), tt.zeros(3, dtype=tt.float64)), TypeError,
+     r"prelu: expected floating-point input and weight of one dtype, got tinytensor.float32 and "
+     r"tinytensor.float64"),
+    (lambda: F.prelu(tt.zeros(2, 3, dtype=tt.int64), tt.zeros(1, dtype=tt.int64)), TypeError, r"prelu"),
+    (lambda: F.celu(tt.zeros(2), 0.0), RuntimeError, r"celu: alpha cannot be 0"),
+    (lambda: F.softshrink(tt.zeros(2), -0.5), RuntimeError,
+     r"softshrink: lambd must be >= 0, but found -0\.5"),
+    (lambda: F.threshold(tt.zeros(2, dtype=tt.bool), 0.5, 1.0), TypeError, r"threshold: bool tensors"),
+])
+def test_activation_bad_inputs_are_refused_with_the_op_named(bad, error, match):
+    with pytest.raises(error, match=match):
+        bad()
+
+
+@pytest.mark.parametrize("name, args", [("relu_", ()), ("elu_", (0.5,)), ("leaky_relu_", (0.2,)),
+                                        ("hardtanh_", (-0.5, 0.5)), ("selu_", ()), ("celu_", (2.0,)),
+                                        ("threshold_", (0.1, 4.0))])
+def test_functional_in_place_forms_write_their_input_as_pytorch(name, args):
+    a = x_of(3, 4, scale=3.0)
+    ours, theirs = tt.tensor(a), torch.tensor(a)
+    assert getattr(F, name)(ours, *args) is ours
+    getattr(torch.nn.functional, name)(theirs, *args)
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-14, atol=1e-15)
+
+
 @pytest.mark.parametrize("name, args", [("ReLU", ()), ("LeakyReLU", (0.1,)), ("ELU", (2.0,)), ("ReLU6", ()),
                                         ("Hardtanh", (0.0, 1.0)), ("Hardswish", ()), ("Mish", ()),
-                                        ("SiLU", ())])
+                                        ("SiLU", ()), ("SELU", ()), ("CELU", (0.5,)),
+                                        ("Threshold", (0.2, -1.0))])
 def test_in_place_activations_overwrite_their_input_as_pytorch(name, args):
     """inplace=True writes into the input and returns it; in a graph the write is recorded (the gradient
     flows through the activation), and on a leaf that requires grad it is refused, as PyTorch."""

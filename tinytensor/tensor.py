@@ -434,6 +434,7 @@ class Tensor(TensorCore):
     tile, narrow, unflatten, repeat_interleave = ops.tile, ops.narrow, ops.unflatten, ops.repeat_interleave
     movedim, moveaxis = ops.movedim, ops.moveaxis
     atan2, nan_to_num, diff, unique = ops.atan2, ops.nan_to_num, ops.diff, ops.unique
+    hardshrink, prelu = ops.hardshrink, ops.prelu
     # PyTorch's other names for the same ops
     multiply, subtract, divide, true_divide = ops.mul, ops.sub, ops.div, ops.div
     negative, absolute, fix = ops.neg, ops.abs, ops.trunc

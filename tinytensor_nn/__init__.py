@@ -1,15 +1,18 @@
 """tinytensor_nn: modules, attention, positional encodings, the Transformer and the Vision Transformer,
 built only from tinytensor's public ops."""
 # ruff: noqa: F401, I001  (a package of re-exports, grouped by floor)
-from .module import Module, ModuleDict, ModuleList, Parameter, Sequential
+from .module import Module, ModuleDict, ModuleList, Parameter, ParameterDict, ParameterList, Sequential
 from . import functional, init
 from .layers import (
     ELU, GELU, GLU, Dropout, Embedding, Flatten, Hardswish, Hardtanh, Identity, LayerNorm, LeakyReLU, Linear,
     LogSigmoid, LogSoftmax, Mish, ReLU, ReLU6, RMSNorm, Sigmoid, SiLU, Softmax, Softplus, Tanh, Unflatten,
+    CELU, SELU, Hardshrink, Hardsigmoid, PReLU, Softmax2d, Softmin, Softshrink, Softsign, Tanhshrink,
+    Threshold,
 )
 from .conv import Conv1d, Conv2d
-from .pooling import AvgPool2d, MaxPool2d
-from .normalization import BatchNorm1d, BatchNorm2d
+from .pooling import AdaptiveAvgPool1d, AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm
+from .distance import CosineSimilarity, PairwiseDistance
 from .losses import (
     BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss,
     SmoothL1Loss,

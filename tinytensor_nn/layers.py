@@ -371,6 +371,103 @@ class Sigmoid(Module):
         return F.sigmoid(x)
 
 
+class SELU(_Activation):
+    """scale · elu(x, α) with the self-normalising constants; ``torch.nn.SELU``."""
+    def forward(self, x: Tensor) -> Tensor:
+        return F.selu(x, self.inplace)
+
+
+class CELU(_Activation):
+    """x where x > 0, else α(e^(x/α) - 1); ``torch.nn.CELU``."""
+    shown = ("alpha",)
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False):
+        super().__init__(inplace)
+        self.alpha = alpha
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.celu(x, self.alpha, self.inplace)
+
+
+class Threshold(_Activation):
+    """x where x > threshold, else value; ``torch.nn.Threshold``."""
+    shown = ("threshold", "value")
+
+    def __init__(self, threshold: float, value: float, inplace: bool = False):
+        super().__init__(inplace)
+        self.threshold, self.value = threshold, value
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.threshold(x, self.threshold, self.value, self.inplace)
+
+
+class Hardsigmoid(_Activation):
+    """relu6(x + 3) / 6; ``torch.nn.Hardsigmoid`` (whose repr never shows inplace)."""
+    def forward(self, x: Tensor) -> Tensor:
+        return F.hardsigmoid(x, self.inplace)
+
+    def extra_repr(self) -> str:
+        return ""
+
+
+class Softsign(_Activation):
+    """x / (1 + |x|); ``torch.nn.Softsign``."""
+    def __init__(self):
+        super().__init__()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.softsign(x)
+
+
+class Tanhshrink(_Activation):
+    """x - tanh(x); ``torch.nn.Tanhshrink``."""
+    def __init__(self):
+        super().__init__()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.tanhshrink(x)
+
+
+class Hardshrink(_Activation):
+    """0 where -λ ≤ x ≤ λ, else x; ``torch.nn.Hardshrink``."""
+    def __init__(self, lambd: float = 0.5):
+        super().__init__()
+        self.lambd = lambd
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.hardshrink(x, self.lambd)
+
+    def extra_repr(self) -> str:
+        return f"{self.lambd}"
+
+
+class Softshrink(Hardshrink):
+    """x - λ above λ, x + λ below -λ, 0 between; ``torch.nn.Softshrink``."""
+    def forward(self, x: Tensor) -> Tensor:
+        return F.softshrink(x, self.lambd)
+
+
+class PReLU(Module):
+    """x where x > 0, else a · x with a learned: one ``a`` for all channels, or one per channel (dim 1),
+    each starting at ``init``; ``torch.nn.PReLU``."""
+
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, device=None, dtype=None):
+        super().__init__()
+        self.num_parameters, self.init = num_parameters, init
+        self.weight = _empty(num_parameters, device=device, dtype=dtype)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Every weight := init."""
+        init.constant_(self.weight, self.init)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.prelu(x, self.weight)
+
+    def extra_repr(self) -> str:
+        return f"num_parameters={self.num_parameters}"
+
+
 class Softmax(Module):
     """exp(xᵢ) / Σⱼ exp(xⱼ) along ``dim`` (default: the last); ``torch.nn.Softmax``."""
     def __init__(self, dim: int = -1):
@@ -390,8 +487,24 @@ class LogSoftmax(Softmax):
         return F.log_softmax(x, self.dim)
 
 
+class Softmin(Softmax):
+    """softmax(-x) along ``dim`` (default: the last); ``torch.nn.Softmin``."""
+    def forward(self, x: Tensor) -> Tensor:
+        return F.softmin(x, self.dim)
+
+
+class Softmax2d(Module):
+    """softmax over the channels (dim -3) of (N, C, H, W) or (C, H, W) input; ``torch.nn.Softmax2d``."""
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim not in (3, 4):
+            raise ValueError(f"Softmax2d: expected a 3-d or 4-d input (C, H, W) or (N, C, H, W), got shape "
+                             f"{tuple(x.shape)}")
+        return F.softmax(x, -3)
+
+
 __all__ = [
     "Identity", "Linear", "Embedding", "LayerNorm", "RMSNorm", "Flatten", "Unflatten", "Dropout", "ReLU",
     "GELU", "SiLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax", "LeakyReLU", "ELU", "Hardtanh", "ReLU6",
-    "Hardswish", "Mish", "Softplus", "LogSigmoid", "GLU",
+    "Hardswish", "Mish", "Softplus", "LogSigmoid", "GLU", "SELU", "CELU", "Threshold", "Hardsigmoid",
+    "Softsign", "Tanhshrink", "Hardshrink", "Softshrink", "PReLU", "Softmin", "Softmax2d",
 ]

@@ -1,7 +1,9 @@
 """``Module`` and ``Parameter``: the containers every layer is built from (PyTorch's API)."""
 from __future__ import annotations
 
+import operator
 from collections import OrderedDict
+from collections.abc import Iterable, Mapping
 from typing import Iterator
 
 import tinytensor as tt
@@ -316,11 +318,14 @@ class Module:
         return ""
 
     def __repr__(self) -> str:
-        lines = [f"({n}): " + repr(m).replace("\n", "\n  ") for n, m in self._modules.items()]
-        head = f"{type(self).__name__}({self.extra_repr()}"
-        if not lines:
-            return head + ")"
-        return head + "\n  " + "\n  ".join(lines) + "\n)"
+        """PyTorch's layout: ``Name(extra)`` on one line, else one line per extra_repr line and child."""
+        extra = self.extra_repr()
+        extra_lines = extra.split("\n") if extra else []
+        children = [f"({n}): " + repr(m).replace("\n", "\n  ") for n, m in self._modules.items()]
+        if len(extra_lines) == 1 and not children:
+            return f"{type(self).__name__}({extra})"
+        lines = extra_lines + children
+        return f"{type(self).__name__}(" + ("\n  " + "\n  ".join(lines) + "\n" if lines else "") + ")"
 
 
 def _fit(key: str, src, target: Tensor) -> tuple[Tensor | None, str | None]:
@@ -475,3 +480,174 @@ class ModuleDict(Module):
     def items(self):
         """(name, module) pairs, in insertion order."""
         return self._modules.items()
+
+
+def _tensor_lines(items, type_name) -> str:
+    """PyTorch's extra_repr of ParameterList/ParameterDict: one ``(key): Parameter containing: [type of
+    size AxB]`` line per entry (the device where it is not the CPU); ``type_name(p)`` names the type."""
+    lines = []
+    for k, p in items:
+        if isinstance(p, Tensor):
+            device = "" if p.device == "cpu" else f" ({p.device})"
+            kind = "Parameter" if isinstance(p, Parameter) else "Tensor"
+            size = "x".join(str(n) for n in p.shape)
+            lines.append(f"  ({k}): {kind} containing: [{type_name(p)} of size {size}{device}]")
+        else:
+            lines.append(f"  ({k}): Object of type: {_typename(p)}")
+    return "\n".join(lines)
+
+
+def _as_parameter(value):
+    """A plain Tensor becomes a Parameter (sharing its memory), as PyTorch's containers wrap it."""
+    return Parameter(value) if isinstance(value, Tensor) and not isinstance(value, Parameter) else value
+
+
+class ParameterList(Module):
+    """A list of parameters that a Module registers (named "0", "1", ...); ``torch.nn.ParameterList``.
+
+    Tensors put in (by the constructor, ``append``, ``extend`` or ``pl[i] = t``) become Parameters.
+
+    Examples:
+        >>> params = nn.ParameterList([tt.zeros(2, 3), nn.Parameter(tt.ones(4))])
+        >>> [(name, p.shape) for name, p in params.named_parameters()]
+        [('0', (2, 3)), ('1', (4,))]
+    """
+
+    def __init__(self, values=None):
+        super().__init__()
+        self._size = 0
+        if values is not None:
+            self.extend(values)
+
+    def _index(self, idx) -> str:
+        """The entry's name: ``idx`` (negative counts from the end) checked against the length."""
+        idx = operator.index(idx)
+        if not -len(self) <= idx < len(self):
+            raise IndexError(f"ParameterList: index {idx} is out of range for a list of length {len(self)}")
+        return str(idx % len(self))
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice):
+            return type(self)(self[i] for i in range(*idx.indices(len(self))))
+        return getattr(self, self._index(idx))
+
+    def __setitem__(self, idx, param) -> None:
+        setattr(self, self._index(idx), _as_parameter(param))
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def __iadd__(self, values) -> "ParameterList":
+        return self.extend(values)
+
+    def append(self, value) -> "ParameterList":
+        """Add ``value`` at the end (a Tensor becomes a Parameter); returns self."""
+        self._size += 1
+        self[self._size - 1] = value
+        return self
+
+    def extend(self, values) -> "ParameterList":
+        """Add each of ``values`` at the end; returns self."""
+        if not isinstance(values, Iterable) or isinstance(values, Tensor):  # never unpack a tensor
+            raise TypeError(f"ParameterList.extend should be called with an iterable, but got "
+                            f"{_typename(values)}")
+        for v in values:
+            self.append(v)
+        return self
+
+    def extra_repr(self) -> str:
+        return _tensor_lines(enumerate(self), lambda p: p.dtype)  # tinytensor.float32
+
+
+class ParameterDict(Module):
+    """A dict of parameters that a Module registers under their keys; ``torch.nn.ParameterDict``.
+
+    Tensors put in become Parameters. A plain dict given to the constructor or ``update`` is added in
+    sorted key order, an OrderedDict, ParameterDict or sequence of pairs in its own order (PyTorch's rule).
+
+    Examples:
+        >>> params = nn.ParameterDict({"scale": tt.ones(3), "shift": tt.zeros(3)})
+        >>> list(params.keys()), params["scale"].requires_grad
+        (['scale', 'shift'], True)
+    """
+
+    def __init__(self, parameters=None):
+        super().__init__()
+        self._keys: dict = {}
+        if parameters is not None:
+            self.update(parameters)
+
+    def __getitem__(self, key: str):
+        return getattr(self, _key(key))
+
+    def __setitem__(self, key: str, value) -> None:
+        setattr(self, _key(key), _as_parameter(value))
+        self._keys[key] = None
+
+    def __delitem__(self, key: str) -> None:
+        del self._keys[key]
+        delattr(self, key)
+
+    def __contains__(self, key) -> bool:
+        return key in self._keys
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __iter__(self):
+        return iter(self._keys)
+
+    def keys(self):
+        """The keys, in insertion order."""
+        return self._keys.keys()
+
+    def values(self):
+        """The parameters, in insertion order."""
+        return (self[k] for k in self._keys)
+
+    def items(self):
+        """(key, parameter) pairs, in insertion order."""
+        return ((k, self[k]) for k in self._keys)
+
+    def get(self, key: str, default=None):
+        """``self[key]``, or ``default`` where there is no such key."""
+        return self[key] if key in self else default
+
+    def pop(self, key: str):
+        """Remove ``key`` and return its parameter."""
+        value = self[key]
+        del self[key]
+        return value
+
+    def update(self, parameters) -> None:
+        """Add (or replace) the entries of a mapping or of an iterable of (key, value) pairs."""
+        if not isinstance(parameters, Iterable):
+            raise TypeError(f"ParameterDict.update should be called with an iterable of key/value pairs, "
+                            f"but got {_typename(parameters)}")
+        if isinstance(parameters, (OrderedDict, ParameterDict)):
+            pairs = parameters.items()
+        elif isinstance(parameters, Mapping):
+            pairs = sorted(parameters.items())
+        else:
+            pairs = list(parameters)
+            for j, p in enumerate(pairs):
+                if not isinstance(p, Iterable) or len(p) != 2:
+                    raise ValueError(f"ParameterDict.update: sequence element #{j} must be a (key, value) "
+                                     f"pair, got {p!r}")
+        for k, v in pairs:
+            self[k] = v
+
+    def extra_repr(self) -> str:
+        return _tensor_lines(self.items(), lambda p: p.type())  # torch.FloatTensor, as PyTorch's
+
+    def __call__(self, *args, **kwargs):
+        raise RuntimeError("ParameterDict should not be called.")
+
+
+def _key(key) -> str:
+    if not isinstance(key, str):
+        raise TypeError(f"ParameterDict: keys must be strings, got {key!r} ({_typename(key)})")
+    return key

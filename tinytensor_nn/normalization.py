@@ -8,6 +8,11 @@ train(): μ, σ² of the batch (over every dim but the channels); the running st
 r ← (1 - momentum)·r + momentum·s (the unbiased variance), or, with momentum=None, to the cumulative
 average of every batch so far. eval(): μ, σ² are the running stats (the batch's when
 track_running_stats=False).
+
+GroupNorm (Wu & He, 2018) normalises each sample alone, over groups of channels, the same in train() and
+eval() (no running stats):
+
+    y = (x - μ_g) / √(σ²_g + eps) · weight_c + bias_c        μ_g, σ²_g over group g of one sample
 """
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ import tinytensor as tt
 from tinytensor import Tensor
 
 from . import init
-from .functional.basic import _batch_norm
+from .functional.basic import _batch_norm, group_norm
 from .module import Module, Parameter
 
 
@@ -103,4 +108,49 @@ class BatchNorm2d(_BatchNorm):
                              + ("; add a batch dim with x.unsqueeze(0)" if x.ndim == 3 else ""))
 
 
-__all__ = ["BatchNorm1d", "BatchNorm2d"]
+class GroupNorm(Module):
+    """Group norm over (B, C, ...) inputs: the C channels split into num_groups groups, each normalised
+    over its channels and positions, then a per-channel scale and shift (weight ones, bias zeros);
+    ``torch.nn.GroupNorm``. GroupNorm(1, C) normalises whole samples, GroupNorm(C, C) each channel.
+
+    Examples:
+        >>> gn = nn.GroupNorm(2, 6)
+        >>> gn(tt.randn(4, 6, 5, 5)).shape, gn.weight.shape
+        ((4, 6, 5, 5), (6,))
+    """
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True,
+                 device=None, dtype=None, *, bias: bool = True):
+        super().__init__()
+        if num_channels % num_groups:
+            raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by num_groups "
+                             f"({num_groups})")
+        self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
+        dtype = dtype or tt.float32
+        if affine:
+            self.weight = Parameter(tt.ones(num_channels, dtype=dtype, device=device))
+            if bias:
+                self.bias = Parameter(tt.zeros(num_channels, dtype=dtype, device=device))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Weight ones, bias zeros."""
+        if self.weight is not None:
+            init.ones_(self.weight)
+        if self.bias is not None:
+            init.zeros_(self.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+                f"bias={self.bias is not None}")
+
+
+__all__ = ["BatchNorm1d", "BatchNorm2d", "GroupNorm"]

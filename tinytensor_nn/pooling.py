@@ -1,10 +1,11 @@
 """MaxPool2d and AvgPool2d: PyTorch's constructor arguments and attributes; forward is F.max_pool2d /
-F.avg_pool2d. Inputs (B, C, H, W) or (C, H, W); stride defaults to kernel_size."""
+F.avg_pool2d. Inputs (B, C, H, W) or (C, H, W); stride defaults to kernel_size. AdaptiveAvgPool1d/2d
+choose the windows from the output size instead (F.adaptive_avg_pool1d/2d)."""
 from __future__ import annotations
 
 from tinytensor import Tensor
 
-from .functional.conv import _avg_pool2d, _max_pool2d, _pool_args
+from .functional.conv import _adaptive_avg_pool, _avg_pool2d, _max_pool2d, _pool_args
 from .module import Module
 
 
@@ -51,4 +52,40 @@ class AvgPool2d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-__all__ = ["MaxPool2d", "AvgPool2d"]
+class _AdaptiveAvgPool(Module):
+    """What AdaptiveAvgPool1d and AdaptiveAvgPool2d share: ``n`` pooled dims, output_size kept as given."""
+
+    n: int
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x: Tensor) -> Tensor:
+        return _adaptive_avg_pool(type(self).__name__, self.n, x, self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveAvgPool1d(_AdaptiveAvgPool):
+    """(B, C, L) or (C, L) → (..., output_size): the mean of each of output_size bins, bin i spanning
+    ⌊i·L/out⌋ : ⌈(i+1)·L/out⌉, whatever L is; ``torch.nn.AdaptiveAvgPool1d``."""
+
+    n = 1
+
+
+class AdaptiveAvgPool2d(_AdaptiveAvgPool):
+    """(B, C, H, W) or (C, H, W) → (..., OH, OW): the mean of each of OH × OW bins, whatever H and W are;
+    output_size an int or a pair, None keeping that size (``AdaptiveAvgPool2d(1)``: global average
+    pooling); ``torch.nn.AdaptiveAvgPool2d``.
+
+    Examples:
+        >>> nn.AdaptiveAvgPool2d((2, None))(tt.randn(8, 3, 7, 5)).shape
+        (8, 3, 2, 5)
+    """
+
+    n = 2
+
+
+__all__ = ["MaxPool2d", "AvgPool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d"]

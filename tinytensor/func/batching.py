@@ -98,7 +98,8 @@ def _rank(args) -> int:
       ew.Erf, ew.Gelu, ew.GeluTanh, ew.Abs, ew.Sign, ew.Clamp, ew.Where, ew.Compare,
       ew.ValueTest, Cast, Clone, ToDevice, forward_ad.DropTangent, ew.Log1p, ew.Expm1, ew.Reciprocal,
       ew.Rounding, ew.FloorDivide, ew.Remainder, ew.Log2, ew.Log10, ew.Exp2, ew.Softplus,
-      ew.Hardswish, ew.Mish, ew.Atan2, ew.NanToNum, ew.Nonzero, linalg.MaxAbsDistance)
+      ew.Hardswish, ew.Mish, ew.Hardsigmoid, ew.Softshrink, ew.Prelu, ew.Atan2, ew.NanToNum, ew.Nonzero,
+      linalg.MaxAbsDistance)
 def elementwise(cls, args, kwargs, levels):
     """Batch dims in front, logical dims padded to one rank: NumPy's broadcasting lines them up (and an op
     over the last dim only, as MaxAbsDistance, never sees them)."""

@@ -1263,11 +1263,157 @@ def leaky_relu(x, negative_slope: float = 0.01):
     return where(x > 0, x, x * negative_slope)
 
 
-def elu(x, alpha: float = 1.0):
-    """x where x > 0, else α(eˣ - 1); ``torch.nn.functional.elu``. (The exponential sees min(x, 0): the
-    branch not taken never overflows, so its zero gradient stays 0 rather than 0 · inf.)"""
+def _elu(x, alpha: float, scale: float = 1.0, input_scale: float = 1.0):
+    """PyTorch's one formula behind elu, selu and celu: scale · x where x > 0, else
+    α · scale · (e^(input_scale · x) - 1). (The exponential sees min(x, 0): the branch not taken never
+    overflows, so its zero gradient stays 0 rather than 0 · inf; NaN takes the x branch, as PyTorch's.)"""
     x = floating(x)
-    return where(x <= 0, expm1(clamp(x, max=0.0)) * alpha, x)  # (NaN takes the x branch, as PyTorch's)
+    z = clamp(x, max=0.0)
+    negative = expm1(z if input_scale == 1.0 else z * input_scale) * (alpha * scale)
+    return where(x <= 0, negative, x if scale == 1.0 else x * scale)
+
+
+def elu(x, alpha: float = 1.0):
+    """x where x > 0, else α(eˣ - 1); ``torch.nn.functional.elu``."""
+    return _elu(x, float(alpha))
+
+
+_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+
+
+def selu(x):
+    """scale · elu(x, α) with the self-normalising constants α ≈ 1.6733, scale ≈ 1.0507; ``torch.selu``."""
+    return _elu(x, _SELU_ALPHA, _SELU_SCALE)
+
+
+def celu(x, alpha: float = 1.0):
+    """x where x > 0, else α(e^(x/α) - 1); ``torch.celu``. α = 0 is refused, as PyTorch refuses it."""
+    if alpha == 0:
+        raise RuntimeError("celu: alpha cannot be 0 (it divides x); use relu for the limit α → 0")
+    return _elu(x, float(alpha), 1.0, 1.0 / alpha)
+
+
+def softsign(x):
+    """x / (1 + |x|); ``torch.nn.functional.softsign`` (integer inputs become the default float dtype)."""
+    return x / (abs(x) + 1)
+
+
+def tanhshrink(x):
+    """x - tanh(x); ``torch.nn.functional.tanhshrink``."""
+    x = floating(x)
+    return x - tanh(x)
+
+
+def threshold(x, threshold: float, value: float):
+    """x where x > threshold, else value; ``torch.threshold`` (integer tensors stay integer; NaN stays NaN
+    and passes its gradient, as PyTorch's)."""
+    if x.dtype is bool_:
+        raise TypeError("threshold: bool tensors are not supported (as in PyTorch); convert with .float()")
+    return where(x <= threshold, value if x.dtype.is_floating_point else int(value), x)
+
+
+def hardshrink(x, lambd: float = 0.5):
+    """0 where -λ ≤ x ≤ λ, else x; ``torch.nn.functional.hardshrink``."""
+    x = floating(x)
+    return where((x >= -lambd) & (x <= lambd), 0.0, x)
+
+
+def _check_lambd(op: str, lambd: float, x) -> None:
+    if not lambd >= 0:
+        raise RuntimeError(f"{op}: lambd must be >= 0, but found {lambd} (for a {x.dtype} tensor of shape "
+                           f"{tuple(x.shape)})")
+
+
+class Softshrink(Function):
+    """x - λ above λ, x + λ below -λ, and 0 between (x · 0, so -0.0 keeps its sign and NaN stays NaN,
+    as PyTorch's). The gradient is selected: 0 on [-λ, λ], gy elsewhere and at NaN."""
+
+    def forward(self, x, lambd):
+        xp = self.xp
+        self.save_for_backward(x)
+        self.lambd = lambd
+        return xp.where(x > lambd, x - lambd, xp.where(x < -lambd, x + lambd, x * 0.0))
+
+    def backward(self, gy):
+        (x,) = self.saved_tensors
+        return self._slope(x, gy), None
+
+    def jvp(self, tx, _lambd):
+        return self._slope(self.primals[0], tx)
+
+    def _slope(self, x, g):
+        return where((x >= -self.lambd) & (x <= self.lambd), 0.0, g)
+
+
+def softshrink(x, lambd: float = 0.5):
+    """x - λ above λ, x + λ below -λ, 0 between; ``torch.nn.functional.softshrink`` (λ ≥ 0)."""
+    x = floating(x)
+    _check_lambd("softshrink", lambd, x)
+    return Softshrink.apply(x, float(lambd))
+
+
+class Hardsigmoid(Function):
+    """relu6(x + 3) / 6. Its gradient is selected: 1/6 strictly inside (-3, 3), 0 elsewhere and at NaN,
+    as PyTorch's."""
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return self.xp.clip(x + 3.0, 0.0, 6.0) / 6.0
+
+    def backward(self, gy):
+        (x,) = self.saved_tensors
+        return self._slope(x, gy)
+
+    def jvp(self, tx):
+        return self._slope(self.primals[0], tx)
+
+    @staticmethod
+    def _slope(x, g):
+        return where((x > -3.0) & (x < 3.0), g / 6.0, 0.0)
+
+
+def hardsigmoid(x):
+    """relu6(x + 3) / 6; ``torch.nn.functional.hardsigmoid``."""
+    return Hardsigmoid.apply(floating(x))
+
+
+class Prelu(_Binary):
+    """x where x > 0, else w · x (w broadcast to x). Both gradients are selected, as PyTorch's: gy or
+    w · gy for x, 0 or x · gy for w, so an inf weight never reaches a positive x's gradient."""
+
+    def forward(self, x, w):
+        self.save_for_backward(x, w)
+        return self.xp.where(x > 0, x, w * x)
+
+    def backward(self, gy):
+        x, w = self.saved_tensors
+        return self.reduce(*self._slopes(x, w, gy, gy, self.needs_input_grad))
+
+    def jvp(self, tx, tw):
+        x, w = self.primals
+        return self.spread(add_tangents(*self._slopes(x, w, tx, tw, (tx is not None, tw is not None))))
+
+    @staticmethod
+    def _slopes(x, w, gx, gw, needed):
+        positive = x > 0
+        return (where(positive, gx, w * gx) if needed[0] else None,
+                where(positive, 0.0, x * gw) if needed[1] else None)
+
+
+def prelu(x, weight):
+    """x where x > 0, else weight · x, with one weight per channel (dim 1) or a single one for all;
+    ``torch.prelu``. Both are floats of one dtype: PyTorch promotes neither."""
+    channels = x.shape[1] if x.ndim > 1 else 1
+    if weight.ndim > 1 or weight.numel() not in (1, channels):
+        raise RuntimeError(f"prelu: a weight of shape {tuple(weight.shape)} for an input of shape "
+                           f"{tuple(x.shape)}: expected a scalar or a 1-d tensor of 1 or {channels} weights "
+                           f"(one per channel, dim 1)")
+    if not x.dtype.is_floating_point or weight.dtype is not x.dtype:
+        raise TypeError(f"prelu: expected floating-point input and weight of one dtype, got {x.dtype} and "
+                        f"{weight.dtype}; convert one with .to()")
+    # one weight: a 0-d one (the result is x's shape); C weights: (C, 1, ...), lined up with dim 1
+    weight = weight.reshape(()) if weight.numel() == 1 else weight.reshape((-1,) + (1,) * (x.ndim - 2))
+    return Prelu.apply(x, weight)
 
 
 def hardtanh(x, min_val: float = -1.0, max_val: float = 1.0):

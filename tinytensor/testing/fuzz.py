@@ -364,6 +364,19 @@ def _activation_with(name: str, values: tuple):
     return lambda ctx, x: Call((x.code,), {name: ctx.choice(values)})
 
 
+def _threshold(ctx: Ctx, x: Value) -> Call:
+    threshold, value = ctx.choice(((0.5, -2.0), (0, 0), (1.0, 3.5), (-1, 1)))
+    return Call((x.code,), {"threshold": threshold, "value": value})
+
+
+def _prelu(ctx: Ctx, x: Value) -> Call:
+    """prelu(x, weight): one weight (0-d or 1 element) or one per channel (dim 1), x's dtype (PyTorch
+    promotes neither), rarely a count that fits no channel dim."""
+    channels = x.shape[1] if len(x.shape) > 1 else 1
+    shape = ctx.choice(((), (1,), (channels,), (channels + 1,) if ctx.rare(10) else (channels,)))
+    return Call((x.code, ctx.leaf(shape, x.dtype)))
+
+
 def _glu(ctx: Ctx, x: Value) -> Call:
     return Call((x.code,), {"dim": ctx.dim(max(len(x.shape), 1))})
 
@@ -1152,7 +1165,16 @@ def _build_table() -> dict:
           for name, draw in (("softplus", _softplus), ("logsigmoid", _unary), ("hardswish", _unary),
                              ("mish", _unary), ("relu6", _unary), ("hardtanh", _hardtanh), ("glu", _glu),
                              ("leaky_relu", _activation_with("negative_slope", (0.01, 0.2, -0.5, 1))),
-                             ("elu", _activation_with("alpha", (1.0, 0.5, 2))))),
+                             ("elu", _activation_with("alpha", (1.0, 0.5, 2))),
+                             ("selu", _unary), ("celu", _activation_with("alpha", (1.0, 0.5, 2, 0.0))),
+                             ("softsign", _unary), ("tanhshrink", _unary),
+                             ("threshold", _threshold),
+                             ("hardshrink", _activation_with("lambd", (0.5, 1, 0.0, -1.0))),
+                             ("softshrink", _activation_with("lambd", (0.5, 1, 0.0, -1.0))),
+                             ("prelu", _prelu))),
+        # PyTorch's float64 hardsigmoid gradient multiplies by float32's 1/6 (tinytensor's by 1/6): compared
+        # with relu6(x + 3) / 6, its same values and gradient selection
+        FuzzOp("hardsigmoid", _unary, torch_src="torch.nn.functional.relu6({a[0]} + 3) / 6"),
         FuzzOp("clamp", _clamp), FuzzOp("clip", _clamp),
         FuzzOp("where", _where),
         FuzzOp("masked_fill", _masked_fill, torch_src="{a[0]}.masked_fill({a[1]}, {a[2]})"),
@@ -1506,6 +1528,13 @@ EXTENSIONS: dict = {
     "leaky_relu": ("\"leaky_relu_cpu\" not implemented for", _PROMOTES),
     "elu": ("\"elu_cpu\" not implemented for", _PROMOTES),
     "glu": ("\"glu_cpu\" not implemented for", _PROMOTES),
+    "selu": ("\"elu_cpu\" not implemented for", _PROMOTES),
+    "celu": ("\"elu_cpu\" not implemented for", _PROMOTES),
+    "hardshrink": ("\"hardshrink_cpu\" not implemented for", _PROMOTES),
+    "softshrink": (("\"softshrink_cpu\" not implemented for", "\"softshrink_check\" not implemented for"),
+                   _PROMOTES),
+    "softsign": ("\"abs_cpu\" not implemented for 'Bool'", "x / (1 + |x|) with abs's bool extension (abs)"),
+    "tanhshrink": ("with a bool tensor is not supported", _PROMOTES),
     "relu": ("Boolean inputs not supported for relu", "relu of a bool tensor is the tensor (max(x, False))"),
     "abs": ("not implemented for 'Bool'", "abs of a bool tensor is the tensor, as sign of one is in PyTorch"),
     "absolute": ("not implemented for 'Bool'", "abs's other name"),
@@ -1530,6 +1559,9 @@ EXTENSIONS: dict = {
 TORCH_PATH_DEPENDENT: dict = {
     "hardtanh": "the gradient at NaN is 0 in a float64 vector lane and gy in the scalar tail",
     "relu6": "hardtanh(x, 0, 6): its gradient at NaN, the same",
+    "hardshrink": "the gradient at NaN is 0 in a float64 vector lane and gy in the scalar tail",
+    "softshrink": "its gradient at NaN, the same (and the sign of its zeros: +0 in a vector lane, x · 0 in "
+                  "the scalar tail)",
     "gelu": "gelu(inf) is NaN in float32 (the vectorised erf) and inf in float64; tinytensor gives inf",
     # not path-dependent, but known differences at inf/NaN inputs, compared up to them the same way
     "cdist": "PyTorch's p = 0 counts a NaN difference as NaN (tinytensor: as nonzero); its inf gradients",

@@ -1,5 +1,5 @@
-"""Stateless building blocks of the layers: linear, dropout, layer_norm, rms_norm, batch_norm, normalize,
-pad, one_hot, embedding, activations.
+"""Stateless building blocks of the layers: linear, dropout, layer_norm, rms_norm, batch_norm, group_norm,
+normalize, cosine_similarity, pairwise_distance, pad, one_hot, embedding, activations.
 
 Everything here is a tinytensor op or a short composition of them, except ``layer_norm``, which is a
 Function pair over two backend kernels (``LayerNormFn`` and ``LayerNormBackward``, whose own derivatives
@@ -359,12 +359,61 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
                        momentum, eps)
 
 
+def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None,
+               eps: float = 1e-5) -> Tensor:
+    """(x - μ_g) / √(σ²_g + eps) · weight_c + bias_c, μ and σ² (biased) over each of ``num_groups`` groups
+    of C / num_groups channels (and every position) of one sample; input (B, C, ...) (Wu & He, 2018)."""
+    if input.ndim < 2:
+        raise RuntimeError(f"group_norm: expected an input (B, C, ...) with at least 2 dimensions, got "
+                           f"shape {input.shape}")
+    B, C = input.shape[:2]
+    G = num_groups
+    if not isinstance(G, int) or G < 1 or C % G:
+        raise RuntimeError(f"group_norm: the {C} channels of the input of shape {input.shape} (dim 1) "
+                           f"must be divisible by num_groups={G!r}")
+    _same_device("group_norm", input, weight, bias)
+    _same_float_dtype("group_norm", input, weight, bias)
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None and tuple(p.shape) != (C,):
+            raise RuntimeError(f"group_norm: {name} has shape {p.shape} but the input of shape {input.shape} "
+                               f"has {C} channels (dim 1); expected ({C},)")
+    n = input.numel() // (B * G) if B * G else 0  # values per group
+    if B * n == 1:  # one sample of one value per group (PyTorch's check)
+        raise ValueError(f"group_norm: expected more than 1 value per group, got input of shape "
+                         f"{input.shape} and num_groups={G}")
+    x = input.reshape(B, G, n)  # (B, G, C/G · positions)
+    mean = x.mean(dim=-1, keepdim=True)  # (B, G, 1)
+    var = x.var(dim=-1, correction=0, keepdim=True)  # biased, as PyTorch
+    y = ((x - mean) * (var + eps).rsqrt()).reshape(input.shape)  # (B, C, ...)
+    stats = (C,) + (1,) * (input.ndim - 2)  # (C, 1, ...): broadcasts over (B, C, ...)
+    if weight is not None:
+        y = y * weight.reshape(stats)
+    if bias is not None:
+        y = y + bias.reshape(stats)
+    return y
+
+
 def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
     """x / max(‖x‖_p, eps) along dim (‖x‖_∞ = max |x|); a zero vector gets a zero norm gradient."""
     if not input.dtype.is_floating_point:
         raise TypeError(f"normalize: expected a floating-point input, got {input.dtype} of shape "
                         f"{input.shape}; convert it with .float()")
     return input / tt.norm(input, p, dim, keepdim=True).clamp(min=eps)
+
+
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """Σ x1·x2 / (max(‖x1‖, eps) · max(‖x2‖, eps)) along dim, after broadcasting
+    (``tt.cosine_similarity``)."""
+    return tt.cosine_similarity(x1, x2, dim, eps)
+
+
+def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
+                      keepdim: bool = False) -> Tensor:
+    """‖x1 - x2 + eps‖_p along the last dim, after broadcasting (PyTorch's formula: eps is added to every
+    difference, so that the gradient at x1 = x2 is finite)."""
+    tt.broadcast_shapes(x1.shape, x2.shape, op="pairwise_distance")  # an error that names the op
+    dim = max(x1.ndim, x2.ndim) - 1  # the last dim of the broadcast result (-1 for two 0-d tensors)
+    return tt.norm(x1 - x2 + eps, p, dim, keepdim)
 
 
 def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) -> Tensor:
@@ -483,8 +532,98 @@ def glu(input: Tensor, dim: int = -1) -> Tensor:
     return tt.glu(input, dim)
 
 
+def selu(input: Tensor, inplace: bool = False) -> Tensor:
+    """scale · elu(x, α), α ≈ 1.6733, scale ≈ 1.0507 (self-normalising)."""
+    return _maybe_in_place(input, inplace, "selu", tt.selu)
+
+
+def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x where x > 0, else α(e^(x/α) - 1)."""
+    return _maybe_in_place(input, inplace, "celu", tt.celu, alpha)
+
+
+def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    """x where x > threshold, else value."""
+    return _maybe_in_place(input, inplace, "threshold", tt.threshold, threshold, value)
+
+
+def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
+    """relu6(x + 3) / 6"""
+    return _maybe_in_place(input, inplace, "hardsigmoid", tt.hardsigmoid)
+
+
+def softsign(input: Tensor) -> Tensor:
+    """x / (1 + |x|)"""
+    return tt.softsign(input)
+
+
+def tanhshrink(input: Tensor) -> Tensor:
+    """x - tanh(x)"""
+    return tt.tanhshrink(input)
+
+
+def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """0 where -λ ≤ x ≤ λ, else x."""
+    return tt.hardshrink(input, lambd)
+
+
+def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """x - λ above λ, x + λ below -λ, 0 between."""
+    return tt.softshrink(input, lambd)
+
+
+def prelu(input: Tensor, weight: Tensor) -> Tensor:
+    """x where x > 0, else weight · x: one weight, or one per channel (dim 1)."""
+    return tt.prelu(input, weight)
+
+
+def softmin(input: Tensor, dim: int = -1) -> Tensor:
+    """softmax(-x) along dim."""
+    return tt.softmax(-input, dim)
+
+
+# the in-place forms F.relu_ ... : the activation written into input, which is returned
+
+def relu_(input: Tensor) -> Tensor:
+    """``relu(input, inplace=True)``"""
+    return relu(input, inplace=True)
+
+
+def elu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    """``elu(input, alpha, inplace=True)``"""
+    return elu(input, alpha, inplace=True)
+
+
+def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """``leaky_relu(input, negative_slope, inplace=True)``"""
+    return leaky_relu(input, negative_slope, inplace=True)
+
+
+def hardtanh_(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    """``hardtanh(input, min_val, max_val, inplace=True)``"""
+    return hardtanh(input, min_val, max_val, inplace=True)
+
+
+def selu_(input: Tensor) -> Tensor:
+    """``selu(input, inplace=True)``"""
+    return selu(input, inplace=True)
+
+
+def celu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    """``celu(input, alpha, inplace=True)``"""
+    return celu(input, alpha, inplace=True)
+
+
+def threshold_(input: Tensor, threshold: float, value: float) -> Tensor:
+    """``threshold(input, threshold, value, inplace=True)``"""
+    return _maybe_in_place(input, True, "threshold", tt.threshold, threshold, value)
+
+
 __all__ = [
-    "linear", "layer_norm", "rms_norm", "batch_norm", "normalize", "pad", "one_hot", "embedding", "dropout",
+    "linear", "layer_norm", "rms_norm", "batch_norm", "group_norm", "normalize", "cosine_similarity",
+    "pairwise_distance", "pad", "one_hot", "embedding", "dropout",
     "softmax", "log_softmax", "relu", "gelu", "silu", "sigmoid", "tanh", "leaky_relu", "elu", "hardtanh",
-    "relu6", "hardswish", "mish", "softplus", "logsigmoid", "glu", "LinearFn", "LayerNormFn",
+    "relu6", "hardswish", "mish", "softplus", "logsigmoid", "glu", "selu", "celu", "threshold",
+    "hardsigmoid", "softsign", "tanhshrink", "hardshrink", "softshrink", "prelu", "softmin", "relu_", "elu_",
+    "leaky_relu_", "hardtanh_", "selu_", "celu_", "threshold_", "LinearFn", "LayerNormFn",
 ]

@@ -1,4 +1,5 @@
-"""Convolution and pooling: conv1d, conv2d, max_pool2d, avg_pool2d (PyTorch's arguments and shapes).
+"""Convolution and pooling: conv1d, conv2d, max_pool2d, avg_pool2d, adaptive_avg_pool1d/2d (PyTorch's
+arguments and shapes).
 
 Everything is composed of differentiable tinytensor ops, so gradients of every order come free and
 every backend runs it. The one idea is ``_windows``: pad the image, then for every kernel offset
@@ -298,4 +299,54 @@ def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
                        divisor_override)
 
 
-__all__ = ["conv1d", "conv2d", "max_pool2d", "avg_pool2d"]
+def _adaptive_avg_pool(op: str, n: int, input: Tensor, output_size) -> Tensor:
+    """adaptive_avg_pool1d (n = 1) and 2d (n = 2): the last n dims pooled one at a time, by _bin_means."""
+    x, unbatched = _spatial(op, input, n)
+    if not input.dtype.is_floating_point:
+        raise TypeError(f"{op}: expected a floating-point input, got {input.dtype} of shape {input.shape}; "
+                        f"convert it with .float()")
+    sizes = tuple(x.shape[2:])  # (L,) or (H, W)
+    if isinstance(output_size, (tuple, list)) and len(output_size) == n:  # None keeps that dim's size
+        output_size = tuple(size if o is None else o for o, size in zip(output_size, sizes))
+    out = _ntuple(op, "output_size", output_size, n, 0)
+    if 0 in sizes:
+        raise RuntimeError(f"{op}: expected an input with non-zero spatial sizes, got shape {input.shape}")
+    for d, o in zip(range(-n, 0), out):
+        x = _bin_means(x, d, o)  # (B, C, ..., o, ...)
+    return x.squeeze(0) if unbatched else x
+
+
+def _bin_means(x: Tensor, dim: int, out: int) -> Tensor:
+    """x's dim ``dim`` (-1 or -2) of size L pooled to ``out`` means, bin i spanning
+    [⌊i·L/out⌋, ⌈(i+1)·L/out⌉) (PyTorch's bins; they overlap where out does not divide L).
+
+    Where out divides L the bins tile it: a reshape and a mean. Otherwise a product with the (out, L)
+    averaging matrix A, A[i, l] = 1/|bin i| for l in bin i, so that the gradient is Aᵀ·g."""
+    L = x.shape[dim]
+    if out == L:
+        return x
+    d = x.ndim + dim
+    if out and L % out == 0:
+        return x.reshape(*x.shape[:d], out, L // out, *x.shape[d + 1:]).mean(dim=d + 1)
+    i = np.arange(out)[:, None]  # (out, 1)
+    start, end = i * L // out, -(-(i + 1) * L // out)  # ⌊i·L/out⌋, ⌈(i+1)·L/out⌉
+    pos = np.arange(L)  # (L,)
+    inside = (pos >= start) & (pos < end)  # (out, L)
+    A = tt.tensor(inside / (end - start), dtype=x.dtype, device=x.device)  # (out, L)
+    return x @ A.mT if dim == -1 else A @ x  # (..., out) or (..., out, W)
+
+
+def adaptive_avg_pool1d(input: Tensor, output_size) -> Tensor:
+    """y[b, c, i] = mean of x[b, c, ⌊i·L/out⌋ : ⌈(i+1)·L/out⌉]: ``output_size`` means whatever L is;
+    input (B, C, L) or (C, L)."""
+    return _adaptive_avg_pool("adaptive_avg_pool1d", 1, input, output_size)
+
+
+def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
+    """The mean of each of OH × OW bins, bin (i, j) spanning rows ⌊i·H/OH⌋ : ⌈(i+1)·H/OH⌉ and the columns
+    alike; output_size an int, or a pair whose None entries keep that size; input (B, C, H, W) or
+    (C, H, W). ``output_size=1`` is global average pooling."""
+    return _adaptive_avg_pool("adaptive_avg_pool2d", 2, input, output_size)
+
+
+__all__ = ["conv1d", "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d"]

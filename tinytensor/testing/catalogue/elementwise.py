@@ -125,6 +125,38 @@ def _hardtanh_sample(d: Draw) -> Sample:
     return Sample((d.array(d.shape(), "offgrid"),), dict(lo=lo, hi=hi))
 
 
+def _lambd_sample(d: Draw) -> Sample:
+    """hardshrink, softshrink: kinks at ±λ (half-integers: "offgrid" keeps off them)."""
+    return Sample((d.array(d.shape(), "offgrid"),), dict(lambd=d.choice((0.5, 1.5, 0.0))))
+
+
+def _threshold_sample(d: Draw) -> Sample:
+    threshold, value = d.choice(((0.5, -2.0), (1.0, 0.0), (-1.5, 3.0)))
+    return Sample((d.array(d.shape(), "offgrid"),), dict(threshold=threshold, value=value))
+
+
+def _prelu_sample(d: Draw) -> Sample:
+    """x with a channel dim 1 (or none: 0-d and 1-d), and one weight for all or one per channel."""
+    shape = d.shape()
+    channels = shape[1] if len(shape) > 1 else 1
+    n = d.choice((0, 1, channels))  # 0: a 0-d weight
+    return Sample((d.array(shape, "distinct"), d.array((n,) if n else ())), {})
+
+
+def _np_prelu(x, w):
+    w = w.reshape(()) if w.size == 1 else w.reshape((-1,) + (1,) * (x.ndim - 2))
+    return np.where(x > 0, x, w * x)
+
+
+_SELU = (1.6732632423543772848170429916717, 1.0507009873554804934193349852946)  # α, scale
+
+
+def _torch_hardsigmoid(torch, x):
+    """PyTorch's hardsigmoid as relu6(x + 3) / 6, the same values and the same gradient selection: its own
+    float64 gradient multiplies by float32's 1/6 (a relative error of 3e-8), tinytensor's by 1/6."""
+    return functional(torch).relu6(x + 3.0) / 6.0
+
+
 def _np_hardswish(x):
     return x * np.clip(x + 3.0, 0.0, 6.0) / 6.0
 
@@ -281,6 +313,27 @@ SPECS: list[OpSpec] = [
            unary_sample("offgrid"), lambda torch, x: functional(torch).relu6(x * 4.0)),
     OpSpec("hardswish", lambda x: tt.hardswish(x * 2.0), lambda x: _np_hardswish(x * 2.0),
            unary_sample("offgrid"), lambda torch, x: functional(torch).hardswish(x * 2.0)),
+    OpSpec("selu", tt.selu, lambda x: _SELU[1] * np.where(x > 0, x, _SELU[0] * np.expm1(x)),
+           unary_sample("distinct"), lambda torch, x: torch.selu(x)),
+    OpSpec("celu", lambda x, alpha: tt.celu(x, alpha),
+           lambda x, alpha: np.where(x > 0, x, alpha * np.expm1(x / alpha)), _alpha_sample,
+           lambda torch, x, alpha: torch.celu(x, alpha)),
+    OpSpec("softsign", tt.softsign, lambda x: x / (1 + np.abs(x)), unary_sample("distinct"),
+           lambda torch, x: functional(torch).softsign(x)),
+    OpSpec("tanhshrink", tt.tanhshrink, lambda x: x - np.tanh(x), unary_sample(),
+           lambda torch, x: functional(torch).tanhshrink(x)),
+    OpSpec("threshold", lambda x, threshold, value: tt.threshold(x, threshold, value),
+           lambda x, threshold, value: np.where(x <= threshold, value, x), _threshold_sample,
+           lambda torch, x, threshold, value: torch.threshold(x, threshold, value)),
+    OpSpec("hardshrink", lambda x, lambd: tt.hardshrink(x, lambd),
+           lambda x, lambd: np.where(np.abs(x) <= lambd, 0.0, x), _lambd_sample,
+           lambda torch, x, lambd: functional(torch).hardshrink(x, lambd)),
+    OpSpec("softshrink", lambda x, lambd: tt.softshrink(x, lambd),
+           lambda x, lambd: np.where(np.abs(x) <= lambd, 0.0, x - np.sign(x) * lambd), _lambd_sample,
+           lambda torch, x, lambd: functional(torch).softshrink(x, lambd)),
+    OpSpec("hardsigmoid", lambda x: tt.hardsigmoid(x * 2.0), lambda x: np.clip(x * 2.0 + 3.0, 0.0, 6.0) / 6.0,
+           unary_sample("offgrid"), lambda torch, x: _torch_hardsigmoid(torch, x * 2.0)),
+    OpSpec("prelu", tt.prelu, _np_prelu, _prelu_sample, lambda torch, x, w: torch.prelu(x, w)),
     OpSpec("mish", tt.mish, lambda x: x * np.tanh(np.logaddexp(0.0, x)), unary_sample(),
            lambda torch, x: functional(torch).mish(x)),
     OpSpec("glu", lambda x, dim: tt.glu(x, dim), _np_glu, _glu_sample,
