@@ -66,6 +66,11 @@ UP = [inf, nan, 1.0, -inf, inf, nan, 1.0, 1.0, inf, nan]
     ("tanhshrink", tt.tanhshrink, torch.nn.functional.tanhshrink),
     ("threshold", lambda x: tt.threshold(x, 0.0, 2.0), lambda x: torch.threshold(x, 0.0, 2.0)),
     # (hardshrink's, softshrink's gradients at NaN depend on PyTorch's code path: fuzz.TORCH_PATH_DEPENDENT)
+    # trigonometric and hyperbolic: PyTorch's formulas (asin's and acosh's rsqrt at ±1, atanh's pole)
+    *((name, getattr(tt, name), getattr(torch, name)) for name in (
+        "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "erfc")),
+    # (logit without eps: the sign of PyTorch's 1/0 at -0.0 depends on its code path)
+    ("logit_eps", lambda x: tt.logit(x, 0.25), lambda x: torch.logit(x, 0.25)),
 ])
 def test_unary_gradients_with_inf_and_nan_match_pytorch(device, name, fn_tt, fn_torch):
     (ours,), (theirs,) = _grads(fn_tt, fn_torch, device, UP, X)

@@ -1,8 +1,8 @@
-"""Conv1d/Conv2d, MaxPool2d/AvgPool2d, AdaptiveAvgPool1d/2d, BatchNorm1d/2d, GroupNorm, Flatten/Unflatten
-and F.normalize/pad/one_hot against their PyTorch twins with copied weights (outputs, input and parameter
-gradients, running stats, eval mode) on every device, hypothesis-drawn convolutions and poolings vs torch,
-float64 gradient checks of the modules (first and second order), PyTorch's names/shapes/init, and the
-errors for bad input."""
+"""Conv1d/Conv2d, MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvgPool1d/2d, BatchNorm1d/2d, GroupNorm,
+Flatten/Unflatten and F.normalize/pad/one_hot against their PyTorch twins with copied weights (outputs,
+input and parameter gradients, running stats, eval mode) on every device, hypothesis-drawn convolutions
+and poolings vs torch, float64 gradient checks of the modules (first and second order), PyTorch's
+names/shapes/init, and the errors for bad input."""
 import math
 
 import numpy as np
@@ -276,6 +276,57 @@ def test_avg_pool2d_matches_torch(device, dtype, kwargs, shape):
     assert repr(ours) == repr(theirs)
 
 
+POOL1D_CASES = [  # (kwargs for both, input shape); MaxPool1d adds dilation, AvgPool1d count_include_pad
+    (dict(kernel_size=2), (2, 3, 8)),
+    (dict(kernel_size=3, stride=2, padding=1), (2, 3, 9)),
+    (dict(kernel_size=3, stride=2, padding=1, ceil_mode=True), (2, 3, 8)),
+    (dict(kernel_size=(4,), stride=(3,), padding=(2,), ceil_mode=True), (1, 2, 11)),
+    (dict(kernel_size=2, stride=1), (3, 5)),  # unbatched
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kwargs, shape", POOL1D_CASES, ids=str)
+@pytest.mark.parametrize("extra", [{}, dict(dilation=2)], ids=["", "dilation"])
+def test_max_pool1d_matches_torch(device, dtype, kwargs, shape, extra):
+    kwargs = dict(kwargs, **extra)
+    ours, theirs = nn.MaxPool1d(**kwargs), torch.nn.MaxPool1d(**kwargs)
+    compare_module(ours, theirs, x_of(*shape), dtype, device)
+    assert repr(ours) == repr(theirs)
+    x = tt.tensor(x_of(*shape).astype(dtype), device=device)
+    y, idx = F.max_pool1d(x, return_indices=True, **kwargs)
+    ty, tidx = TF.max_pool1d(torch.tensor(x_of(*shape).astype(dtype)), return_indices=True, **kwargs)
+    close(y, ty, dtype, "output with indices")
+    assert idx.dtype is tt.int64
+    np.testing.assert_array_equal(idx.numpy(), tidx.numpy())
+    np.testing.assert_array_equal(nn.MaxPool1d(**kwargs, return_indices=True)(x)[1].numpy(), tidx.numpy())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kwargs, shape", POOL1D_CASES, ids=str)
+@pytest.mark.parametrize("count_include_pad", [True, False])
+def test_avg_pool1d_matches_torch(device, dtype, kwargs, shape, count_include_pad):
+    kwargs = dict(kwargs, count_include_pad=count_include_pad)
+    ours, theirs = nn.AvgPool1d(**kwargs), torch.nn.AvgPool1d(**kwargs)
+    compare_module(ours, theirs, x_of(*shape), dtype, device)
+    assert repr(ours) == repr(theirs)
+    for name in ("kernel_size", "stride", "padding"):
+        assert getattr(ours, name) == getattr(theirs, name)
+    x = tt.tensor(x_of(*shape).astype(dtype), device=device)
+    close(F.avg_pool1d(x, **kwargs), TF.avg_pool1d(torch.tensor(x_of(*shape).astype(dtype)), **kwargs), dtype,
+          "functional")
+
+
+def test_pool1d_is_the_2d_pool_of_height_one(device):
+    """max_pool1d and avg_pool1d are max_pool2d and avg_pool2d over a (B, C, 1, L) image, 1 x k windows."""
+    x = rand(2, 3, 9, device=device)
+    image = x.unsqueeze(2)  # (B, C, 1, L)
+    np.testing.assert_array_equal(F.max_pool1d(x, 3, 2, 1, 2).numpy(),
+                                  F.max_pool2d(image, (1, 3), (1, 2), (0, 1), (1, 2)).squeeze(2).numpy())
+    np.testing.assert_array_equal(F.avg_pool1d(x, 3, 2, 1, True).numpy(),
+                                  F.avg_pool2d(image, (1, 3), (1, 2), (0, 1), True).squeeze(2).numpy())
+
+
 ADAPTIVE_CASES = [  # (module name, output_size, input shape)
     ("AdaptiveAvgPool1d", 3, (2, 3, 7)),  # overlapping bins
     ("AdaptiveAvgPool1d", 1, (2, 3, 5)),  # global: a mean
@@ -377,11 +428,14 @@ def test_avg_pool2d_hypothesis_matches_torch(device, case, count_include_pad, di
     nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True), nn.MaxPool2d(2, dilation=2, stride=1),
     nn.AvgPool2d(3, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
     nn.AvgPool2d(2, divisor_override=3),
+    nn.MaxPool1d(3, stride=2, padding=1, dilation=2, ceil_mode=True),
+    nn.AvgPool1d(3, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
 ], ids=repr)
 def test_pool_gradcheck(device, pool):
-    x = rand(1, 2, 4, 5, device=device)  # distinct values: the maxima are unique
+    shape = (1, 2, 9) if type(pool).__name__.endswith("1d") else (1, 2, 4, 5)
+    x = rand(*shape, device=device)  # distinct values: the maxima are unique
     assert gradcheck(lambda x: pool(x), [x])
-    assert gradgradcheck(lambda x: pool(x) * pool(x), [rand(1, 1, 4, 5, device=device)])
+    assert gradgradcheck(lambda x: pool(x) * pool(x), [rand(1, 1, *shape[2:], device=device)])
 
 
 def test_max_pool2d_ties_and_integers(device):
@@ -593,11 +647,12 @@ def test_pad_and_one_hot_match_torch(device):
 def test_reached_as_torch_nn():
     import tinytensor.nn as tnn
 
-    for name in ("Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
-                 "BatchNorm1d", "BatchNorm2d", "GroupNorm", "Flatten", "Unflatten"):
+    for name in ("Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d",
+                 "AdaptiveAvgPool2d", "BatchNorm1d", "BatchNorm2d", "GroupNorm", "Flatten", "Unflatten"):
         assert getattr(tnn, name) is getattr(nn, name)
-    for name in ("conv1d", "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
-                 "batch_norm", "group_norm", "normalize", "pad", "one_hot"):
+    for name in ("conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
+                 "adaptive_avg_pool1d", "adaptive_avg_pool2d", "batch_norm", "group_norm", "normalize", "pad",
+                 "one_hot"):
         assert getattr(tnn.functional, name) is getattr(F, name)
 
 
@@ -666,6 +721,21 @@ def test_pool_errors():
         nn.AvgPool2d(2)(tt.ones(1, 1, 4, 4, dtype=tt.int64))
     with pytest.raises(TypeError, match="bool input"):
         F.max_pool2d(tt.ones(1, 1, 4, 4, dtype=tt.bool), 2)
+    with pytest.raises(ValueError, match=r"MaxPool1d: padding \(2,\) must be at most half of the kernel size "
+                                         r"\(3,\)"):
+        nn.MaxPool1d(3, padding=2)
+    with pytest.raises(RuntimeError, match=r"max_pool1d: input of shape \(2, 3, 4\) is too small for "
+                                           r"kernel_size=\(5,\).*the output would be 0; "):
+        F.max_pool1d(tt.randn(2, 3, 4), 5)
+    with pytest.raises(RuntimeError, match=r"AvgPool1d: expected a 2-D \(C, L\) unbatched or 3-D \(B, C, L\) "
+                                           r"batched input, got shape \(1, 2, 3, 4\)"):
+        nn.AvgPool1d(2)(tt.randn(1, 2, 3, 4))
+    with pytest.raises(TypeError, match=r"avg_pool1d: kernel_size must be an int or a tuple of 1 ints, got "
+                                        r"\(2, 2\)"):
+        F.avg_pool1d(tt.randn(1, 2, 6), (2, 2))
+    with pytest.raises(TypeError, match=r"AvgPool1d: expected a floating-point input, got "
+                                        r"tinytensor.int64 of shape \(1, 2, 4\)"):
+        nn.AvgPool1d(2)(tt.ones(1, 2, 4, dtype=tt.int64))
 
 
 def test_batch_norm_errors():

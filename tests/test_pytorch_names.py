@@ -300,6 +300,9 @@ def test_integer_division_and_rounding_refusals_as_pytorch(device):
         i // 0
     with pytest.raises(ZeroDivisionError, match="remainder"):
         i % tt.tensor([1, 0], device=device)
+    empty = tt.zeros(1, 2, 0, dtype=tt.int64, device=device)  # an empty result divides nothing, as PyTorch
+    assert (empty % 0).shape == (empty // tt.tensor([2, 0], device=device).reshape(2, 1)).shape == (1, 2, 0)
+    assert empty.clone().remainder_(False).shape == (1, 2, 0)
     np.testing.assert_array_equal((i // 2).numpy(), [2, -4])  # toward -inf, as PyTorch (not C's -3)
     np.testing.assert_array_equal((i % -3).numpy(), [-1, -1])  # the sign of the divisor
     np.testing.assert_array_equal((7 // tt.tensor([2, -2], device=device)).numpy(), [3, -4])

@@ -63,6 +63,7 @@ ByteTensor, CharTensor, ShortTensor, IntTensor, LongTensor, BoolTensor = (_compa
 # PyTorch's other names for public ops (torch.multiply is torch.mul, ...)
 multiply, subtract, divide, true_divide = mul, sub, div, div  # noqa: F405
 negative, absolute, fix, arctan2 = neg, abs, trunc, atan2  # noqa: F405
+arcsin, arccos, arctan, arcsinh, arccosh, arctanh = asin, acos, atan, asinh, acosh, atanh  # noqa: F405
 greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne  # noqa: F405
 concat = concatenate = cat  # noqa: F405
 

@@ -435,6 +435,11 @@ class Tensor(TensorCore):
     movedim, moveaxis = ops.movedim, ops.moveaxis
     atan2, nan_to_num, diff, unique = ops.atan2, ops.nan_to_num, ops.diff, ops.unique
     hardshrink, prelu = ops.hardshrink, ops.prelu
+    tan, asin, acos, atan, sinh, cosh = ops.tan, ops.asin, ops.acos, ops.atan, ops.sinh, ops.cosh
+    asinh, acosh, atanh, erfc, logit, frac = ops.asinh, ops.acosh, ops.atanh, ops.erfc, ops.logit, ops.frac
+    hypot, logaddexp, xlogy, sgn, signbit = ops.hypot, ops.logaddexp, ops.xlogy, ops.sgn, ops.signbit
+    isposinf, isneginf, deg2rad, rad2deg = ops.isposinf, ops.isneginf, ops.deg2rad, ops.rad2deg
+    arcsin, arccos, arctan, arcsinh, arccosh, arctanh = asin, acos, atan, asinh, acosh, atanh
     # PyTorch's other names for the same ops
     multiply, subtract, divide, true_divide = ops.mul, ops.sub, ops.div, ops.div
     negative, absolute, fix = ops.neg, ops.abs, ops.trunc
@@ -611,7 +616,9 @@ for _name in ("abs", "absolute", "neg", "negative", "exp", "exp2", "expm1", "log
               "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "relu", "erf", "reciprocal", "square", "sign",
               "floor", "ceil", "trunc", "fix", "round", "pow", "remainder", "floor_divide", "lerp",
               "clamp_min", "clamp_max", "clip", "tril", "triu", "multiply", "subtract", "divide",
-              "true_divide", "atan2", "arctan2", "nan_to_num",
+              "true_divide", "atan2", "arctan2", "nan_to_num", "tan", "asin", "acos", "atan", "sinh", "cosh",
+              "asinh", "acosh", "atanh", "arcsin", "arccos", "arctan", "arcsinh", "arccosh", "arctanh",
+              "erfc", "logit", "frac", "hypot", "xlogy", "sgn", "deg2rad", "rad2deg",
               # comparisons and logic: the bool result converted to x's dtype (1 or 0), as PyTorch
               "eq", "ne", "lt", "le", "gt", "ge", "greater", "greater_equal", "less", "less_equal",
               "not_equal", "logical_and", "logical_or", "logical_xor", "logical_not"):

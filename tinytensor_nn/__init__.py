@@ -7,10 +7,12 @@ from .layers import (
     ELU, GELU, GLU, Dropout, Embedding, Flatten, Hardswish, Hardtanh, Identity, LayerNorm, LeakyReLU, Linear,
     LogSigmoid, LogSoftmax, Mish, ReLU, ReLU6, RMSNorm, Sigmoid, SiLU, Softmax, Softplus, Tanh, Unflatten,
     CELU, SELU, Hardshrink, Hardsigmoid, PReLU, Softmax2d, Softmin, Softshrink, Softsign, Tanhshrink,
-    Threshold,
+    Threshold, Dropout1d, Dropout2d,
 )
 from .conv import Conv1d, Conv2d
-from .pooling import AdaptiveAvgPool1d, AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from .pooling import AdaptiveAvgPool1d, AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
+from .upsampling import PixelShuffle, PixelUnshuffle, Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
+from .padding import ConstantPad1d, ConstantPad2d, ConstantPad3d, ZeroPad1d, ZeroPad2d, ZeroPad3d
 from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm
 from .distance import CosineSimilarity, PairwiseDistance
 from .losses import (

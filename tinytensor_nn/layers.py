@@ -5,7 +5,7 @@
     LayerNorm(shape)       weight, bias (shape)             y = (x - μ)/√(σ² + eps)·w + b
     RMSNorm(shape)         weight (shape)                   y = x/√(mean(x²) + eps)·w
     Flatten(start, end)    (B, C, H, W) -> (B, C·H·W)       Unflatten(dim, sizes): the inverse
-    Dropout, Identity, ReLU, GELU, SiLU, Tanh, Sigmoid, Softmax, LogSoftmax
+    Dropout, Dropout1d, Dropout2d, Identity, ReLU, GELU, SiLU, Tanh, Sigmoid, Softmax, LogSoftmax
 """
 from __future__ import annotations
 
@@ -224,6 +224,22 @@ class Dropout(Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+class Dropout1d(Dropout):
+    """Zero whole channels x[b, c, :] with probability p while training (survivors scaled by 1/(1-p));
+    identity in eval(); input (B, C, L) or (C, L)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout1d(x, self.p, self.training)
+
+
+class Dropout2d(Dropout):
+    """Zero whole channels x[b, c, :, :] with probability p while training (survivors scaled by 1/(1-p));
+    identity in eval(); input (B, C, H, W)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout2d(x, self.p, self.training)
 
 
 class _Activation(Module):
@@ -507,4 +523,5 @@ __all__ = [
     "GELU", "SiLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax", "LeakyReLU", "ELU", "Hardtanh", "ReLU6",
     "Hardswish", "Mish", "Softplus", "LogSigmoid", "GLU", "SELU", "CELU", "Threshold", "Hardsigmoid",
     "Softsign", "Tanhshrink", "Hardshrink", "Softshrink", "PReLU", "Softmin", "Softmax2d",
+    "Dropout1d", "Dropout2d",
 ]

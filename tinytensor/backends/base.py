@@ -250,6 +250,22 @@ class Backend:
         xp = self.xp
         if x.dtype == xp.float32:
             return _erf_float32(xp, x)
+        series, tail, small = self._erf_series_and_tail(x)
+        return xp.where(small, series, xp.where(x < 0, tail - 1.0, 1.0 - tail))
+
+    def erfc(self, x):
+        """1 - erf x without the cancellation of that difference: in the tails it is the continued
+        fraction itself (float32 goes through float64, as its erf's absolute error would be relative here)."""
+        xp = self.xp
+        if x.dtype == xp.float32:
+            return xp.astype(self.erfc(xp.astype(x, xp.float64)), xp.float32)
+        series, tail, small = self._erf_series_and_tail(x)
+        return xp.where(small, 1.0 - series, xp.where(x < 0, 2.0 - tail, tail))
+
+    def _erf_series_and_tail(self, x):
+        """(erf x by its Taylor series, erfc |x| by its continued fraction, the mask |x| < 2.5 where the
+        series is the one to use); float64."""
+        xp = self.xp
         ax = xp.abs(x)
         small = ax < 2.5
         xs = xp.where(small, x, xp.zeros_like(x))
@@ -263,9 +279,7 @@ class Backend:
         frac = z
         for k in range(60, 0, -1):
             frac = z + (k / 2.0) / frac
-        erfc = xp.exp(-z * z) / (frac * math.sqrt(math.pi))
-        tail = xp.where(x < 0, erfc - 1.0, 1.0 - erfc)
-        return xp.where(small, series, tail)
+        return series, xp.exp(-z * z) / (frac * math.sqrt(math.pi)), small
 
     def rotary(self, x, cos, sin):
         """Each feature pair (x_2i, x_2i+1) of x (..., D) turned by the angle with this cos and sin

@@ -298,6 +298,13 @@ class NumpyBackend(Backend):
             return super().erf(x)
         return erf(x).astype(x.dtype, copy=False)
 
+    def erfc(self, x):
+        try:
+            from scipy.special import erfc
+        except ImportError:
+            return super().erfc(x)
+        return erfc(x).astype(x.dtype, copy=False)
+
     def getitem(self, a, index):
         return a[index]
 

@@ -99,6 +99,8 @@ def _rank(args) -> int:
       ew.ValueTest, Cast, Clone, ToDevice, forward_ad.DropTangent, ew.Log1p, ew.Expm1, ew.Reciprocal,
       ew.Rounding, ew.FloorDivide, ew.Remainder, ew.Log2, ew.Log10, ew.Exp2, ew.Softplus,
       ew.Hardswish, ew.Mish, ew.Hardsigmoid, ew.Softshrink, ew.Prelu, ew.Atan2, ew.NanToNum, ew.Nonzero,
+      ew.Tan, ew.Asin, ew.Acos, ew.Atan, ew.Sinh, ew.Cosh, ew.Asinh, ew.Acosh, ew.Atanh, ew.Erfc,
+      ew.Hypot, ew.LogAddExp, ew.Xlogy, ew.Logit,
       linalg.MaxAbsDistance)
 def elementwise(cls, args, kwargs, levels):
     """Batch dims in front, logical dims padded to one rank: NumPy's broadcasting lines them up (and an op

@@ -893,7 +893,8 @@ def _integer_division(a, b, op: str):
                         f"e.g. x.long()")
     if not ref.dtype.is_floating_point:  # integers: a zero divisor is an error, as PyTorch's
         zero = (b == 0).any().item() if isinstance(b, TensorCore) else b == 0
-        if zero:
+        shapes = [v.shape for v in (a, b) if isinstance(v, TensorCore)]
+        if zero and math.prod(broadcast_shapes(*shapes)):  # (an empty result divides nothing)
             raise ZeroDivisionError(f"{op}: integer division by zero (divisor of shape "
                                     f"{tuple(getattr(b, 'shape', ()))}, dtype {ref.dtype})")
     if not isinstance(a, TensorCore):
@@ -1089,8 +1090,8 @@ class Compare(Function):
 
 
 class ValueTest(Function):
-    """A test of each value: isfinite, isnan, isinf, logical_not, or "truth" (nonzero is True); bool, no
-    gradient."""
+    """A test of each value: isfinite, isnan, isinf, signbit, logical_not, or "truth" (nonzero is True);
+    bool, no gradient."""
 
     differentiable = False
 
@@ -1099,6 +1100,8 @@ class ValueTest(Function):
             return x != 0
         if self.backend.dtype_of(x) is bool_ and name != "logical_not":  # every bool is finite, none NaN
             return x == x if name == "isfinite" else x != x
+        if name == "signbit" and not self.backend.dtype_of(x).is_floating_point:
+            return x < 0
         return getattr(self.xp, name)(x)
 
 
@@ -1154,6 +1157,299 @@ def isnan(x):
 def isinf(x):
     """True where x is +inf or -inf (no integer or bool is)."""
     return ValueTest.apply(x, "isinf")
+
+
+# ---- trigonometric and hyperbolic functions, erfc --------------------------------------------------
+
+class _Unary(Function):
+    """y = f(x) by the array namespace's function ``fn``; the gradient gy · f'(x) and the tangent tx · f'(x),
+    with ``slope`` = f' written in Tensor ops (so it is differentiable again), PyTorch's formula each."""
+
+    fn = ""
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return getattr(self.xp, self.fn)(x)
+
+    def backward(self, gy):
+        (x,) = self.saved_tensors
+        return gy * self.slope(x)
+
+    def jvp(self, tx):
+        return tx * self.slope(self.primals[0])
+
+
+class Tan(_Unary):
+    fn = "tan"
+    slope = staticmethod(lambda x: tan(x) ** 2 + 1.0)  # 1 + tan²x
+
+
+class Asin(_Unary):
+    fn = "asin"
+    slope = staticmethod(lambda x: rsqrt(1.0 - x * x))  # 1/√(1 - x²)
+
+
+class Acos(_Unary):
+    fn = "acos"
+    slope = staticmethod(lambda x: -rsqrt(1.0 - x * x))
+
+
+class Atan(_Unary):
+    fn = "atan"
+    slope = staticmethod(lambda x: 1.0 / (x * x + 1.0))
+
+
+class Sinh(_Unary):
+    fn = "sinh"
+    slope = staticmethod(lambda x: cosh(x))
+
+
+class Cosh(_Unary):
+    fn = "cosh"
+    slope = staticmethod(lambda x: sinh(x))
+
+
+class Asinh(_Unary):
+    fn = "asinh"
+    slope = staticmethod(lambda x: rsqrt(x * x + 1.0))
+
+
+class Acosh(_Unary):
+    fn = "acosh"
+    slope = staticmethod(lambda x: rsqrt(x * x - 1.0))
+
+
+class Atanh(_Unary):
+    fn = "atanh"
+    slope = staticmethod(lambda x: 1.0 / (1.0 - x * x))
+
+
+class Erfc(Function):
+    def forward(self, x):
+        self.save_for_backward(x)
+        return self.backend.erfc(x)
+
+    def backward(self, gy):
+        (x,) = self.saved_tensors
+        return gy * self._slope(x)
+
+    def jvp(self, tx):
+        return tx * self._slope(self.primals[0])
+
+    @staticmethod
+    def _slope(x):
+        return exp(-(x * x)) * (-2.0 / math.sqrt(math.pi))
+
+
+def tan(x):
+    """tan x, elementwise; ``torch.tan`` (integers become the default float dtype)."""
+    return Tan.apply(floating(x))
+
+
+def asin(x):
+    """arcsin x, in [-π/2, π/2], elementwise; ``torch.asin`` (integers become the default float dtype)."""
+    return Asin.apply(floating(x))
+
+
+def acos(x):
+    """arccos x, in [0, π], elementwise; ``torch.acos`` (integers become the default float dtype)."""
+    return Acos.apply(floating(x))
+
+
+def atan(x):
+    """arctan x, in (-π/2, π/2), elementwise; ``torch.atan`` (integers become the default float dtype)."""
+    return Atan.apply(floating(x))
+
+
+def sinh(x):
+    """sinh x = (eˣ - e⁻ˣ) / 2, elementwise; ``torch.sinh`` (integers become the default float dtype)."""
+    return Sinh.apply(floating(x))
+
+
+def cosh(x):
+    """cosh x = (eˣ + e⁻ˣ) / 2, elementwise; ``torch.cosh`` (integers become the default float dtype)."""
+    return Cosh.apply(floating(x))
+
+
+def asinh(x):
+    """the inverse of sinh, elementwise; ``torch.asinh`` (integers become the default float dtype)."""
+    return Asinh.apply(floating(x))
+
+
+def acosh(x):
+    """the inverse of cosh, for x ≥ 1, elementwise; ``torch.acosh``
+    (integers become the default float dtype)."""
+    return Acosh.apply(floating(x))
+
+
+def atanh(x):
+    """the inverse of tanh, for -1 < x < 1, elementwise; ``torch.atanh``
+    (integers become the default float dtype)."""
+    return Atanh.apply(floating(x))
+
+
+def erfc(x):
+    """1 - erf x, accurate where erf x is near 1, elementwise; ``torch.erfc``
+    (integers become the default float dtype)."""
+    return Erfc.apply(floating(x))
+
+
+class Hypot(_Binary):
+    """√(a² + b²) without overflow (the namespace's hypot); d/da = a / y, d/db = b / y, PyTorch's."""
+
+    def forward(self, a, b):
+        y = self.xp.hypot(a, b)
+        self.save_for_backward(a, b, y)
+        return y
+
+    def backward(self, gy):
+        a, b, y = self.saved_tensors
+        return self.reduce(gy * a / y if self.needs_input_grad[0] else None,
+                           gy * b / y if self.needs_input_grad[1] else None)
+
+    def jvp(self, ta, tb):
+        a, b = self.primals
+        y = self.result
+        return self.spread(add_tangents(None if ta is None else ta * a / y,
+                                        None if tb is None else tb * b / y))
+
+
+class LogAddExp(_Binary):
+    """log(eᵃ + eᵇ) without overflow (the namespace's logaddexp: inf with inf is inf);
+    d/da = 1 / (1 + e^(b-a)), d/db = 1 / (1 + e^(a-b)), PyTorch's."""
+
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return self.xp.logaddexp(a, b)
+
+    def backward(self, gy):
+        a, b = self.saved_tensors
+        return self.reduce(gy / (exp(b - a) + 1.0) if self.needs_input_grad[0] else None,
+                           gy / (exp(a - b) + 1.0) if self.needs_input_grad[1] else None)
+
+    def jvp(self, ta, tb):
+        a, b = self.primals
+        return self.spread(add_tangents(None if ta is None else ta / (exp(b - a) + 1.0),
+                                        None if tb is None else tb / (exp(a - b) + 1.0)))
+
+
+class Xlogy(_Binary):
+    """x · log y, 0 where x = 0 (unless y is NaN), as PyTorch's: d/dx = log y (0 where x = 0 and y ≤ 0),
+    d/dy = x / y."""
+
+    def forward(self, x, y):
+        xp = self.xp
+        self.save_for_backward(x, y)
+        return xp.where(xp.isnan(y), y, xp.where(x == 0, xp.zeros_like(x), x * xp.log(y)))
+
+    def backward(self, gy):
+        x, y = self.saved_tensors
+        return self.reduce(self._dx(x, y, gy) if self.needs_input_grad[0] else None,
+                           gy * x / y if self.needs_input_grad[1] else None)
+
+    def jvp(self, tx, ty):
+        x, y = self.primals
+        return self.spread(add_tangents(None if tx is None else self._dx(x, y, tx),
+                                        None if ty is None else ty * x / y))
+
+    @staticmethod
+    def _dx(x, y, g):
+        return where((x == 0) & (y <= 0), 0.0, Xlogy.apply(g, y))  # g · log y
+
+
+def _two_tensors(op: str, a, b):
+    """a and b for hypot and logaddexp: tensors both (PyTorch takes no number), one float dtype."""
+    for name, v in (("input", a), ("other", b)):
+        if not isinstance(v, TensorCore):
+            raise TypeError(f"{op}: {name} must be a Tensor, got {type(v).__name__} (as PyTorch); wrap a "
+                            f"number with x.new_tensor(value)")
+    a, b = binary(a, b, op)
+    return floating(a), floating(b)
+
+
+def hypot(input, other):
+    """√(input² + other²), elementwise and broadcasting, without overflow; ``torch.hypot``."""
+    return Hypot.apply(*_two_tensors("hypot", input, other))
+
+
+def logaddexp(input, other):
+    """log(e^input + e^other), elementwise and broadcasting, without overflow; ``torch.logaddexp``."""
+    return LogAddExp.apply(*_two_tensors("logaddexp", input, other))
+
+
+def xlogy(input, other):
+    """input · log(other), and 0 where input is 0 (unless other is NaN); either may be a number;
+    ``torch.xlogy`` (integer inputs become the default float dtype)."""
+    a, b = binary(input, other, "xlogy")
+    ref = a if isinstance(a, TensorCore) else b
+    a, b = (v if isinstance(v, TensorCore) else like(ref, ref.backend.full((), v, ref.dtype)) for v in (a, b))
+    return Xlogy.apply(floating(a), floating(b))
+
+
+class Logit(Function):
+    """log(p / (1 - p)), p = x clamped to [eps, 1 - eps] when eps is given. The gradient is PyTorch's,
+    selected: 1 / (x (1 - x)) inside, NaN outside [0, 1] without eps, 0 outside [eps, 1 - eps] with it."""
+
+    def forward(self, x, eps):
+        xp = self.xp
+        self.save_for_backward(x)
+        self.eps = eps
+        p = x if eps is None else xp.clip(x, eps, 1.0 - eps)
+        return xp.log(p / (1.0 - p))
+
+    def backward(self, gy):
+        (x,) = self.saved_tensors
+        return self._slope(x, gy), None
+
+    def jvp(self, tx, _eps):
+        return self._slope(self.primals[0], tx)
+
+    def _slope(self, x, g):
+        lo, hi, outside = (0.0, 1.0, math.nan) if self.eps is None else (self.eps, 1.0 - self.eps, 0.0)
+        return where((x < lo) | (x > hi), outside, g / (x * (1.0 - x)))
+
+
+def logit(x, eps: float | None = None):
+    """log(p / (1 - p)), with p = x clamped to [eps, 1 - eps] when eps is given; ``torch.logit``."""
+    return Logit.apply(floating(x), None if eps is None else float(eps))
+
+
+def frac(x):
+    """x - trunc(x), the fractional part with x's sign; ``torch.frac`` (floats only, as PyTorch)."""
+    if not x.dtype.is_floating_point:
+        raise TypeError(f"frac: expected a floating-point tensor, got {x.dtype} (as PyTorch); an integer "
+                        f"has no fractional part")
+    return x - trunc(x)
+
+
+def sgn(x):
+    """``sign`` for real tensors; ``torch.sgn``."""
+    return sign(x)
+
+
+def signbit(x):
+    """True where the sign bit is set: x < 0, and -0.0 and NaNs with the bit; ``torch.signbit``."""
+    return ValueTest.apply(x, "signbit")
+
+
+def isposinf(x):
+    """True where x is +inf; ``torch.isposinf``."""
+    return eq(x, math.inf)
+
+
+def isneginf(x):
+    """True where x is -inf; ``torch.isneginf``."""
+    return eq(x, -math.inf)
+
+
+def deg2rad(x):
+    """x · π/180 (integer inputs become the default float dtype); ``torch.deg2rad``."""
+    return floating(x) * (math.pi / 180.0)
+
+
+def rad2deg(x):
+    """x · 180/π (integer inputs become the default float dtype); ``torch.rad2deg``."""
+    return floating(x) * (180.0 / math.pi)
 
 
 # ---- logarithms and powers of 2 and 10 ---------------------------------------------------------

@@ -898,6 +898,27 @@ def _atan2(ctx: Ctx, x: Value) -> Call:
     return Call((x.code, ctx.leaf(ctx.broadcast_partner(x.shape), dtype, grad)))
 
 
+def _logit(ctx: Ctx, x: Value) -> Call:
+    return Call((x.code,), {"eps": ctx.choice((1e-6, 0.25, 0.0))} if ctx.rare(2) else {})
+
+
+def _logaddexp(ctx: Ctx, x: Value) -> Call:
+    """logaddexp(x, a leaf) with no bool beside an operand that needs a gradient: PyTorch's backward subtracts
+    the operands, which it refuses for a bool."""
+    if x.dtype == "bool":
+        return Call((x.code, ctx.leaf(ctx.broadcast_partner(x.shape), ctx.dtype(("bool",) + FLOATS), False)))
+    return Call((x.code, ctx.leaf(ctx.broadcast_partner(x.shape), ctx.choice(FLOATS))))
+
+
+def _xlogy(ctx: Ctx, x: Value) -> Call:
+    """xlogy(x, a leaf or a number), or xlogy(a number, x) now and then (PyTorch takes either)."""
+    if ctx.rare(6):
+        return Call((ctx.scalar(("float", "int")), x.code))
+    if ctx.rare(6):
+        return Call((x.code, ctx.scalar(("float", "int"))))
+    return _atan2(ctx, x)
+
+
 def _nan_to_num(ctx: Ctx, x: Value) -> Call:
     kw = {k: ctx.choice((0.0, 1.5, -2.0, 1e3)) for k in ("nan", "posinf", "neginf") if ctx.rare(40)}
     return Call((x.code,), kw)
@@ -1229,6 +1250,14 @@ def _build_table() -> dict:
         FuzzOp("tile", _tile, inputs=DTYPES), FuzzOp("repeat_interleave", _repeat_interleave, inputs=DTYPES),
         FuzzOp("meshgrid", _meshgrid, inputs=DTYPES),
         FuzzOp("atan2", _atan2, inputs=DTYPES),
+        *(FuzzOp(name, _unary, inputs=DTYPES)
+          for name in ("tan", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "erfc",
+                       "deg2rad", "rad2deg", "frac", "signbit", "isposinf", "isneginf")),
+        # (PyTorch's sgn is sign for reals; its backward's zero gradient is a ZeroTensor numpy can't read)
+        FuzzOp("sgn", _unary, torch_src="torch.sign({all})", inputs=DTYPES),
+        FuzzOp("logit", _logit, inputs=DTYPES),
+        FuzzOp("hypot", _atan2, inputs=DTYPES), FuzzOp("logaddexp", _logaddexp, inputs=DTYPES),
+        FuzzOp("xlogy", _xlogy, inputs=DTYPES),
         FuzzOp("nan_to_num", _nan_to_num, inputs=DTYPES),
         FuzzOp("diff", _diff, inputs=DTYPES),
         FuzzOp("cdist", _cdist), FuzzOp("cosine_similarity", _cosine_similarity, inputs=DTYPES),
@@ -1254,10 +1283,13 @@ def _build_table() -> dict:
         *(_inplace_of(f"{n}_", _unary) for n in (
             "abs", "absolute", "neg", "negative", "exp", "exp2", "expm1", "log", "log2", "log10", "log1p",
             "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "relu", "erf", "reciprocal", "square", "sign",
-            "floor", "ceil", "trunc", "fix", "round")),
+            "floor", "ceil", "trunc", "fix", "round", "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh",
+            "acosh", "atanh", "arcsin", "arccos", "arctan", "arcsinh", "arccosh", "arctanh", "erfc", "frac",
+            "sgn", "deg2rad", "rad2deg")),
+        _inplace_of("logit_", _logit),
         *(_inplace_of(f"{n}_", _binary(None)) for n in (
             "pow", "remainder", "multiply", "subtract", "divide", "true_divide")),
-        *(_inplace_of(f"{n}_", _atan2) for n in ("atan2", "arctan2")),
+        *(_inplace_of(f"{n}_", _atan2) for n in ("atan2", "arctan2", "hypot", "xlogy")),
         *(_inplace_of(f"{n}_", _constant_other(True)) for n in (
             "eq", "ne", "lt", "le", "gt", "ge", "greater", "greater_equal", "less", "less_equal",
             "not_equal")),
@@ -1529,6 +1561,8 @@ EXTENSIONS: dict = {
     "elu": ("\"elu_cpu\" not implemented for", _PROMOTES),
     "glu": ("\"glu_cpu\" not implemented for", _PROMOTES),
     "selu": ("\"elu_cpu\" not implemented for", _PROMOTES),
+    "hypot": ("\"hypot_cpu\" not implemented for", _PROMOTES),
+    "logaddexp": ("\"logaddexp_cpu\" not implemented for", _PROMOTES),
     "celu": ("\"elu_cpu\" not implemented for", _PROMOTES),
     "hardshrink": ("\"hardshrink_cpu\" not implemented for", _PROMOTES),
     "softshrink": (("\"softshrink_cpu\" not implemented for", "\"softshrink_check\" not implemented for"),

@@ -1,5 +1,5 @@
-"""Stateless building blocks of the layers: linear, dropout, layer_norm, rms_norm, batch_norm, group_norm,
-normalize, cosine_similarity, pairwise_distance, pad, one_hot, embedding, activations.
+"""Stateless building blocks of the layers: linear, dropout, dropout1d/2d, layer_norm, rms_norm, batch_norm,
+group_norm, normalize, cosine_similarity, pairwise_distance, pad, one_hot, embedding, activations.
 
 Everything here is a tinytensor op or a short composition of them, except ``layer_norm``, which is a
 Function pair over two backend kernels (``LayerNormFn`` and ``LayerNormBackward``, whose own derivatives
@@ -8,6 +8,7 @@ are written with Tensor ops, so that it can be differentiated again).
 from __future__ import annotations
 
 import math
+import warnings
 
 import tinytensor as tt
 from tinytensor import Tensor
@@ -445,6 +446,40 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     return tt.dropout(input, p, training)
 
 
+def _channel_dropout(op: str, input: Tensor, p: float, training: bool, ndims: tuple, lead: int) -> Tensor:
+    """Zero whole channels: one draw per entry of input's first ``lead`` dims (the batch and channel
+    dims), kept ones scaled by 1/(1-p); ``ndims`` are the input ranks the op takes."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{op}: p must be in [0, 1], got {p}")
+    if input.ndim not in ndims:
+        ranks = " or ".join(f"{d}-D" for d in ndims)
+        raise RuntimeError(f"{op}: expected a {ranks} input (an optional batch dim, a channel dim, then the "
+                           f"spatial dims), got shape {input.shape}")
+    if not training or p == 0.0:
+        return input
+    if not input.dtype.is_floating_point:
+        raise TypeError(f"{op}: scaling by 1/(1-p) needs a floating-point input, got {input.dtype} of shape "
+                        f"{input.shape}")
+    ones = tt.ones((*input.shape[:lead], *(1,) * (input.ndim - lead)), dtype=input.dtype, device=input.device)
+    return input * tt.dropout(ones, p)  # (B, C, 1, ...): 0 or 1/(1-p), one per channel
+
+
+def dropout1d(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+    """Zero each channel x[b, c, :] with probability p and scale the rest by 1/(1-p) (identity when not
+    training); input (B, C, L) or (C, L)."""
+    return _channel_dropout("dropout1d", input, p, training, (2, 3), input.ndim - 1)
+
+
+def dropout2d(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+    """Zero each channel x[b, c, :, :] with probability p and scale the rest by 1/(1-p) (identity when not
+    training); input (B, C, H, W). A 3-D input is read as (B, C, L) and warned about, as PyTorch does."""
+    if input.ndim == 3:
+        warnings.warn("dropout2d: a 3-D input is read as (B, C, L), each x[b, c, :] dropped as one channel, "
+                      "as PyTorch does; use dropout1d for that, or x.unsqueeze(0) for one (C, H, W) image",
+                      stacklevel=2)
+    return _channel_dropout("dropout2d", input, p, training, (3, 4), 2)
+
+
 def softmax(input: Tensor, dim: int = -1) -> Tensor:
     """e^x / Σ e^x along dim."""
     return tt.softmax(input, dim)
@@ -621,7 +656,7 @@ def threshold_(input: Tensor, threshold: float, value: float) -> Tensor:
 
 __all__ = [
     "linear", "layer_norm", "rms_norm", "batch_norm", "group_norm", "normalize", "cosine_similarity",
-    "pairwise_distance", "pad", "one_hot", "embedding", "dropout",
+    "pairwise_distance", "pad", "one_hot", "embedding", "dropout", "dropout1d", "dropout2d",
     "softmax", "log_softmax", "relu", "gelu", "silu", "sigmoid", "tanh", "leaky_relu", "elu", "hardtanh",
     "relu6", "hardswish", "mish", "softplus", "logsigmoid", "glu", "selu", "celu", "threshold",
     "hardsigmoid", "softsign", "tanhshrink", "hardshrink", "softshrink", "prelu", "softmin", "relu_", "elu_",

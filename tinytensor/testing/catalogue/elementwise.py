@@ -95,6 +95,32 @@ def _np_erf(x):
     return erf(x)
 
 
+def _np_erfc(x):
+    try:
+        from scipy.special import erfc
+    except ImportError:
+        return np.vectorize(math.erfc, otypes=[np.float64])(x)
+    return erfc(x)
+
+
+def _np_xlogy(x, y):
+    return np.where(x == 0, 0.0, x * np.log(y))
+
+
+def _binary_sample(da: str, db: str):
+    """Two broadcasting tensors, from domains da and db."""
+    def sample(d: Draw) -> Sample:
+        sa, sb = d.broadcast_shapes(2)
+        return Sample((d.array(sa, da), d.array(sb, db)))
+
+    return sample
+
+
+def _logit_sample(d: Draw) -> Sample:
+    """p in [0.2, 0.8] (x · 0.4 of "positive"), eps None or far outside it (no kink in reach)."""
+    return Sample((d.array(d.shape(), "positive"),), dict(eps=d.choice((None, 1e-6))))
+
+
 def _np_sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
@@ -344,8 +370,32 @@ SPECS: list[OpSpec] = [
            lambda x, nan, posinf, neginf: np.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf),
            _nan_to_num_sample,
            lambda torch, x, nan, posinf, neginf: torch.nan_to_num(x, nan, posinf, neginf)),
+    # trigonometric and hyperbolic: the arguments scaled into each function's domain, off its poles
+    OpSpec("tan", lambda x: tt.tan(x * 0.5), lambda x: np.tan(x * 0.5), unary_sample("nonzero"),
+           lambda torch, x: torch.tan(x * 0.5)),
+    *(OpSpec(name, lambda x, f=f: f(x * 0.4), lambda x, ref=ref: ref(x * 0.4), unary_sample("nonzero"),
+             lambda torch, x, name=name: getattr(torch, name)(x * 0.4))
+      for name, f, ref in (("asin", tt.asin, np.arcsin), ("acos", tt.acos, np.arccos),
+                           ("atanh", tt.atanh, np.arctanh))),
+    *(OpSpec(name, getattr(tt, name), ref, unary_sample(),
+             lambda torch, x, name=name: getattr(torch, name)(x))
+      for name, ref in (("atan", np.arctan), ("sinh", np.sinh), ("cosh", np.cosh), ("asinh", np.arcsinh),
+                        ("erfc", _np_erfc), ("deg2rad", np.deg2rad), ("rad2deg", np.rad2deg))),
+    OpSpec("acosh", lambda x: tt.acosh(x + 0.6), lambda x: np.arccosh(x + 0.6), unary_sample("positive"),
+           lambda torch, x: torch.acosh(x + 0.6)),
+    OpSpec("logit", lambda x, eps: tt.logit(x * 0.4, eps), lambda x, eps: np.log(x * 0.4 / (1 - x * 0.4)),
+           _logit_sample, lambda torch, x, eps: torch.logit(x * 0.4, eps)),
+    OpSpec("frac", tt.frac, lambda x: x - np.trunc(x), unary_sample("offgrid"),
+           lambda torch, x: torch.frac(x)),
+    OpSpec("hypot", tt.hypot, np.hypot, _binary_sample("nonzero", "nonzero"),
+           lambda torch, a, b: torch.hypot(a, b)),
+    OpSpec("logaddexp", tt.logaddexp, np.logaddexp, _binary_sample("real", "real"),
+           lambda torch, a, b: torch.logaddexp(a, b)),
+    OpSpec("xlogy", tt.xlogy, _np_xlogy, _binary_sample("with_zeros", "positive"),
+           lambda torch, a, b: torch.xlogy(a, b)),
     OpSpec("abs", tt.abs, np.abs, unary_sample("distinct"), lambda torch, x: torch.abs(x)),
     OpSpec("sign", tt.sign, _np_sign, _sign_sample, same(lambda x: x.sign())),
+    OpSpec("sgn", tt.sgn, _np_sign, _sign_sample, same(lambda x: x.sign())),  # (torch's sgn: sign, for reals)
     # ---- clamp, selection -------------------------------------------------------------------
     OpSpec("clamp", lambda x, min, max: tt.clamp(x, min, max), lambda x, min, max: np.clip(x, min, max),
            _clamp_sample, lambda torch, x, min, max: torch.clamp(x, min, max)),
