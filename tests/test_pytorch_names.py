@@ -526,3 +526,28 @@ def test_distances_positions_and_distinct_values_as_pytorch(device):
     assert x.eq_(t([1.0, 0.0, 3.0])) is x and x.tolist() == [1.0, 0.0, 1.0] and x.dtype is tt.float32
     assert t([1, 5]).lt_(2).tolist() == [1, 0]
     assert t([True, True]).logical_xor_(t([True, False])).tolist() == [False, True]
+
+
+def test_dtype_questions_and_module_level_truth_tests_as_pytorch():
+    """torch.result_type, promote_types, can_cast, is_complex, empty_like, and torch.all/any(x, dim)."""
+    from _torch import require_torch
+
+    torch = require_torch()
+    for a, b in [(tt.tensor([1]), 2.0), (2, 3.0), (2, 3), (True, False), (tt.tensor([True]), 2),
+                 (tt.tensor(1.0, dtype=tt.float64), tt.tensor([1], dtype=tt.int32)),
+                 (tt.tensor([1], dtype=tt.int32), tt.tensor(5)),
+                 (tt.tensor([1.0]), tt.tensor([2.0], dtype=tt.float16))]:
+        ta, tb = (torch.tensor(v.numpy()) if isinstance(v, tt.Tensor) else v for v in (a, b))
+        assert tt.result_type(a, b).name == str(torch.result_type(ta, tb)).removeprefix("torch.")
+    names = ["bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32", "float64"]
+    for x in names:
+        for y in names:
+            t1, t2 = getattr(torch, x), getattr(torch, y)
+            assert tt.promote_types(x, y).name == str(torch.promote_types(t1, t2)).removeprefix("torch.")
+            assert tt.can_cast(getattr(tt, x), getattr(tt, y)) == torch.can_cast(t1, t2), (x, y)
+    assert tt.is_complex(tt.ones(2)) is False
+    e = tt.empty_like(tt.ones(2, 3, dtype=tt.int64), requires_grad=False)
+    assert e.shape == (2, 3) and e.dtype is tt.int64
+    m = tt.tensor([[0, 1], [2, 3]])
+    assert tt.all(m).item() is False and tt.any(m, 1).tolist() == [True, True]
+    assert tt.all(m, dim=0, keepdim=True).tolist() == [[False, True]]

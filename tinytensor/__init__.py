@@ -18,11 +18,23 @@ from .autograd import (
     no_grad,
     set_grad_enabled,
 )
-from .compat import compile, finfo, iinfo, is_floating_point, is_tensor, numel
+from .compat import (
+    can_cast,
+    compile,
+    finfo,
+    iinfo,
+    is_complex,
+    is_floating_point,
+    is_tensor,
+    numel,
+    promote_types,
+    result_type,
+)
 from .creation import (
     arange,
     as_tensor,
     empty,
+    empty_like,
     eye,
     from_dlpack,
     full,
@@ -64,6 +76,7 @@ ByteTensor, CharTensor, ShortTensor, IntTensor, LongTensor, BoolTensor = (_compa
 multiply, subtract, divide, true_divide = mul, sub, div, div  # noqa: F405
 negative, absolute, fix, arctan2 = neg, abs, trunc, atan2  # noqa: F405
 arcsin, arccos, arctan, arcsinh, arccosh, arctanh = asin, acos, atan, asinh, acosh, atanh  # noqa: F405
+all, any = Tensor.all, Tensor.any  # torch.all(x, dim), torch.any(x, dim): the methods
 greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne  # noqa: F405
 concat = concatenate = cat  # noqa: F405
 

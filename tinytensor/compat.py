@@ -152,6 +152,44 @@ def is_floating_point(x) -> bool:
     return x.dtype.is_floating_point
 
 
+def is_complex(x) -> bool:
+    """False: tinytensor has no complex dtypes; ``torch.is_complex``."""
+    return False
+
+
+def promote_types(type1, type2):
+    """The dtype an op on the two gives (PyTorch's promotion lattice); ``torch.promote_types``."""
+    from .dtypes import as_dtype, promote
+
+    return promote(as_dtype(type1), as_dtype(type2))
+
+
+def result_type(tensor1, tensor2):
+    """The dtype of an elementwise op on the two (tensors or numbers, PyTorch's rules: a number or a 0-d
+    tensor does not widen a tensor of its kind); ``torch.result_type``."""
+    from . import ops
+    from .creation import tensor, zeros
+
+    def probe(t):  # an empty tensor of t's dtype and kind of rank (0-d or not), or the number itself
+        return zeros(() if t.ndim == 0 else (0,), dtype=t.dtype) if is_tensor(t) else t
+
+    a, b = probe(tensor1), probe(tensor2)
+    if not is_tensor(a) and not is_tensor(b):
+        a = tensor(a)  # two numbers: as a 0-d tensor and a number
+    return ops.add(a, b).dtype
+
+
+def can_cast(from_, to) -> bool:
+    """Whether PyTorch's casting rules allow from_ → to: never to a lower kind (float → integer, integer
+    → bool); ``torch.can_cast``."""
+    from .dtypes import as_dtype
+
+    def kind(d):
+        return 2 if d.is_floating_point else 0 if d.name == "bool" else 1
+
+    return kind(as_dtype(from_)) <= kind(as_dtype(to))
+
+
 def numel(x) -> int:
     """The number of elements of x."""
     return x.numel()

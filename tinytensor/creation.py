@@ -173,6 +173,11 @@ def zeros_like(x, dtype=None, device=None, requires_grad: bool = False) -> Tenso
     return zeros(x.shape, dtype=dtype or x.dtype, device=device or x.device, requires_grad=requires_grad)
 
 
+def empty_like(x, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of x's shape, dtype and device unless given; ``torch.empty_like``, but zeros, as ``empty``."""
+    return zeros_like(x, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
 def ones_like(x, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Ones with x's shape, and x's dtype and device unless given; ``torch.ones_like``."""
     return ones(x.shape, dtype=dtype or x.dtype, device=device or x.device, requires_grad=requires_grad)

@@ -433,8 +433,14 @@ class Tensor(TensorCore):
     log2, log10, exp2 = ops.log2, ops.log10, ops.exp2
     tile, narrow, unflatten, repeat_interleave = ops.tile, ops.narrow, ops.unflatten, ops.repeat_interleave
     movedim, moveaxis = ops.movedim, ops.moveaxis
+    diagonal, diag, diag_embed, trace = ops.diagonal, ops.diag, ops.diag_embed, ops.trace
+    ravel, swapdims, fliplr, flipud, rot90 = ops.ravel, ops.swapdims, ops.fliplr, ops.flipud, ops.rot90
+    tensor_split, hsplit, vsplit, dsplit = ops.tensor_split, ops.hsplit, ops.vsplit, ops.dsplit
+    take, take_along_dim = ops.take, ops.take_along_dim
     atan2, nan_to_num, diff, unique = ops.atan2, ops.nan_to_num, ops.diff, ops.unique
     hardshrink, prelu = ops.hardshrink, ops.prelu
+    addmm, baddbmm, addcmul, addcdiv = ops.addmm, ops.baddbmm, ops.addcmul, ops.addcdiv
+    aminmax, nansum, nanmean, count_nonzero = ops.aminmax, ops.nansum, ops.nanmean, ops.count_nonzero
     tan, asin, acos, atan, sinh, cosh = ops.tan, ops.asin, ops.acos, ops.atan, ops.sinh, ops.cosh
     asinh, acosh, atanh, erfc, logit, frac = ops.asinh, ops.acosh, ops.atanh, ops.erfc, ops.logit, ops.frac
     hypot, logaddexp, xlogy, sgn, signbit = ops.hypot, ops.logaddexp, ops.xlogy, ops.sgn, ops.signbit
@@ -488,13 +494,11 @@ class Tensor(TensorCore):
 
     def addcmul_(self, tensor1, tensor2, *, value=1):
         """self += value · tensor1 · tensor2, in place; returns self."""
-        return self._update("addcmul_", lambda t, a, b: ops.add(t, ops.mul(ops.mul(a, b), value)),
-                            tensor1, tensor2)
+        return self._update("addcmul_", lambda t, a, b: ops.addcmul(t, a, b, value=value), tensor1, tensor2)
 
     def addcdiv_(self, tensor1, tensor2, *, value=1):
         """self += value · tensor1 / tensor2, in place; returns self."""
-        return self._update("addcdiv_", lambda t, a, b: ops.add(t, ops.mul(ops.div(a, b), value)),
-                            tensor1, tensor2)
+        return self._update("addcdiv_", lambda t, a, b: ops.addcdiv(t, a, b, value=value), tensor1, tensor2)
 
     def clamp_min(self, min):
         """``clamp(min=min)``."""
@@ -618,7 +622,7 @@ for _name in ("abs", "absolute", "neg", "negative", "exp", "exp2", "expm1", "log
               "clamp_min", "clamp_max", "clip", "tril", "triu", "multiply", "subtract", "divide",
               "true_divide", "atan2", "arctan2", "nan_to_num", "tan", "asin", "acos", "atan", "sinh", "cosh",
               "asinh", "acosh", "atanh", "arcsin", "arccos", "arctan", "arcsinh", "arccosh", "arctanh",
-              "erfc", "logit", "frac", "hypot", "xlogy", "sgn", "deg2rad", "rad2deg",
+              "erfc", "logit", "frac", "hypot", "xlogy", "sgn", "deg2rad", "rad2deg", "addmm", "baddbmm",
               # comparisons and logic: the bool result converted to x's dtype (1 or 0), as PyTorch
               "eq", "ne", "lt", "le", "gt", "ge", "greater", "greater_equal", "less", "less_equal",
               "not_equal", "logical_and", "logical_or", "logical_xor", "logical_not"):

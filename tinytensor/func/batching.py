@@ -101,7 +101,7 @@ def _rank(args) -> int:
       ew.Hardswish, ew.Mish, ew.Hardsigmoid, ew.Softshrink, ew.Prelu, ew.Atan2, ew.NanToNum, ew.Nonzero,
       ew.Tan, ew.Asin, ew.Acos, ew.Atan, ew.Sinh, ew.Cosh, ew.Asinh, ew.Acosh, ew.Atanh, ew.Erfc,
       ew.Hypot, ew.LogAddExp, ew.Xlogy, ew.Logit,
-      linalg.MaxAbsDistance)
+      linalg.MaxAbsDistance, linalg.ScaledSum)
 def elementwise(cls, args, kwargs, levels):
     """Batch dims in front, logical dims padded to one rank: NumPy's broadcasting lines them up (and an op
     over the last dim only, as MaxAbsDistance, never sees them)."""

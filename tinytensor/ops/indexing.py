@@ -401,6 +401,41 @@ def _check_index_vector(index, input, op, cls):
         raise cls(f"{op}: the index must be a vector (or a 0-d tensor), got shape {tuple(index.shape)}")
 
 
+def take(input, index):
+    """input read as a 1-d tensor (C order) at index: the result has index's shape, and negative
+    indices count from the back; ``torch.take``."""
+    _check_index(index, input, "take", ("int64",))
+    return getitem(input.reshape(-1), index)
+
+
+def take_along_dim(input, indices, dim=None):
+    """gather along dim after input and indices broadcast against each other (apart from dim), with
+    negative indices counting from the back; without dim, of both flattened (``torch.take_along_dim``,
+    which NumPy calls take_along_axis)."""
+    _check_index(indices, input, "take_along_dim", ("int64",))
+    if dim is None:
+        return gather(input.reshape(-1), 0, indices.reshape(-1))
+    if input.ndim == 0:
+        raise IndexError(f"take_along_dim: dimension specified as {dim} but the input has no dimensions")
+    d = normalize_dim(dim, input.ndim, "take_along_dim", input.shape)
+    if indices.ndim != input.ndim:
+        raise RuntimeError(f"take_along_dim: input and indices should have the same number of dimensions, "
+                           f"got input of shape {tuple(input.shape)} and indices of shape "
+                           f"{tuple(indices.shape)}")
+
+    def along(shape, n):  # shape with n at dim d
+        return shape[:d] + (n,) + shape[d + 1:]
+
+    n = input.shape[d]
+    x = broadcast_to(input, broadcast_shapes(along(indices.shape, n), input.shape, op="take_along_dim"))
+    idx = broadcast_to(indices, broadcast_shapes(along(input.shape, indices.shape[d]), indices.shape,
+                                                 op="take_along_dim"))
+    if idx.array.size:
+        idx = _check_bounds(idx, n, d, "take_along_dim", input.shape, negative=True)
+        idx = where(idx < 0, idx + n, idx)
+    return gather(x, d, idx)
+
+
 # ---- masks -------------------------------------------------------------------------------------
 
 def masked_select(input, mask):

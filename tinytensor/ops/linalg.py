@@ -9,7 +9,7 @@ from ..autograd.tensor_core import TensorCore
 from ..dtypes import bool_, int64, promote
 from ._operands import binary, cast, like
 from .broadcast import broadcast_shapes, broadcast_to, sum_to
-from .elementwise import abs, clamp, sign, where
+from .elementwise import _Binary, abs, clamp, sign, where
 from .reduction import norm
 
 
@@ -277,3 +277,68 @@ def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8):
     n1 = clamp(norm(x1, 2, dim, keepdim=True), min=eps)
     n2 = clamp(norm(x2, 2, dim, keepdim=True), min=eps)
     return ((x1 / n1) * (x2 / n2)).sum(dim)
+
+
+# ---- products plus a term: PyTorch's fused forms, composed -------------------------------------
+
+class ScaledSum(_Binary):
+    """β · a + α · b (b's shape; a broadcasts to it). With β = 0 a's values are not read, so its NaN and
+    inf stay out of the result, while its gradient is still gy · β (NaN where gy is inf), as PyTorch's."""
+
+    def forward(self, a, b, *, beta, alpha):
+        self.beta, self.alpha = beta, alpha
+        y = b if alpha == 1 else b * alpha
+        if beta == 0:
+            return self.xp.broadcast_to(y, b.shape) if y is not b else self.backend.copy(b)
+        return (a if beta == 1 else a * beta) + y
+
+    def backward(self, gy):
+        return self.reduce(gy * self.beta, gy * self.alpha)
+
+    def jvp(self, ta, tb):
+        return self.spread(add_tangents(None if ta is None else ta * self.beta,
+                                        None if tb is None else tb * self.alpha))
+
+
+def _plus_product(op: str, input, product, beta, alpha):
+    """β · input + α · product, the result of product's shape (input broadcasts to it, as PyTorch's:
+    never the other way)."""
+    shape = tuple(product.shape)
+    try:
+        fits = broadcast_shapes(tuple(input.shape), shape) == shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise RuntimeError(f"{op}: input of shape {tuple(input.shape)} does not broadcast to the product's "
+                           f"shape {shape}")
+    return ScaledSum.apply(*binary(input, product, op), beta=beta, alpha=alpha)
+
+
+def addmm(input, mat1, mat2, *, beta=1, alpha=1):
+    """β · input + α · (mat1 @ mat2) for matrices mat1 (n, k), mat2 (k, m); ``torch.addmm``."""
+    _check_ndim("addmm", (mat1, mat2), 2)
+    return _plus_product("addmm", input, mm(mat1, mat2), beta, alpha)
+
+
+def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
+    """β · input + α · (batch1 @ batch2) for stacks (b, n, k), (b, k, m); ``torch.baddbmm``."""
+    return _plus_product("baddbmm", input, bmm(batch1, batch2), beta, alpha)
+
+
+def _to_one_shape(*tensors):
+    """The tensors broadcast to one shape first, so that every gradient is formed at the result's shape
+    and summed down afterwards, as PyTorch's fused ops do (it matters at inf, NaN and empty results)."""
+    shape = broadcast_shapes(*(tuple(t.shape) for t in tensors))
+    return (t if tuple(t.shape) == shape else broadcast_to(t, shape) for t in tensors)
+
+
+def addcmul(input, tensor1, tensor2, *, value=1):
+    """input + value · tensor1 · tensor2, broadcasting; ``torch.addcmul``."""
+    input, tensor1, tensor2 = _to_one_shape(input, tensor1, tensor2)
+    return input + value * tensor1 * tensor2  # (value · tensor1) · tensor2: PyTorch's order of rounding
+
+
+def addcdiv(input, tensor1, tensor2, *, value=1):
+    """input + value · tensor1 / tensor2, broadcasting; ``torch.addcdiv``."""
+    input, tensor1, tensor2 = _to_one_shape(input, tensor1, tensor2)
+    return input + value * tensor1 / tensor2

@@ -43,6 +43,40 @@ def flip(input, *dims):
     return Flip.apply(input, dims if input.ndim else ())
 
 
+def fliplr(input):
+    """input with the order along dim 1 reversed (left-right, for a matrix); ``torch.fliplr``."""
+    if input.ndim < 2:
+        raise RuntimeError(f"fliplr: input must be >= 2-d, got shape {tuple(input.shape)}")
+    return flip(input, 1)
+
+
+def flipud(input):
+    """input with the order along dim 0 reversed (up-down, for a matrix); ``torch.flipud``."""
+    if input.ndim < 1:
+        raise RuntimeError("flipud: input must be >= 1-d, got a 0-d tensor")
+    return flip(input, 0)
+
+
+def rot90(input, k: int = 1, dims=(0, 1)):
+    """input turned k quarter turns in the plane of dims, from the first dim towards the second
+    (k < 0 turns the other way); ``torch.rot90``."""
+    dims, k = _ints(dims, "rot90", "dims"), operator.index(k) % 4
+    if len(dims) != 2:
+        raise RuntimeError(f"rot90: expected total rotation dims == 2, but got dims = {len(dims)}")
+    if input.ndim < 2:
+        raise RuntimeError(f"rot90: expected total dims >= 2, but got total dims = {input.ndim} (shape "
+                           f"{tuple(input.shape)})")
+    d0, d1 = (normalize_dim(d, input.ndim, "rot90", input.shape) for d in dims)
+    if d0 == d1:
+        raise RuntimeError(f"rot90: expected rotation dims to be different, but got dim0 = {dims[0]} and "
+                           f"dim1 = {dims[1]}")
+    if k == 0:
+        return flip(input, ())  # (a copy, as PyTorch's)
+    if k == 2:
+        return flip(input, (d0, d1))
+    return transpose(flip(input, d1 if k == 1 else d0), d0, d1)
+
+
 class Roll(Function):
     """y_{(i + s) mod n} = x_i along each dim (over the flattened tensor for dims None); the adjoint
     rolls back by -s."""

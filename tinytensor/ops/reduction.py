@@ -461,3 +461,51 @@ def _nonempty(x, dims: tuple, dim, op: str) -> None:
     for d in dims:
         if x.shape[d] == 0:
             raise IndexError(f"{op}: reduction dim {d} of a tensor of shape {x.shape} has size 0")
+
+
+# ---- PyTorch's other reductions, composed of the ones above ------------------------------------
+
+class AminmaxResult(NamedTuple):
+    """What aminmax returns (PyTorch's torch.return_types.aminmax): ``min, max``."""
+
+    min: object
+    max: object
+
+
+def aminmax(x, *, dim=None, keepdim: bool = False):
+    """(amin, amax) over dim (one int, or every dim); ``torch.aminmax``. Ties split each gradient."""
+    if dim is not None:
+        dim = normalize_dim(dim, x.ndim, "aminmax", x.shape)  # one int, as PyTorch's
+    if (x.array.size == 0) if dim is None else (x.ndim and x.shape[dim] == 0):
+        raise RuntimeError(f"aminmax: cannot compute aminmax over an empty dimension (shape "
+                           f"{tuple(x.shape)}, dim {dim}), as the operation has no identity")
+    return AminmaxResult(amin(x, dim, keepdim), amax(x, dim, keepdim))
+
+
+def var_mean(x, dim=None, correction: int = 1, keepdim: bool = False, *, unbiased: bool | None = None):
+    """(var, mean) over dim, one call; ``torch.var_mean``."""
+    return var(x, dim, correction, keepdim, unbiased=unbiased), mean(x, dim, keepdim)
+
+
+def std_mean(x, dim=None, correction: int = 1, keepdim: bool = False, *, unbiased: bool | None = None):
+    """(std, mean) over dim, one call; ``torch.std_mean``."""
+    return std(x, dim, correction, keepdim, unbiased=unbiased), mean(x, dim, keepdim)
+
+
+def nansum(x, dim=None, keepdim: bool = False):
+    """Σ over dim with NaNs counted as 0 (their gradient is 0); ``torch.nansum``."""
+    return sum(where(isnan(x), 0, x) if x.dtype.is_floating_point else x, dim, keepdim)
+
+
+def nanmean(x, dim=None, keepdim: bool = False):
+    """The mean over dim of the values that are not NaN; ``torch.nanmean`` (floats only, as PyTorch)."""
+    if not x.dtype.is_floating_point:
+        raise RuntimeError(f"nanmean: expected a floating-point input, got {x.dtype} of shape "
+                           f"{tuple(x.shape)}; convert it with .float()")
+    count = sum(~isnan(x), dim, keepdim)
+    return nansum(x, dim, keepdim) / count.to(dtype=x.dtype)
+
+
+def count_nonzero(x, dim=None):
+    """How many elements over dim (an int or a tuple) are not zero, as int64; ``torch.count_nonzero``."""
+    return sum(x != 0, dim)

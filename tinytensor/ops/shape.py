@@ -9,7 +9,7 @@ from ..autograd.function import Function
 from ..autograd.tensor_core import TensorCore
 from ..dtypes import promote
 from ._operands import as_element, like
-from .broadcast import broadcast_to, sum_to
+from .broadcast import broadcast_shapes, broadcast_to, sum_to
 from .dims import distinct_dims, normalize_dim
 
 
@@ -98,6 +98,11 @@ def flatten(x, start_dim: int = 0, end_dim: int = -1):
     return reshape(x, shape)
 
 
+def ravel(input):
+    """The elements as a 1-d tensor, in C order; ``torch.ravel``."""
+    return reshape(input, (-1,))
+
+
 def permute(x, *dims):
     """Reorder dimensions: y.shape[i] = x.shape[dims[i]]."""
     if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
@@ -119,7 +124,7 @@ def transpose(x, dim0: int, dim1: int):
     return Permute.apply(x, tuple(axes))
 
 
-swapaxes = transpose
+swapaxes = swapdims = transpose
 
 
 def unsqueeze(x, dim: int):
@@ -524,6 +529,201 @@ def pad(x, pad, mode: str = "constant", value: float = 0.0):
         x = BasicGetitem.apply(x, tuple(keep))
         widths = [(max(lo, 0), max(hi, 0)) for lo, hi in widths]
     return Pad.apply(x, tuple(widths), value)
+
+
+
+# ---- NumPy-style joining and splitting: atleast_nd, h/v/dstack, tensor_split, h/v/dsplit ----------
+
+def _at_least(op: str, ndim: int, tensors):
+    """Each tensor with size-1 dims added until it has ``ndim``: one tensor back for one tensor, a tuple
+    for several or for a sequence (PyTorch's reading)."""
+    one = len(tensors) == 1 and isinstance(tensors[0], TensorCore)
+    if len(tensors) == 1 and isinstance(tensors[0], (tuple, list)):
+        tensors = tuple(tensors[0])
+    out = []
+    for t in tensors:
+        if not isinstance(t, TensorCore):
+            raise TypeError(f"{op}: expected Tensors, got {type(t).__name__}")
+        # 0-d -> (1, 1, 1); (n,) -> (1, n) or (1, n, 1); (m, n) -> (m, n, 1)
+        shape = {0: (1,) * ndim, 1: (1,) + t.shape + (1,) * (ndim - 2), 2: t.shape + (1,)}.get(t.ndim)
+        out.append(reshape(t, shape) if t.ndim < ndim else t)
+    return out[0] if one else tuple(out)
+
+
+def atleast_1d(*tensors):
+    """A 0-d tensor as shape (1,), others as they are; ``torch.atleast_1d``."""
+    return _at_least("atleast_1d", 1, tensors)
+
+
+def atleast_2d(*tensors):
+    """0-d as (1, 1) and (n,) as (1, n), others as they are; ``torch.atleast_2d``."""
+    return _at_least("atleast_2d", 2, tensors)
+
+
+def atleast_3d(*tensors):
+    """0-d as (1, 1, 1), (n,) as (1, n, 1), (m, n) as (m, n, 1), others as they are; ``torch.atleast_3d``."""
+    return _at_least("atleast_3d", 3, tensors)
+
+
+def _stack_list(tensors, op: str) -> list:
+    if isinstance(tensors, TensorCore) or not isinstance(tensors, (tuple, list)):
+        raise TypeError(f"{op}: expected a tuple or list of Tensors, got {type(tensors).__name__}")
+    if not tensors:
+        raise RuntimeError(f"{op}: expects a non-empty list of tensors")
+    return list(tensors)
+
+
+def hstack(tensors):
+    """Join along dim 1 (dim 0 for 1-d tensors), 0-d tensors taken as 1-d; ``torch.hstack``."""
+    tensors = atleast_1d(_stack_list(tensors, "hstack"))
+    return cat(tensors, 0 if tensors[0].ndim == 1 else 1)
+
+
+def vstack(tensors):
+    """Join along dim 0 after atleast_2d: (n,) tensors become rows; ``torch.vstack``."""
+    return cat(atleast_2d(_stack_list(tensors, "vstack")), 0)
+
+
+row_stack = vstack
+
+
+def dstack(tensors):
+    """Join along dim 2 after atleast_3d; ``torch.dstack``."""
+    return cat(atleast_3d(_stack_list(tensors, "dstack")), 2)
+
+
+def column_stack(tensors):
+    """Join as columns: 0-d and 1-d tensors become (n, 1) columns, then hstack; ``torch.column_stack``."""
+    tensors = _stack_list(tensors, "column_stack")
+    return hstack([reshape(t, (t.array.size, 1)) if t.ndim <= 1 else t for t in tensors])
+
+
+def tensor_split(input, indices_or_sections, dim: int = 0):
+    """Pieces along dim: n sections (the first size % n one longer), or cut before each of the indices,
+    as Python slices cut (input[:i0], input[i0:i1], ..., input[ik:]); ``torch.tensor_split``."""
+    if input.ndim == 0:
+        raise RuntimeError("tensor_split: expected at least a 1-dimensional tensor, but got a tensor with "
+                           "0 dims")
+    d = normalize_dim(dim, input.ndim, "tensor_split", input.shape)
+    cuts = indices_or_sections
+    if isinstance(cuts, TensorCore):  # a 0-d int64 tensor is sections, a 1-d one indices
+        if cuts.ndim > 1 or cuts.dtype.name != "int64":
+            raise RuntimeError(f"tensor_split: expected indices_or_sections to be a 0-d or 1-d int64 "
+                               f"tensor, got {cuts.dtype.name} of shape {tuple(cuts.shape)}")
+        cuts = int(cuts) if cuts.ndim == 0 else [int(i) for i in cuts.tolist()]
+    n = input.shape[d]
+    if isinstance(cuts, (tuple, list)):
+        bounds = [None, *map(operator.index, cuts), None]
+    else:
+        sections = operator.index(cuts)
+        if sections <= 0:
+            raise RuntimeError(f"tensor_split: number of sections must be larger than 0, got {sections}")
+        size, extra = divmod(n, sections)
+        bounds = [i * size + min(i, extra) for i in range(sections + 1)]
+    lead = (slice(None),) * d
+    return tuple(getitem(input, lead + (slice(a, b),)) for a, b in zip(bounds, bounds[1:]))
+
+
+def _split_along(op: str, input, indices_or_sections, dim: int, min_dims: int):
+    """hsplit, vsplit and dsplit: tensor_split along dim, where a number of sections must divide it."""
+    if input.ndim < min_dims:
+        raise RuntimeError(f"{op}: requires a tensor with at least {min_dims} dimension(s), but got a tensor "
+                           f"with {input.ndim} dimensions (shape {tuple(input.shape)})")
+    if isinstance(indices_or_sections, int) and not isinstance(indices_or_sections, bool):
+        n = input.shape[dim]
+        if indices_or_sections >= 0 and (indices_or_sections == 0 or n % indices_or_sections):
+            raise RuntimeError(f"{op}: attempted to split along dimension {dim}, but the size of the "
+                               f"dimension {n} is not divisible by the split_size {indices_or_sections} "
+                               f"(shape {tuple(input.shape)})")
+    return tensor_split(input, indices_or_sections, dim)
+
+
+def hsplit(input, indices_or_sections):
+    """tensor_split along dim 1 (dim 0 for a 1-d tensor); sections must divide it; ``torch.hsplit``."""
+    return _split_along("hsplit", input, indices_or_sections, 1 if input.ndim > 1 else 0, 1)
+
+
+def vsplit(input, indices_or_sections):
+    """tensor_split along dim 0 of a tensor of 2 or more dims; ``torch.vsplit``."""
+    return _split_along("vsplit", input, indices_or_sections, 0, 2)
+
+
+def dsplit(input, indices_or_sections):
+    """tensor_split along dim 2 of a tensor of 3 or more dims; ``torch.dsplit``."""
+    return _split_along("dsplit", input, indices_or_sections, 2, 3)
+
+
+# ---- diagonals ----------------------------------------------------------------------------------
+
+def _diagonal_dims(op: str, ndim: int, dim1: int, dim2: int, shape) -> tuple:
+    d1, d2 = normalize_dim(dim1, ndim, op, shape), normalize_dim(dim2, ndim, op, shape)
+    if d1 == d2:
+        raise RuntimeError(f"{op}: diagonal dimensions cannot be identical {dim1}, {dim2} (shape "
+                           f"{tuple(shape)})")
+    return d1, d2
+
+
+def _diagonal_length(rows: int, cols: int, offset: int) -> int:
+    return max(min(rows, cols - offset) if offset >= 0 else min(rows + offset, cols), 0)
+
+
+def diagonal(input, offset: int = 0, dim1: int = 0, dim2: int = 1):
+    """The entries x[..., i, i + offset, ...] of dims dim1 and dim2, as a new last dim (empty where the
+    offset is past the matrix); ``torch.diagonal``. Read as a strided slice of the flattened matrix."""
+    d1, d2 = _diagonal_dims("diagonal", input.ndim, dim1, dim2, input.shape)
+    x = movedim(input, (d1, d2), (-2, -1))  # (..., rows, cols)
+    rows, cols = x.shape[-2:]
+    length = _diagonal_length(rows, cols, offset)
+    start = offset if offset >= 0 else -offset * cols
+    flat = reshape(x, x.shape[:-2] + (rows * cols,))  # the diagonal: every (cols + 1)-th from start
+    return getitem(flat, (Ellipsis, slice(start, start + length * (cols + 1), cols + 1) if length else
+                          slice(0, 0)))
+
+
+def diag_embed(input, offset: int = 0, dim1: int = -2, dim2: int = -1):
+    """Matrices (in dims dim1, dim2 of a result with one dim more) with input's last dim on their
+    diagonal ``offset`` and zeros elsewhere; ``torch.diag_embed``."""
+    d1, d2 = _diagonal_dims("diag_embed", input.ndim + 1, dim1, dim2, input.shape)
+    n = input.shape[-1]
+    m = n + abs(offset)
+    start = offset if offset >= 0 else -offset * m
+    # each entry followed by m zeros, shifted to start: x0 at start, x1 at start + m + 1, ... (of m × m)
+    spaced = reshape(pad(unsqueeze(input, -1), (0, m)), input.shape[:-1] + (n * (m + 1),))
+    flat = pad(spaced, (start, m * m - start - n * (m + 1)))
+    return movedim(reshape(flat, input.shape[:-1] + (m, m)), (-2, -1), (d1, d2))
+
+
+def diag(input, diagonal: int = 0):
+    """A 1-d tensor as the diagonal ``diagonal`` of a square matrix, or a matrix's diagonal as a 1-d
+    tensor; ``torch.diag``."""
+    if input.ndim not in (1, 2):
+        raise RuntimeError(f"diag: supports 1-d or 2-d tensors, got {input.ndim}-d (shape "
+                           f"{tuple(input.shape)}); use diagonal or diag_embed")
+    if input.ndim == 1:
+        return diag_embed(input, diagonal, 0, 1)
+    return input.diagonal(diagonal)
+
+
+def trace(input):
+    """The sum of a matrix's main diagonal (integers sum to int64); ``torch.trace``."""
+    if input.ndim != 2:
+        raise RuntimeError(f"trace: expected a matrix, but got a tensor with dim {input.ndim} (shape "
+                           f"{tuple(input.shape)})")
+    if input.dtype.name == "bool":
+        raise NotImplementedError("trace: not implemented for bool tensors (as in PyTorch); convert with "
+                                  ".long() first")
+    return diagonal(input).sum()
+
+
+def broadcast_tensors(*tensors):
+    """The tensors broadcast to their common shape, as a tuple; ``torch.broadcast_tensors``."""
+    for i, t in enumerate(tensors):
+        if not isinstance(t, TensorCore):
+            raise TypeError(f"broadcast_tensors: expected Tensors, got {type(t).__name__} at position {i}")
+    if not tensors:
+        return ()
+    shape = broadcast_shapes(*(t.shape for t in tensors), op="broadcast_tensors")
+    return tuple(broadcast_to(t, shape) for t in tensors)
 
 
 

@@ -898,6 +898,45 @@ def _atan2(ctx: Ctx, x: Value) -> Call:
     return Call((x.code, ctx.leaf(ctx.broadcast_partner(x.shape), dtype, grad)))
 
 
+def _aminmax(ctx: Ctx, x: Value) -> Call:
+    kw = {"keepdim": ctx.choice((False, True))}
+    if ctx.choice((False, True)):
+        kw["dim"] = ctx.dim(max(x.ndim, 1))
+    return Call((x.code,), kw, torch_src="tuple(torch.aminmax({a[0]}, {kw}))")
+
+
+def _plus_product(ndim: int):
+    """addmm (ndim 2) and baddbmm (3) of x, as the added input, and two leaf matrices whose product x
+    broadcasts to (rarely one it does not), with β and α."""
+    def draw(ctx: Ctx, x: Value) -> Call:
+        shape = list(x.shape[-ndim:]) if len(x.shape) >= ndim else [ctx.int(1, 3) for _ in range(ndim)]
+        shape = [ctx.int(1, 3) if n == 1 and ctx.choice((False, True)) else n for n in shape]
+        if ctx.rare(10):
+            shape[-1] += 1
+        k = ctx.int(0, 3)
+        dtype = x.dtype if x.dtype in FLOATS else ctx.choice(FLOATS)
+        a = ctx.leaf(tuple(shape[:-1]) + (k,), dtype)
+        b = ctx.leaf(tuple(shape[:-2]) + (k, shape[-1]), dtype)
+        beta, alpha = ctx.choice(((1, 1), (0.5, 2.0), (0, 1), (-1, 0.5)))
+        return Call((x.code, a, b), {"beta": beta, "alpha": alpha})
+
+    return draw
+
+
+def _addc(divisor: bool):
+    """addcmul, addcdiv: x plus value times two leaves broadcasting with it."""
+    def draw(ctx: Ctx, x: Value) -> Call:
+        dtype = x.dtype if x.dtype in FLOATS else ctx.choice(FLOATS)
+        a, b = (ctx.leaf(ctx.broadcast_partner(x.shape), dtype) for _ in range(2))
+        return Call((x.code, a, b), {"value": ctx.choice((1, 0.5, -2.0))})
+
+    return draw
+
+
+def _count_nonzero(ctx: Ctx, x: Value) -> Call:
+    return Call((x.code,), {"dim": ctx.dims(x.ndim, True)})
+
+
 def _logit(ctx: Ctx, x: Value) -> Call:
     return Call((x.code,), {"eps": ctx.choice((1e-6, 0.25, 0.0))} if ctx.rare(2) else {})
 
@@ -937,6 +976,112 @@ def _diff(ctx: Ctx, x: Value) -> Call:
             shape = shape if not ctx.rare(10) else shape + [1]
             kw[name] = ctx.leaf(tuple(shape), ctx.dtype((x.dtype,) + FLOATS))
     return Call((x.code,), kw)
+
+
+def _atleast(ctx: Ctx, x: Value) -> Call:
+    """x alone (a tensor back), or with one or two leaves (a tuple back); rarely as a list."""
+    others = tuple(ctx.leaf(ctx.shape(0, 4), ctx.dtype()) for _ in range(ctx.int(0, 2)))
+    if ctx.rare(15):
+        return Call(([x.code, *others],), next_index=ctx.int(0, len(others)))
+    return Call((x.code, *others), next_index=ctx.int(0, len(others)))
+
+
+def _joining(ctx: Ctx, x: Value) -> Call:
+    """x and zero to two leaves of its dims for hstack, vstack, dstack and column_stack: one size
+    redrawn (the joined one, or another: an error), rarely an empty list."""
+    if ctx.rare(3):
+        return Call(([],))
+    tensors = [x.code]
+    for _ in range(ctx.int(0, 2)):
+        shape = list(x.shape)
+        if shape and ctx.rare(60):
+            shape[ctx.int(0, len(shape) - 1)] = ctx.side()
+        tensors.append(ctx.leaf(tuple(shape), ctx.dtype((x.dtype,) + FLOATS)))
+    return Call((tensors,))
+
+
+def _cuts(ctx: Ctx, n: int):
+    """tensor_split's indices_or_sections for a dim of size n: sections (rarely 0 or -1), indices (also
+    past either end), or either as an int64 tensor."""
+    if ctx.rare(50):
+        cuts = ctx.int(1, 4) if not ctx.rare(5) else ctx.int(-1, 0)
+        return ctx.leaf((), "int64", False, np.array(cuts)) if ctx.rare(10) else cuts
+    cuts = [ctx.int(-n - 2, n + 2) if ctx.rare(20) else ctx.int(0, n) for _ in range(ctx.int(0, 3))]
+    if not ctx.rare(30):
+        cuts.sort()
+    return ctx.leaf((len(cuts),), "int64", False, np.array(cuts, np.int64)) if ctx.rare(10) else cuts
+
+
+def _tensor_split(ctx: Ctx, x: Value) -> Call:
+    d = ctx.dim(x.ndim)
+    return Call((x.code, _cuts(ctx, _size_of(x, d))), {"dim": d}, next_index=ctx.int(0, 3))
+
+
+def _split_along(dim_of):
+    """hsplit, vsplit, dsplit: sections that mostly divide the dim (dim_of(ndim)), or indices."""
+
+    def draw(ctx: Ctx, x: Value) -> Call:
+        n = _size_of(x, dim_of(x.ndim))
+        if ctx.rare(40):
+            divisors = [k for k in range(1, n + 1) if n % k == 0] or [1]
+            return Call((x.code, ctx.choice(divisors) if not ctx.rare(10) else ctx.int(-1, 4)),
+                        next_index=ctx.int(0, 3))
+        cuts = _cuts(ctx, n)
+        return Call((x.code, cuts if isinstance(cuts, list) else [ctx.int(0, n)]), next_index=ctx.int(0, 3))
+
+    return draw
+
+
+def _rot90(ctx: Ctx, x: Value) -> Call:
+    dims = tuple(ctx.dim(x.ndim) for _ in range(2 if not ctx.rare(5) else ctx.choice((1, 3))))
+    return Call((x.code, ctx.int(-5, 5), dims))
+
+
+def _diagonal(ctx: Ctx, x: Value) -> Call:
+    """An offset (also past the matrix: an empty diagonal) and two dims (rarely the same one)."""
+    return Call((x.code,), {"offset": ctx.int(-4, 4), "dim1": ctx.dim(x.ndim), "dim2": ctx.dim(x.ndim)})
+
+
+def _diag(ctx: Ctx, x: Value) -> Call:
+    return Call((x.code, ctx.int(-3, 3)))
+
+
+def _diag_embed(ctx: Ctx, x: Value) -> Call:
+    return Call((x.code,), {"offset": ctx.int(-3, 3), "dim1": ctx.dim(x.ndim, extra=1),
+                            "dim2": ctx.dim(x.ndim, extra=1)})
+
+
+def _take(ctx: Ctx, x: Value) -> Call:
+    """Indices into the flattened x, from the back too; rarely an int32 or float index."""
+    n = x.numel
+    shape = ctx.shape(0, 2) if n else (0,)
+    if ctx.rare(5):
+        return Call((x.code, ctx.leaf(shape, ctx.choice(("int32", "float32")), False)))
+    return Call((x.code, ctx.int_leaf(shape, -n, n - 1)))
+
+
+def _take_along_dim(ctx: Ctx, x: Value) -> Call:
+    """Indices of x's dims (rarely others), each of size 1 or x's (broadcasting), any size along dim;
+    from the back too along a dim (PyTorch 2.13 wraps indices past either end: tinytensor refuses them),
+    from the front only without one (where PyTorch refuses negative ones)."""
+    if ctx.rare(30):
+        return Call((x.code, ctx.int_leaf(ctx.shape(0, 2), 0, x.numel - 1)))
+    d = ctx.dim(x.ndim)
+    n = _size_of(x, d)
+    shape = [1 if ctx.rare(30) else s for s in x.shape]
+    if shape and -len(shape) <= d < len(shape):
+        shape[d] = ctx.int(0, 3)
+    if ctx.rare(5):
+        shape = shape + [1] if ctx.rare(50) else shape[1:]
+    if ctx.rare(5):
+        return Call((x.code, ctx.leaf(tuple(shape), "int32", False), d))
+    return Call((x.code, ctx.int_leaf(tuple(shape), -n, n - 1), d))
+
+
+def _broadcast_tensors(ctx: Ctx, x: Value) -> Call:
+    others = tuple(ctx.leaf(ctx.broadcast_partner(x.shape), ctx.dtype((x.dtype,) + FLOATS))
+                   for _ in range(ctx.int(0, 2)))
+    return Call((x.code, *others), next_index=ctx.int(0, len(others)))
 
 
 def _cdist(ctx: Ctx, x: Value) -> Call:
@@ -1256,10 +1401,32 @@ def _build_table() -> dict:
         # (PyTorch's sgn is sign for reals; its backward's zero gradient is a ZeroTensor numpy can't read)
         FuzzOp("sgn", _unary, torch_src="torch.sign({all})", inputs=DTYPES),
         FuzzOp("logit", _logit, inputs=DTYPES),
+        FuzzOp("var_mean", _reduce(correction=True)), FuzzOp("std_mean", _reduce(correction=True)),
+        FuzzOp("nansum", _reduce(), inputs=DTYPES), FuzzOp("nanmean", _reduce(), inputs=DTYPES),
+        FuzzOp("aminmax", _aminmax, inputs=DTYPES), FuzzOp("count_nonzero", _count_nonzero, inputs=DTYPES),
+        FuzzOp("addmm", _plus_product(2)), FuzzOp("baddbmm", _plus_product(3)),
+        FuzzOp("addcmul", _addc(False)), FuzzOp("addcdiv", _addc(True)),
+        _inplace_of("addmm_", _plus_product(2)), _inplace_of("baddbmm_", _plus_product(3)),
         FuzzOp("hypot", _atan2, inputs=DTYPES), FuzzOp("logaddexp", _logaddexp, inputs=DTYPES),
         FuzzOp("xlogy", _xlogy, inputs=DTYPES),
         FuzzOp("nan_to_num", _nan_to_num, inputs=DTYPES),
         FuzzOp("diff", _diff, inputs=DTYPES),
+        *(FuzzOp(name, _atleast, inputs=DTYPES) for name in ("atleast_1d", "atleast_2d", "atleast_3d")),
+        *(FuzzOp(name, _joining, inputs=DTYPES)
+          for name in ("hstack", "vstack", "row_stack", "dstack", "column_stack")),
+        FuzzOp("tensor_split", _tensor_split, inputs=DTYPES),
+        FuzzOp("hsplit", _split_along(lambda nd: 1 if nd > 1 else 0), inputs=DTYPES),
+        FuzzOp("vsplit", _split_along(lambda nd: 0), inputs=DTYPES),
+        FuzzOp("dsplit", _split_along(lambda nd: 2), inputs=DTYPES),
+        FuzzOp("ravel", _unary, inputs=DTYPES), FuzzOp("swapdims", _transpose, inputs=DTYPES),
+        FuzzOp("fliplr", _unary, inputs=DTYPES), FuzzOp("flipud", _unary, inputs=DTYPES),
+        FuzzOp("rot90", _rot90, inputs=DTYPES),
+        FuzzOp("diagonal", _diagonal, inputs=DTYPES), FuzzOp("diag", _diag, inputs=DTYPES),
+        FuzzOp("diag_embed", _diag_embed, inputs=DTYPES), FuzzOp("trace", _unary, inputs=DTYPES),
+        FuzzOp("take", _take, inputs=DTYPES),
+        FuzzOp("take_along_dim", _take_along_dim, inputs=DTYPES,
+               may_refuse=((RuntimeError, "take_along_dim: index"),)),
+        FuzzOp("broadcast_tensors", _broadcast_tensors, inputs=DTYPES),
         FuzzOp("cdist", _cdist), FuzzOp("cosine_similarity", _cosine_similarity, inputs=DTYPES),
         FuzzOp("cartesian_prod", _cartesian_prod, inputs=DTYPES),
         FuzzOp("searchsorted", _searchsorted, inputs=DTYPES), FuzzOp("bucketize", _bucketize, inputs=DTYPES),
@@ -1548,6 +1715,8 @@ _PROMOTES = "integer and bool inputs are promoted to float32, as for exp or sqrt
 EXTENSIONS: dict = {
     "mean": ("could not infer output dtype", _PROMOTES),
     "var": ("std and var only support floating point", _PROMOTES),
+    "var_mean": ("var_mean only support floating point", _PROMOTES),
+    "std_mean": ("std_mean only support floating point", _PROMOTES),
     "std": ("std and var only support floating point", _PROMOTES),
     "softmax": ("kernel_impl\" not implemented for", _PROMOTES),
     "log_softmax": ("kernel_impl\" not implemented for", _PROMOTES),
@@ -1578,6 +1747,9 @@ EXTENSIONS: dict = {
     # type Float but found Double" for batches); both name a type. Two bool tensors raise on both sides.
     "matmul": (("type", "not implemented for 'Bool'"),
                "operands of different dtypes are promoted as by every binary op (PyTorch refuses)"),
+    "addmm": ("must have the same dtype", "operands of different dtypes are promoted, as by matmul"),
+    "baddbmm": (("must have the same dtype", "Input dtypes must be the same"),
+                "operands of different dtypes are promoted, as by matmul"),
     "einsum": (("not implemented for 'Bool'", "expected scalar type"),
                "summed bools are contracted as int64, the dtype PyTorch gives where it can; operands of "
                "different dtypes are promoted, as by matmul"),

@@ -62,6 +62,7 @@ NON_DIFFERENTIABLE: dict[str, str] = {
     "isneginf": "a test of values: bool result",
     "signbit": "a test of values: bool result",
     "isclose": "a test of values: bool result",
+    "count_nonzero": "a count: int64 result",
     "allclose": "a test of values: a Python bool",
     "floor_divide": "piecewise constant, and PyTorch's has no derivative either",
     "argmax": "an index: int64 result",

@@ -103,6 +103,26 @@ def _gather_sample(d: Draw) -> Sample:
     return Sample((x, idx), dict(dim=dim))
 
 
+def _take_sample(d: Draw) -> Sample:
+    x = d.array(d.shape(min_side=0))
+    shape = d.shape(max_dims=2) if x.size else d.choice(((0,), (2, 0)))
+    return Sample((x, d.indices(shape, x.size, negative=True)))
+
+
+def _take_along_dim_sample(d: Draw) -> Sample:
+    """Indices of x's dims, each dim of size 1 (broadcast either way) or x's, and any length along dim;
+    counting from the back too (without dim: from the front, of the flattened x)."""
+    shape = d.shape(min_dims=1)
+    if d.integers(0, 3) == 0:
+        x = d.array(shape)
+        return Sample((x, d.indices(d.shape(max_dims=2), x.size)), dict(dim=None))
+    dim = d.integers(-len(shape), len(shape) - 1)
+    ishape = [1 if d.integers(0, 3) == 0 else n for n in shape]
+    ishape[dim] = d.integers(0, 3)
+    xshape = tuple(1 if n > 1 and d.integers(0, 4) == 0 else n for n in shape)  # broadcast up to the index
+    return Sample((d.array(xshape), d.indices(ishape, xshape[dim], negative=True)), dict(dim=dim))
+
+
 def _np_gather(x, idx, dim):
     if x.ndim == 0:
         return x.reshape(1)[idx]
@@ -278,6 +298,11 @@ SPECS: list[OpSpec] = [
            op=_GETITEM),
     OpSpec("getitem_arrays", _index, _index, _getitem_arrays_sample, same(_index), optional=True,
            op=_GETITEM),
+    OpSpec("take", lambda x, idx: x.take(idx), lambda x, idx: x.reshape(-1)[idx], _take_sample,
+           lambda torch, x, idx: torch.take(x, idx)),
+    OpSpec("take_along_dim", lambda x, idx, dim: tt.take_along_dim(x, idx, dim),
+           lambda x, idx, dim: np.take_along_axis(x, idx.reshape(-1) if dim is None else idx, axis=dim),
+           _take_along_dim_sample, lambda torch, x, idx, dim: torch.take_along_dim(x, idx, dim)),
     OpSpec("gather", lambda x, idx, dim: tt.gather(x, dim, idx), _np_gather, _gather_sample,
            lambda torch, x, idx, dim: torch.gather(x, dim, idx)),
     OpSpec("scatter", lambda x, idx, src, dim: x.scatter(dim, idx, src),

@@ -37,6 +37,33 @@ def _einsum_sample(d: Draw) -> Sample:
     return Sample(tuple(d.array(tuple(sizes[c] for c in t)) for t in terms), dict(spec=spec))
 
 
+def _plus_product_sample(ndim: int):
+    """addmm (ndim 2), baddbmm (3): an input broadcasting to the product's shape, β and α."""
+    def sample(d: Draw) -> Sample:
+        b, n, k, m = (d.integers(1, 3) for _ in range(4))
+        lead = (b,) if ndim == 3 else ()
+        out = lead + (n, m)
+        shape = d.choice((out, out[-1:], (1,) * (ndim - 1) + (m,), (), out[:-1] + (1,)))
+        beta, alpha = d.choice(((1, 1), (0.5, 2.0), (0, 1), (-1, 0.5)))
+        return Sample((d.array(shape), d.array(lead + (n, k)), d.array(lead + (k, m))),
+                      dict(beta=beta, alpha=alpha))
+
+    return sample
+
+
+def _np_plus_product(input, a, b, beta, alpha):
+    return (beta * input if beta else 0.0) + alpha * np.matmul(a, b)
+
+
+def _addc_sample(divisor: bool):
+    def sample(d: Draw) -> Sample:
+        sa, sb, sc = d.broadcast_shapes(3)
+        return Sample((d.array(sa), d.array(sb), d.array(sc, "nonzero" if divisor else "real")),
+                      dict(value=d.choice((1, 0.5, -2.0))))
+
+    return sample
+
+
 def _vectors_sample(same_length: bool):
     def sample(d: Draw) -> Sample:
         n = d.integers(1, 4)
@@ -93,6 +120,18 @@ SPECS: list[OpSpec] = [
     OpSpec("mm", lambda a, b: a.mm(b), np.matmul, _mm_sample(2), lambda torch, a, b: torch.mm(a, b), **LOOSE),
     OpSpec("bmm", lambda a, b: tt.bmm(a, b), np.matmul, _mm_sample(3), lambda torch, a, b: torch.bmm(a, b),
            **LOOSE),
+    OpSpec("addmm", lambda i, a, b, beta, alpha: tt.addmm(i, a, b, beta=beta, alpha=alpha), _np_plus_product,
+           _plus_product_sample(2),
+           lambda torch, i, a, b, beta, alpha: torch.addmm(i, a, b, beta=beta, alpha=alpha), **LOOSE),
+    OpSpec("baddbmm", lambda i, a, b, beta, alpha: i.baddbmm(a, b, beta=beta, alpha=alpha), _np_plus_product,
+           _plus_product_sample(3),
+           lambda torch, i, a, b, beta, alpha: torch.baddbmm(i, a, b, beta=beta, alpha=alpha), **LOOSE),
+    OpSpec("addcmul", lambda i, a, b, value: tt.addcmul(i, a, b, value=value),
+           lambda i, a, b, value: i + value * a * b, _addc_sample(False),
+           lambda torch, i, a, b, value: torch.addcmul(i, a, b, value=value)),
+    OpSpec("addcdiv", lambda i, a, b, value: i.addcdiv(a, b, value=value),
+           lambda i, a, b, value: i + value * a / b, _addc_sample(True),
+           lambda torch, i, a, b, value: torch.addcdiv(i, a, b, value=value)),
     OpSpec("dot", lambda a, b: a.dot(b), np.dot, _vectors_sample(True), lambda torch, a, b: torch.dot(a, b),
            **LOOSE),
     OpSpec("outer", lambda a, b: tt.outer(a, b), np.outer, _vectors_sample(False),

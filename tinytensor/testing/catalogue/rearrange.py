@@ -98,7 +98,20 @@ def _np_cartesian(*xs):
     return np.stack([g.reshape(-1) for g in np.meshgrid(*xs, indexing="ij")], axis=1)
 
 
+def _rot90_sample(d: Draw) -> Sample:
+    shape = d.shape(min_dims=2, max_dims=4)
+    nd = len(shape)
+    dim0, dim1 = d.permutation(nd)[:2]
+    return Sample((d.array(shape),), dict(k=d.integers(-5, 5), dims=(dim0 - nd * d.boolean(), dim1)))
+
+
 SPECS: list[OpSpec] = [
+    OpSpec("fliplr", lambda x: x.fliplr(), lambda x: np.fliplr(x).copy(),
+           lambda d: Sample((d.array(d.shape(2)),)), lambda torch, x: torch.fliplr(x)),
+    OpSpec("flipud", lambda x: tt.flipud(x), lambda x: np.flipud(x).copy(),
+           lambda d: Sample((d.array(d.shape(1)),)), lambda torch, x: torch.flipud(x)),
+    OpSpec("rot90", lambda x, k, dims: x.rot90(k, dims), lambda x, k, dims: np.rot90(x, k, dims).copy(),
+           _rot90_sample, lambda torch, x, k, dims: torch.rot90(x, k, dims)),
     OpSpec("diff", _diff, _np_diff, _diff_sample,
            lambda torch, *xs, n, dim, extras: torch.diff(xs[0], n, dim, **_with_extras(xs, extras)[1])),
     OpSpec("cartesian_prod", tt.cartesian_prod, _np_cartesian, _cartesian_sample,

@@ -73,6 +73,30 @@ def _var_sample(d: Draw) -> Sample:
     return Sample((d.array(shape),), dict(dim=dim, correction=correction, keepdim=d.boolean()))
 
 
+def _with_nan_sample(full_only: bool):
+    """nansum, nanmean: an array with some NaNs (their gradient is 0: a central difference there moves
+    nothing). nanmean's NaNs are drawn only for a reduction over every dim, which keeps one number."""
+    def sample(d: Draw) -> Sample:
+        shape = d.shape()
+        dim = dims_choice(d, len(shape), True)
+        x = d.array(shape)
+        if x.size > 1 and (dim is None or not full_only):
+            x.reshape(-1)[d.integers(0, x.size - 2)] = np.nan
+        return Sample((x,), dict(dim=dim, keepdim=d.boolean() if dim is not None else False))
+
+    return sample
+
+
+def _np_nanmean(x, dim, keepdim):
+    return np.nanmean(x, axis=np_axis(dim, x.ndim), keepdims=keepdim) if x.size else np.mean(x, axis=dim)
+
+
+def _aminmax_sample(d: Draw) -> Sample:
+    shape = d.shape()
+    dim = None if d.boolean() or not shape else d.integers(-len(shape), len(shape) - 1)
+    return Sample((d.array(shape, "distinct"),), dict(dim=dim, keepdim=d.boolean()))
+
+
 def _std_sample(d: Draw) -> Sample:
     """As var, but over at least two elements: √ has no derivative where the spread is 0."""
     shape = d.shape(min_dims=1)
@@ -157,6 +181,33 @@ SPECS: list[OpSpec] = [
            _std_sample,
            lambda torch, x, dim, correction, keepdim: torch.std(x, dim=dim, correction=correction,
                                                                 keepdim=keepdim), **LOOSE),
+    OpSpec("var_mean", lambda x, dim, correction, keepdim: tt.var_mean(x, dim, correction, keepdim),
+           lambda x, dim, correction, keepdim: (np.var(x, axis=dim, ddof=correction, keepdims=keepdim),
+                                                np.mean(x, axis=dim, keepdims=keepdim)),
+           _var_sample,
+           lambda torch, x, dim, correction, keepdim: torch.var_mean(x, dim=dim, correction=correction,
+                                                                     keepdim=keepdim), **LOOSE),
+    OpSpec("std_mean", lambda x, dim, correction, keepdim: tt.std_mean(x, dim, correction, keepdim),
+           lambda x, dim, correction, keepdim: (np.std(x, axis=dim, ddof=correction, keepdims=keepdim),
+                                                np.mean(x, axis=dim, keepdims=keepdim)),
+           _std_sample,
+           lambda torch, x, dim, correction, keepdim: torch.std_mean(x, dim=dim, correction=correction,
+                                                                     keepdim=keepdim), **LOOSE),
+    OpSpec("nansum", lambda x, dim, keepdim: tt.nansum(x, dim, keepdim),
+           lambda x, dim, keepdim: np.nansum(x, axis=np_axis(dim, x.ndim), keepdims=keepdim),
+           _with_nan_sample(False),
+           lambda torch, x, dim, keepdim: torch.nansum(x, dim=_tdims(dim, x.ndim), keepdim=keepdim)),
+    OpSpec("nanmean", lambda x, dim, keepdim: x.nanmean(dim, keepdim), _np_nanmean, _with_nan_sample(True),
+           lambda torch, x, dim, keepdim: torch.nanmean(x, dim=dim, keepdim=keepdim)),
+    OpSpec("aminmax", lambda x, dim, keepdim: tt.aminmax(x, dim=dim, keepdim=keepdim),
+           lambda x, dim, keepdim: (np.min(x, axis=dim, keepdims=keepdim),
+                                    np.max(x, axis=dim, keepdims=keepdim)),
+           _aminmax_sample, lambda torch, x, dim, keepdim: tuple(torch.aminmax(x, dim=dim, keepdim=keepdim))),
+    OpSpec("count_nonzero", lambda x, dim: tt.count_nonzero(x, dim),
+           lambda x, dim: np.asarray(np.count_nonzero(x, axis=np_axis(dim, x.ndim))).astype(np.int64),
+           lambda d: (lambda s: Sample((d.array(s, "with_zeros"),), dict(dim=dims_choice(d, len(s), True))))(
+               d.shape()),
+           lambda torch, x, dim: torch.count_nonzero(x, dim=dim), differentiable=False, second_order=False),
     OpSpec("norm", lambda x, p, dim, keepdim: x.norm(p, dim, keepdim) if dim is not None or keepdim
            else tt.norm(x, p), _np_norm, _norm_sample,
            lambda torch, x, p, dim, keepdim: torch.norm(x, p, dim, keepdim) if dim is not None or keepdim

@@ -281,7 +281,135 @@ def _torch_repeat_interleave(torch, x, counts=None, *, dim, repeats=None):
     return torch.repeat_interleave(x, counts if repeats is None else repeats, dim=dim)
 
 
+# ---- NumPy-style joining and splitting, diagonals, broadcast_tensors -------------------------------
+
+def _atleast_sample(d: Draw) -> Sample:
+    return Sample(tuple(d.array(d.shape(max_dims=4)) for _ in range(d.integers(1, 3))))
+
+
+def _np_atleast(f):
+    return lambda *xs: f(*xs) if len(xs) == 1 else tuple(f(*xs))
+
+
+def _joining_sample(axis_of):
+    """One to three arrays of one shape, but for the joined axis (``axis_of(ndim)``; None: none varies)."""
+
+    def sample(d: Draw) -> Sample:
+        shape = d.shape(max_dims=4)
+        axis = axis_of(len(shape))
+        shapes = [list(shape) for _ in range(d.integers(1, 3))]
+        for s in shapes if axis is not None else ():
+            s[axis] = d.integers(0, 3)
+        return Sample(tuple(d.array(s) for s in shapes))
+
+    return sample
+
+
+def _joining(name: str, axis_of, np_name: str = "") -> OpSpec:
+    return OpSpec(name, lambda *xs: getattr(tt, name)(xs), lambda *xs: getattr(np, np_name or name)(xs),
+                  _joining_sample(axis_of), lambda torch, *xs: getattr(torch, name)(xs))
+
+
+def _tensor_split_sample(d: Draw) -> Sample:
+    shape = d.shape(min_dims=1, min_side=0)
+    dim = d.integers(-len(shape), len(shape) - 1)
+    n = shape[dim]
+    cuts = d.integers(1, 4) if d.boolean() else [d.integers(-n - 1, n + 1) for _ in range(d.integers(0, 3))]
+    return Sample((d.array(shape),), dict(cuts=cuts, dim=dim))
+
+
+def _np_tensor_split(x, cuts, dim):
+    return tuple(np.array_split(x, cuts, axis=dim))
+
+
+def _along_sample(axis_of, min_dims: int):
+    """An array for hsplit, vsplit or dsplit, and sections that divide the axis, or indices."""
+
+    def sample(d: Draw) -> Sample:
+        shape = d.shape(min_dims=min_dims, max_dims=4)
+        n = shape[axis_of(len(shape))]
+        if d.boolean():
+            return Sample((d.array(shape),), dict(cuts=d.choice([k for k in range(1, n + 1) if n % k == 0])))
+        cuts = sorted(d.integers(0, n + 1) for _ in range(d.integers(0, 3)))
+        return Sample((d.array(shape),), dict(cuts=cuts))
+
+    return sample
+
+
+def _along(name: str, axis_of, min_dims: int) -> OpSpec:
+    return OpSpec(name, lambda x, cuts: getattr(x, name)(cuts),
+                  lambda x, cuts: tuple(getattr(np, name)(x, cuts)), _along_sample(axis_of, min_dims),
+                  lambda torch, x, cuts: getattr(torch, name)(x, cuts))
+
+
+def _diagonal_sample(d: Draw) -> Sample:
+    shape = d.shape(min_dims=2, max_dims=4, min_side=0)
+    nd = len(shape)
+    dim1, dim2 = d.permutation(nd)[:2]
+    return Sample((d.array(shape),), dict(offset=d.integers(-4, 4), dim1=dim1 - nd * d.boolean(), dim2=dim2))
+
+
+def _diag_sample(d: Draw) -> Sample:
+    return Sample((d.array(d.shape(min_dims=1, max_dims=2, min_side=0)),), dict(diagonal=d.integers(-3, 3)))
+
+
+def _diag_embed_sample(d: Draw) -> Sample:
+    shape = d.shape(min_dims=1, min_side=0)
+    nd = len(shape) + 1
+    dim1, dim2 = d.permutation(nd)[:2]
+    return Sample((d.array(shape),), dict(offset=d.integers(-3, 3), dim1=dim1, dim2=dim2 - nd * d.boolean()))
+
+
+def _np_diag_embed(x, offset, dim1, dim2):
+    n = x.shape[-1]
+    m = n + abs(offset)
+    out = np.zeros(x.shape[:-1] + (m, m), x.dtype)
+    i = np.arange(n)
+    out[..., i + max(-offset, 0), i + max(offset, 0)] = x
+    return np.moveaxis(out, (-2, -1), (dim1, dim2))
+
+
+def _trace_sample(d: Draw) -> Sample:
+    return Sample((d.array(d.shape(min_dims=2, max_dims=2, min_side=0)),))
+
+
+def _broadcast_tensors_sample(d: Draw) -> Sample:
+    return Sample(tuple(d.array(s) for s in d.broadcast_shapes(d.integers(1, 3))))
+
+
 SPECS: list[OpSpec] = [
+    OpSpec("atleast_1d", tt.atleast_1d, _np_atleast(np.atleast_1d), _atleast_sample,
+           lambda torch, *xs: torch.atleast_1d(*xs)),
+    OpSpec("atleast_2d", tt.atleast_2d, _np_atleast(np.atleast_2d), _atleast_sample,
+           lambda torch, *xs: torch.atleast_2d(*xs)),
+    OpSpec("atleast_3d", tt.atleast_3d, _np_atleast(np.atleast_3d), _atleast_sample,
+           lambda torch, *xs: torch.atleast_3d(*xs)),
+    _joining("hstack", lambda nd: None if nd == 0 else 0 if nd == 1 else 1),
+    _joining("vstack", lambda nd: 0 if nd >= 2 else None),
+    _joining("row_stack", lambda nd: 0 if nd >= 2 else None, "vstack"),
+    _joining("dstack", lambda nd: 2 if nd >= 3 else None),
+    _joining("column_stack", lambda nd: 1 if nd >= 2 else None),
+    OpSpec("tensor_split", lambda x, cuts, dim: x.tensor_split(cuts, dim), _np_tensor_split,
+           _tensor_split_sample, lambda torch, x, cuts, dim: torch.tensor_split(x, cuts, dim)),
+    _along("hsplit", lambda nd: 1 if nd > 1 else 0, 1),
+    _along("vsplit", lambda nd: 0, 2),
+    _along("dsplit", lambda nd: 2, 3),
+    OpSpec("ravel", lambda x: x.ravel(), np.ravel, unary_sample(), lambda torch, x: torch.ravel(x)),
+    OpSpec("swapdims", lambda x, dim0, dim1: x.swapdims(dim0, dim1),
+           lambda x, dim0, dim1: np.swapaxes(x, dim0, dim1), _two_dims_sample,
+           lambda torch, x, dim0, dim1: torch.swapdims(x, dim0, dim1)),
+    OpSpec("diagonal", lambda x, offset, dim1, dim2: tt.diagonal(x, offset, dim1, dim2),
+           lambda x, offset, dim1, dim2: np.diagonal(x, offset, dim1, dim2).copy(), _diagonal_sample,
+           lambda torch, x, offset, dim1, dim2: torch.diagonal(x, offset, dim1, dim2)),
+    OpSpec("diag", lambda x, diagonal: x.diag(diagonal), lambda x, diagonal: np.diag(x, diagonal).copy(),
+           _diag_sample, lambda torch, x, diagonal: torch.diag(x, diagonal)),
+    OpSpec("diag_embed", lambda x, offset, dim1, dim2: x.diag_embed(offset, dim1, dim2), _np_diag_embed,
+           _diag_embed_sample, lambda torch, x, offset, dim1, dim2: torch.diag_embed(x, offset, dim1, dim2)),
+    OpSpec("trace", lambda x: x.trace(), lambda x: np.asarray(np.trace(x)),
+           _trace_sample, lambda torch, x: torch.trace(x)),
+    OpSpec("broadcast_tensors", tt.broadcast_tensors,
+           lambda *xs: tuple(a.copy() for a in np.broadcast_arrays(*xs)), _broadcast_tensors_sample,
+           lambda torch, *xs: torch.broadcast_tensors(*xs)),
     OpSpec("narrow", lambda x, dim, start, length: x.narrow(dim, start, length), _np_narrow, _narrow_sample,
            lambda torch, x, dim, start, length: torch.narrow(x, dim, start, length)),
     OpSpec("movedim", lambda x, source, destination: tt.movedim(x, source, destination),
