@@ -1772,6 +1772,9 @@ TORCH_PATH_DEPENDENT: dict = {
     # not path-dependent, but known differences at inf/NaN inputs, compared up to them the same way
     "cdist": "PyTorch's p = 0 counts a NaN difference as NaN (tinytensor: as nonzero); its inf gradients",
     "cosine_similarity": "PyTorch's gradient at an inf or NaN element (NaN everywhere along dim)",
+    "var_mean": "PyTorch's mean here is Welford's running mean, NaN once an inf meets a finite value (its "
+                "torch.mean gives inf); tinytensor's is mean's",
+    "std_mean": "its mean, the same",
     "unique": "along a dim, PyTorch orders slices holding NaN by its sort's comparisons (NaN < x is False)",
 }
 
