@@ -551,3 +551,20 @@ def test_dtype_questions_and_module_level_truth_tests_as_pytorch():
     m = tt.tensor([[0, 1], [2, 3]])
     assert tt.all(m).item() is False and tt.any(m, 1).tolist() == [True, True]
     assert tt.all(m, dim=0, keepdim=True).tolist() == [[False, True]]
+
+
+def test_triangle_indices_as_pytorch(device):
+    from _torch import require_torch
+
+    torch = require_torch()
+    for fn in ("tril_indices", "triu_indices"):
+        for row, col, offset in [(3, 4, 1), (4, 3, -1), (0, 3, 0), (3, 3, 5), (3, 3, -5), (1, 1, 0)]:
+            ours = getattr(tt, fn)(row, col, offset, device=device)
+            theirs = getattr(torch, fn)(row, col, offset)
+            assert ours.dtype is tt.int64 and ours.shape == tuple(theirs.shape)
+            np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+        assert getattr(tt, fn)(2, 2, dtype=tt.int32).dtype is tt.int32
+        with pytest.raises(RuntimeError, match=f"{fn}: row must be non-negative, got -1"):
+            getattr(tt, fn)(-1, 3)
+        with pytest.raises(TypeError, match=f"{fn}: the indices are integers; dtype float32"):
+            getattr(tt, fn)(3, 3, dtype=tt.float32)

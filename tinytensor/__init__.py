@@ -53,6 +53,8 @@ from .creation import (
     set_default_device,
     set_default_dtype,
     tensor,
+    tril_indices,
+    triu_indices,
     zeros,
     zeros_like,
 )

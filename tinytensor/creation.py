@@ -230,6 +230,29 @@ def eye(n: int, m: int | None = None, dtype=None, device=None, requires_grad: bo
     return _finish(np.eye(n, m), device, as_dtype(dtype or default_float()), requires_grad)
 
 
+def tril_indices(row: int, col: int, offset: int = 0, *, dtype=None, device=None) -> Tensor:
+    """The (2, N) coordinates of a row × col matrix's lower triangle (diagonal ``offset`` and below), row
+    by row; ``torch.tril_indices``."""
+    return _triangle("tril_indices", np.tril_indices, row, col, offset, dtype, device)
+
+
+def triu_indices(row: int, col: int, offset: int = 0, *, dtype=None, device=None) -> Tensor:
+    """The (2, N) coordinates of a row × col matrix's upper triangle (diagonal ``offset`` and above), row
+    by row; ``torch.triu_indices``."""
+    return _triangle("triu_indices", np.triu_indices, row, col, offset, dtype, device)
+
+
+def _triangle(op: str, np_indices, row, col, offset, dtype, device) -> Tensor:
+    for name, n in (("row", row), ("col", col)):
+        if n < 0:
+            raise RuntimeError(f"{op}: {name} must be non-negative, got {n}")
+    dtype = as_dtype(dtype or int64)
+    if dtype.is_floating_point or dtype.name == "bool":
+        raise TypeError(f"{op}: the indices are integers; dtype {dtype.name} is not supported (as PyTorch)")
+    rows, cols = np_indices(row, offset, col)
+    return _finish(np.stack([rows, cols]).reshape(2, -1), device, dtype, False)
+
+
 def rand(*size, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Uniform [0, 1) samples from the seeded host generator (or ``generator``)."""
     return _finish(host_generator(generator).random(_shape(size)), device, as_dtype(dtype or default_float()),
