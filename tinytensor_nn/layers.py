@@ -24,6 +24,27 @@ def _empty(*shape, device=None, dtype=None) -> Parameter:
     return Parameter(tt.zeros(*shape, dtype=dtype or tt.float32, device=device))
 
 
+def _affine_parameters(module: Module, shape: tuple, affine: bool, bias: bool, device, dtype) -> None:
+    """A norm layer's weight and bias of ``shape`` (filled by reset_parameters), or None for each it
+    lacks: both without ``affine``, the bias without ``bias``."""
+    if affine:
+        module.weight = _empty(*shape, device=device, dtype=dtype)
+    else:
+        module.register_parameter("weight", None)
+    if affine and bias:
+        module.bias = _empty(*shape, device=device, dtype=dtype)
+    else:
+        module.register_parameter("bias", None)
+
+
+def _reset_affine(module: Module) -> None:
+    """Weight ones, bias zeros (those the module has)."""
+    if module.weight is not None:
+        init.ones_(module.weight)
+    if module.bias is not None:
+        init.zeros_(module.bias)
+
+
 def _shape(normalized_shape) -> tuple:
     return (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
 
@@ -124,23 +145,12 @@ class LayerNorm(Module):
         super().__init__()
         self.normalized_shape = _shape(normalized_shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
-        if elementwise_affine:
-            self.weight = _empty(*self.normalized_shape, device=device, dtype=dtype)
-            if bias:
-                self.bias = _empty(*self.normalized_shape, device=device, dtype=dtype)
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, self.normalized_shape, elementwise_affine, bias, device, dtype)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """Weight ones, bias zeros."""
-        if self.weight is not None:
-            init.ones_(self.weight)
-        if self.bias is not None:
-            init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)

@@ -21,6 +21,7 @@ from tinytensor import Tensor
 
 from . import init
 from .functional.basic import _batch_norm, group_norm
+from .layers import _affine_parameters, _reset_affine
 from .module import Module, Parameter
 
 
@@ -126,24 +127,12 @@ class GroupNorm(Module):
             raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by num_groups "
                              f"({num_groups})")
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
-        dtype = dtype or tt.float32
-        if affine:
-            self.weight = Parameter(tt.ones(num_channels, dtype=dtype, device=device))
-            if bias:
-                self.bias = Parameter(tt.zeros(num_channels, dtype=dtype, device=device))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, (num_channels,), affine, bias, device, dtype)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """Weight ones, bias zeros."""
-        if self.weight is not None:
-            init.ones_(self.weight)
-        if self.bias is not None:
-            init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, x: Tensor) -> Tensor:
         return group_norm(x, self.num_groups, self.weight, self.bias, self.eps)

@@ -1162,13 +1162,17 @@ def isinf(x):
 # ---- trigonometric and hyperbolic functions, erfc --------------------------------------------------
 
 class _Unary(Function):
-    """y = f(x) by the array namespace's function ``fn``; the gradient gy · f'(x) and the tangent tx · f'(x),
-    with ``slope`` = f' written in Tensor ops (so it is differentiable again), PyTorch's formula each."""
+    """y = f(x) by the array namespace's function ``fn`` (or the backend's, ``value``); the gradient
+    gy · f'(x) and the tangent tx · f'(x), with ``slope`` = f' written in Tensor ops (so it is
+    differentiable again), PyTorch's formula each."""
 
     fn = ""
 
     def forward(self, x):
         self.save_for_backward(x)
+        return self.value(x)
+
+    def value(self, x):
         return getattr(self.xp, self.fn)(x)
 
     def backward(self, gy):
@@ -1224,21 +1228,11 @@ class Atanh(_Unary):
     slope = staticmethod(lambda x: 1.0 / (1.0 - x * x))
 
 
-class Erfc(Function):
-    def forward(self, x):
-        self.save_for_backward(x)
-        return self.backend.erfc(x)
+class Erfc(_Unary):
+    slope = staticmethod(lambda x: exp(-(x * x)) * (-2.0 / math.sqrt(math.pi)))
 
-    def backward(self, gy):
-        (x,) = self.saved_tensors
-        return gy * self._slope(x)
-
-    def jvp(self, tx):
-        return tx * self._slope(self.primals[0])
-
-    @staticmethod
-    def _slope(x):
-        return exp(-(x * x)) * (-2.0 / math.sqrt(math.pi))
+    def value(self, x):
+        return self.backend.erfc(x)  # (the Array API has no erfc)
 
 
 def tan(x):
